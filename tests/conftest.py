@@ -6,3 +6,21 @@ import sys
 EXAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "examples", "wgangp")
 sys.path.insert(0, EXAMPLE_DIR)
+
+
+def run_script(name, *overrides, cwd=None):
+    """Run examples/wgangp/<name> as a user does, with Hydra overrides."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, os.path.join(EXAMPLE_DIR, name), *overrides],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def one_error_line(result):
+    """The single 'ERROR: ...' line of a failed run; no traceback allowed."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    return errors[0]

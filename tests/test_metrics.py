@@ -58,3 +58,60 @@ def test_w1_matches_brute_force_on_small_sets():
     brute = min(np.mean(np.linalg.norm(a - b[list(p)], axis=1))
                 for p in itertools.permutations(range(6)))
     assert functions.wasserstein1(a, b) == pytest.approx(brute, rel=1e-12)
+
+
+def one_hot(labels, classes=10):
+    return np.eye(classes)[labels]
+
+
+def test_inception_score_of_one_class_is_one():
+    mean, std = functions.inception_score(one_hot(np.zeros(1000, int)), splits=10)
+    assert mean == pytest.approx(1.0) and std == pytest.approx(0.0)
+
+
+def test_inception_score_of_confident_balanced_predictions_is_the_class_count():
+    probs = one_hot(np.arange(1000) % 10)
+    mean, _ = functions.inception_score(probs, splits=10)
+    assert mean == pytest.approx(10.0)
+
+
+def test_inception_score_against_a_direct_computation():
+    rng = np.random.default_rng(8)
+    logits = rng.standard_normal((600, 7)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    expected = []
+    for part in np.split(probs, 3):
+        py = part.mean(0)
+        expected.append(np.exp(np.mean([np.sum(p * np.log(p / py)) for p in part])))
+    mean, std = functions.inception_score(probs, splits=3)
+    assert mean == pytest.approx(np.mean(expected), rel=1e-10)
+    assert std == pytest.approx(np.std(expected), rel=1e-8)
+
+
+def test_frechet_distance_of_a_set_to_itself_is_zero():
+    features = np.random.default_rng(9).standard_normal((500, 16))
+    stats = functions.feature_statistics(features)
+    assert functions.frechet_distance(*stats, *stats) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_against_closed_forms():
+    # commuting (diagonal) covariances: ||mu1-mu2||^2 + sum (sqrt(a) - sqrt(b))^2
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    d = functions.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    assert d == pytest.approx(5.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2), rel=1e-10)
+
+
+def test_frechet_distance_against_scipy_on_random_features():
+    from scipy import linalg
+
+    rng = np.random.default_rng(10)
+    f1, f2 = rng.standard_normal((200, 8)), rng.standard_normal((300, 8)) @ rng.random((8, 8))
+    mu1, s1 = f1.mean(0), np.cov(f1, rowvar=False)
+    mu2, s2 = f2.mean(0), np.cov(f2, rowvar=False)
+    # the same quantity through S1^(1/2) S2 S1^(1/2), a symmetric form of the cross term
+    r1 = linalg.sqrtm(s1).real
+    cross = np.trace(linalg.sqrtm(r1 @ s2 @ r1).real)
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * cross
+    stats1, stats2 = functions.feature_statistics(f1), functions.feature_statistics(f2)
+    assert functions.frechet_distance(*stats1, *stats2) == pytest.approx(expected, rel=1e-8)

@@ -163,6 +163,148 @@ def batch_stream(sample_fn: Callable[[], Dict[str, np.ndarray]]) -> dict:
     }
 
 
+def shuffled_batches(arrays: Dict[str, np.ndarray], batch_size: int,
+                     rng: np.random.Generator) -> Callable[[], Dict[str, np.ndarray]]:
+    """A function returning the next batch of a pass over `arrays`, reshuffled every pass.
+
+    The last incomplete batch of a pass is dropped, so every batch has batch_size rows.
+    """
+    n = len(next(iter(arrays.values())))
+    if batch_size > n:
+        raise UsageError(f"TRAIN.batch_size={batch_size} is larger than the data set ({n}).")
+    order, position = rng.permutation(n), 0
+
+    def next_batch():
+        nonlocal order, position
+        if position + batch_size > n:
+            order, position = rng.permutation(n), 0
+        index = np.sort(order[position:position + batch_size])  # sorted: faster gather
+        position += batch_size
+        return {key: value[index] for key, value in arrays.items()}
+
+    return next_batch
+
+
+# ---------------------------------------------------------------------------
+# MNIST: the seed's mnist.pkl.gz, or the four official idx files
+# ---------------------------------------------------------------------------
+MNIST_PKL_URL = "http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz"
+MNIST_IDX_URL = "https://dataset.bj.bcebos.com/mnist/"  # paddle.vision's mirror
+MNIST_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+PADDLE_MNIST_CACHE = osp.expanduser("~/.cache/paddle/dataset/mnist")
+_MNIST_HELP = (
+    f"set DATA.data_path to mnist.pkl.gz ({MNIST_PKL_URL}) or to a directory with the four "
+    f"idx files train-images-idx3-ubyte.gz ... ({MNIST_IDX_URL}; paddle.vision.datasets.MNIST "
+    f"caches them in {PADDLE_MNIST_CACHE})"
+)
+
+
+class _NumpyOnlyUnpickler:
+    """Unpickles numpy arrays and plain containers; refuses every other global."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 pickles bytes
+    }
+
+    @classmethod
+    def load(cls, file, source: str):
+        import pickle
+
+        allowed = cls.ALLOWED
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) not in allowed:
+                    raise pickle.UnpicklingError(f"{source} refers to {module}.{name}")
+                import importlib
+
+                if module.startswith("numpy.core") and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+                    module = module.replace("numpy.core", "numpy._core", 1)  # moved in numpy 2
+                return getattr(importlib.import_module(module), name)
+
+        return Unpickler(file, encoding="latin1").load()
+
+
+def _check_mnist(images: np.ndarray, labels: np.ndarray, source: str):
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise UsageError(f"{source} does not hold MNIST digits (images {images.shape}, "
+                         f"{len(labels)} labels); {_MNIST_HELP}.")
+    if labels.min() < 0 or labels.max() > 9:
+        raise UsageError(f"{source} has labels outside 0-9: not MNIST; {_MNIST_HELP}.")
+    return images, labels.astype("int64")
+
+
+def _read_idx(path: str, magic: int) -> np.ndarray:
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise UsageError(f"{path} is corrupt or truncated ({e}); download it again.") from None
+    ndim = magic & 0xFF
+    if len(data) < 4 + 4 * ndim or int.from_bytes(data[:4], "big") != magic:
+        raise UsageError(f"{path} is not an idx file of the expected kind; {_MNIST_HELP}.")
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise UsageError(f"{path} is truncated ({body.size} of {int(np.prod(shape))} values); "
+                         "download it again.")
+    return body.reshape(shape)
+
+
+def _find_idx(directory: str, name: str) -> str:
+    for candidate in (name + ".gz", name):
+        path = osp.join(directory, candidate)
+        if osp.isfile(path):
+            return path
+    raise UsageError(f"DATA.data_path={directory} has no {name}.gz; {_MNIST_HELP}.")
+
+
+def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
+    """{"train": (images, labels), "test": (images, labels)}: float32 [N, 28, 28] in [0, 1].
+
+    data_path: mnist.pkl.gz (its 50 000 training digits; "test" is its test split), or
+    a directory with the official idx files; unset, paddle.vision's MNIST cache if present.
+    """
+    if not data_path:
+        if not osp.isdir(PADDLE_MNIST_CACHE):
+            raise UsageError(f"DATA.data_path is not set: {_MNIST_HELP}.")
+        data_path = PADDLE_MNIST_CACHE
+    data_path = osp.expanduser(str(data_path))
+    if osp.isdir(data_path):
+        splits = {}
+        for split, (image_name, label_name) in MNIST_IDX_FILES.items():
+            image_path = _find_idx(data_path, image_name)
+            images = _read_idx(image_path, 0x803)
+            labels = _read_idx(_find_idx(data_path, label_name), 0x801)
+            images, labels = _check_mnist(images, labels, image_path)
+            splits[split] = ((images / np.float32(255)).astype("float32"), labels)
+        return splits
+    if not osp.isfile(data_path):
+        raise UsageError(f"DATA.data_path={data_path}: no such file or directory; {_MNIST_HELP}.")
+    import gzip
+    import pickle
+    import zlib
+
+    try:
+        with gzip.open(data_path, "rb") as f:
+            train, _valid, test = _NumpyOnlyUnpickler.load(f, data_path)
+    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError) as e:
+        raise UsageError(f"DATA.data_path={data_path} is not a readable mnist.pkl.gz ({e}); "
+                         f"{_MNIST_HELP}.") from None
+    return {
+        split: _check_mnist(np.asarray(x, "float32").reshape(-1, 28, 28), np.asarray(y), data_path)
+        for split, (x, y) in (("train", train), ("test", test))
+    }
+
+
 # ---------------------------------------------------------------------------
 # Losses (ppsci.loss.FunctionalLoss functions), generic over key names and lambda.
 # ---------------------------------------------------------------------------
@@ -231,6 +373,27 @@ class GeneratorLoss:
         return {"generator": -self.critic(output_dict[self.fake_key]).mean()}
 
 
+def wgan_gp_constraints(critic, lambda_gp: float, critic_batch: Callable[[], dict],
+                        generator_batch: Callable[[], dict]):
+    """The critic's and the generator's SupervisedConstraint.
+
+    In both, the Solver's model (the generator) maps "noise" to "fake"; critic_batch()
+    also gives "real", which output_expr hands to the loss beside "fake".
+    """
+    critic_constraint = ppsci.constraint.SupervisedConstraint(
+        batch_stream(critic_batch),
+        ppsci.loss.FunctionalLoss(CriticLoss(critic, lambda_gp)),
+        output_expr={"real": lambda out: out["real"]},
+        name="critic",
+    )
+    generator_constraint = ppsci.constraint.SupervisedConstraint(
+        batch_stream(generator_batch),
+        ppsci.loss.FunctionalLoss(GeneratorLoss(critic)),
+        name="generator",
+    )
+    return critic_constraint, generator_constraint
+
+
 @contextlib.contextmanager
 def frozen(layer: paddle.nn.Layer):
     """No parameter gradients for `layer` inside the block (input gradients still flow)."""
@@ -249,7 +412,7 @@ def frozen(layer: paddle.nn.Layer):
 # ---------------------------------------------------------------------------
 _NO_ITER_LOG = sys.maxsize  # ppsci's per-step log; we log per epoch instead
 _LOGGED = ("epoch", "iteration", "critic_loss", "generator_loss", "wasserstein",
-           "gradient_penalty", "seconds")
+           "gradient_penalty", "iters_per_second", "seconds")
 
 
 def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
@@ -279,7 +442,8 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     for epoch in range(1, cfg.TRAIN.epochs + 1):
         tic = time.perf_counter()
         for _ in range(iters):
-            critic_solver.train_epoch_func(critic_solver, epoch, _NO_ITER_LOG)
+            with frozen(generator):  # the critic step treats generated samples as constants
+                critic_solver.train_epoch_func(critic_solver, epoch, _NO_ITER_LOG)
             with frozen(critic):  # the generator step leaves no gradients in the critic
                 generator_solver.train_epoch_func(generator_solver, epoch, _NO_ITER_LOG)
         seconds = time.perf_counter() - tic
@@ -289,6 +453,7 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
             "critic_loss": critic_solver.train_output_info["loss"].avg,
             "generator_loss": generator_solver.train_output_info["loss"].avg,
             **critic_constraint.loss.loss_expr.meter.pop_means(),
+            "iters_per_second": iters / seconds,
             "seconds": time.perf_counter() - start,
         }
         for s in (critic_solver, generator_solver):
@@ -457,6 +622,101 @@ def toy_metrics(samples: np.ndarray, dist: ToyDistribution,
     return metrics
 
 
+def inception_score(probs: np.ndarray, splits: int = 10):
+    """exp(E_x KL(p(y|x) || p(y))) per split of the class probabilities, as (mean, std).
+
+    The protocol of Salimans et al. (2016): p(y) is the mean over each of `splits`
+    consecutive parts of the N samples.
+    """
+    from scipy.special import xlogy
+
+    n = len(probs)
+    scores = []
+    for i in range(splits):
+        part = probs[i * n // splits:(i + 1) * n // splits].astype("float64")
+        marginal = part.mean(0, keepdims=True)
+        kl = (xlogy(part, part) - xlogy(part, marginal)).sum(1).mean()
+        scores.append(np.exp(kl))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def feature_statistics(features: np.ndarray):
+    """Mean and covariance of feature rows, for the Frechet distance."""
+    features = features.astype("float64")
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians (FID's form)."""
+    import warnings
+
+    from scipy import linalg
+
+    with warnings.catch_warnings():  # singular products (e.g. one class only) are handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():  # near-singular product: regularise, as is usual
+        offset = np.eye(len(sigma1)) * 1e-6
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    covmean = np.real(covmean)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+@paddle.no_grad()
+def classify(classifier, images: np.ndarray, batch_size: int = 500):
+    """(penultimate features, class probabilities) of images [N, 1, 28, 28] in [0, 1]."""
+    classifier.eval()
+    features, probs = [], []
+    for i in range(0, len(images), batch_size):
+        f, logits = classifier(paddle.to_tensor(images[i:i + batch_size]))
+        features.append(f.numpy())
+        probs.append(paddle.nn.functional.softmax(logits).numpy())
+    return np.concatenate(features), np.concatenate(probs)
+
+
+def train_digit_classifier(data: Dict[str, tuple], epochs: int, seed: int):
+    """Train models.MnistClassifier on the training split; returns (net, test accuracy)."""
+    import models
+
+    paddle.seed(seed)
+    net = models.MnistClassifier()
+    optimizer = paddle.optimizer.Adam(1e-3, parameters=net.parameters())
+    images, labels = data["train"]
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = rng.permutation(len(images))
+        for i in range(0, len(order) - 127, 128):
+            index = np.sort(order[i:i + 128])
+            _, logits = net(paddle.to_tensor(images[index][:, None]))
+            loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(labels[index]))
+            loss.backward()
+            optimizer.step()
+            optimizer.clear_grad()
+    return net, digit_accuracy(net, data["test"])
+
+
+def digit_accuracy(net, split: tuple) -> float:
+    images, labels = split
+    _, probs = classify(net, images[:, None])
+    return float((probs.argmax(1) == labels).mean())
+
+
+def digit_metrics(classifier, images: np.ndarray, reference_stats) -> dict:
+    """Classifier-based Inception Score (at most 10), class histogram and Frechet distance
+    of the classifier's penultimate features to `reference_stats` (mean, covariance)."""
+    features, probs = classify(classifier, images)
+    score, score_std = inception_score(probs, splits=10)
+    histogram = np.bincount(probs.argmax(1), minlength=10)
+    return {
+        "inception_score": score,
+        "inception_score_std": score_std,
+        "frechet_distance": frechet_distance(*feature_statistics(features), *reference_stats),
+        "classes_covered": int((histogram >= 0.1 * len(images) / 10).sum()),
+        "class_histogram": histogram.tolist(),
+    }
+
+
 # ---------------------------------------------------------------------------
 # Plots
 # ---------------------------------------------------------------------------
@@ -513,3 +773,17 @@ def plot_losses(history: list, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_image_grid(images: np.ndarray, path: str, nrow: int) -> None:
+    """Save images [N, C, H, W] in [0, 1] as one PNG grid of nrow columns."""
+    plt = _pyplot()
+    n, c, h, w = images.shape
+    rows = -(-n // nrow)
+    grid = np.ones((rows * (h + 2) + 2, nrow * (w + 2) + 2, c), "float32")
+    for i, image in enumerate(np.clip(images, 0, 1)):
+        r, col = divmod(i, nrow)
+        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + col * (w + 2):2 + col * (w + 2) + w] = \
+            image.transpose(1, 2, 0)
+    os.makedirs(osp.dirname(path) or ".", exist_ok=True)
+    plt.imsave(path, grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None)

@@ -53,19 +53,8 @@ def train(cfg: DictConfig):
     def generator_batch():
         return {"noise": draw_noise(cfg, batch, rng)}
 
-    # critic step: the Solver's model (the generator) maps "noise" to "fake"; the loss
-    # scores "real" and "fake" with the critic and adds the gradient penalty
-    critic_constraint = ppsci.constraint.SupervisedConstraint(
-        functions.batch_stream(critic_batch),
-        ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
-        output_expr={"real": lambda out: out["real"]},
-        name="critic",
-    )
-    generator_constraint = ppsci.constraint.SupervisedConstraint(
-        functions.batch_stream(generator_batch),
-        ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
-        name="generator",
-    )
+    critic_constraint, generator_constraint = functions.wgan_gp_constraints(
+        critic, cfg.LOSS.lambda_gp, critic_batch, generator_batch)
 
     adam = ppsci.optimizer.Adam(cfg.TRAIN.learning_rate, cfg.TRAIN.beta1, cfg.TRAIN.beta2)
     critic_optimizer, generator_optimizer = adam(critic), adam(generator)

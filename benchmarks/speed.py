@@ -1,0 +1,187 @@
+"""ms per generator iteration of an example's training (wgangp_<example>.py, as users run
+it) next to a minimal hand-written Paddle loop of the same models and step, with Paddle's
+stock CPU settings and with the examples' automatic ones; optionally next to the same
+minimal loop in PyTorch.
+
+Every program runs in a fresh process (the math-library settings must be chosen before
+the framework loads); the programs take turns, round after round, so that a busy machine
+slows them alike. Each number is one process's steady-state time, after warm-up; the
+table gives the median over rounds.
+
+    python benchmarks/speed.py --example toy   [--rounds 3] [--iters 60] [--torch-python PY]
+    python benchmarks/speed.py --example mnist [--rounds 3] [--iters 6]  [--data DIR]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
+
+# stock: Paddle as installed (1 thread, MKL's generic path on AMD); tuned: the examples' choice
+CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "OMP_NUM_THREADS": "1"}, "tuned": {}}
+
+# what each example trains: (script overrides, noise dim, batch, lambda, models.* factory)
+EXAMPLES = {
+    "toy": dict(overrides=["EVAL.num_samples=100"], noise=2, batch=256, lam=0.1,
+                models="models.toy_models(2, 512, 3)", real="data(256)",
+                data="dist = functions.ToyDistribution('8gaussians'); "
+                     "data = lambda n: dist.sample(n, rng)"),
+    "mnist": dict(overrides=["TRAIN.metric_samples=0", "EVAL.num_samples=100"], noise=128,
+                  batch=50, lam=10.0, models="models.mnist_models(128, 64)", real="data(50)",
+                  data="images = rng.random((2000, 1, 28, 28), dtype='float32'); "
+                       "data = lambda n: images[rng.integers(0, 2000, n)]"),
+}
+
+MINIMAL = r'''
+import sys, time
+sys.path.insert(0, {example!r})
+import functions  # the same automatic CPU settings as the scripts (none when env sets them)
+import numpy as np, paddle, models
+paddle.seed(0)
+rng = np.random.default_rng(0)
+{data}
+arch, D = {models}
+G = arch.net
+opt_g = paddle.optimizer.Adam(1e-4, beta1=0.5, beta2=0.9, parameters=G.parameters())
+opt_d = paddle.optimizer.Adam(1e-4, beta1=0.5, beta2=0.9, parameters=D.parameters())
+B = {batch}
+
+def step():
+    for _ in range(5):
+        real = paddle.to_tensor({real})
+        with paddle.no_grad():
+            fake = G(paddle.randn([B, {noise}]))
+        alpha = paddle.rand([B] + [1] * (real.ndim - 1))
+        x = alpha * real + (1 - alpha) * fake
+        x.stop_gradient = False
+        grad = paddle.grad(D(x).sum(), x, create_graph=True)[0]
+        gp = ((grad.reshape([B, -1]).norm(2, axis=1) - 1) ** 2).mean()
+        loss = D(fake).mean() - D(real).mean() + {lam} * gp
+        loss.backward(); opt_d.step(); opt_d.clear_grad()
+    for p in D.parameters(): p.stop_gradient = True
+    loss = -D(G(paddle.randn([B, {noise}]))).mean()
+    loss.backward(); opt_g.step(); opt_g.clear_grad()
+    for p in D.parameters(): p.stop_gradient = False
+
+for _ in range({warmup}): step()
+tic = time.perf_counter()
+for _ in range({iters}): step()
+print(1000 * (time.perf_counter() - tic) / {iters})
+'''
+
+TORCH_TOY = r'''
+import time, numpy as np, torch
+from torch import nn
+torch.manual_seed(0)
+def mlp(i, o):
+    return nn.Sequential(nn.Linear(i, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                         nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, o))
+G, D = mlp(2, 2), mlp(2, 1)
+opt_g = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.5, 0.9))
+opt_d = torch.optim.Adam(D.parameters(), 1e-4, betas=(0.5, 0.9))
+rng = np.random.default_rng(0)
+angles = np.arange(8) * np.pi / 4
+centers = 2 * np.stack([np.cos(angles), np.sin(angles)], 1) / 1.414
+def real_batch():
+    x = centers[rng.integers(0, 8, 256)] + 0.02 / 1.414 * rng.standard_normal((256, 2))
+    return torch.from_numpy(x.astype("float32"))
+def step():
+    for _ in range(5):
+        real = real_batch()
+        with torch.no_grad():
+            fake = G(torch.randn(256, 2))
+        alpha = torch.rand(256, 1)
+        x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        grad = torch.autograd.grad(D(x).sum(), x, create_graph=True)[0]
+        gp = ((grad.norm(2, dim=1) - 1) ** 2).mean()
+        loss = D(fake).mean() - D(real).mean() + 0.1 * gp
+        opt_d.zero_grad(); loss.backward(); opt_d.step()
+    for p in D.parameters(): p.requires_grad_(False)
+    loss = -D(G(torch.randn(256, 2))).mean()
+    opt_g.zero_grad(); loss.backward(); opt_g.step()
+    for p in D.parameters(): p.requires_grad_(True)
+for _ in range({warmup}): step()
+tic = time.perf_counter()
+for _ in range({iters}): step()
+print(1000 * (time.perf_counter() - tic) / {iters})
+'''
+
+
+def run_ours(example, env, iters, data):
+    """The real script for 3 epochs of `iters`; steady state from epochs 2 and 3."""
+    extra = [f"DATA.data_path={data}"] if data else []
+    with tempfile.TemporaryDirectory() as run_dir:
+        subprocess.run(
+            [sys.executable, os.path.join(EXAMPLE, f"wgangp_{example}.py"), "TRAIN.epochs=3",
+             f"TRAIN.iters_per_epoch={iters}", f"hydra.run.dir={run_dir}",
+             *EXAMPLES[example]["overrides"], *extra],
+            env=env, check=True, capture_output=True,
+        )
+        with open(os.path.join(run_dir, "losses.json")) as f:
+            history = json.load(f)
+    return 1000 / statistics.mean(h["iters_per_second"] for h in history[1:])
+
+
+def run_code(python, code, env):
+    out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True,
+                         text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--example", choices=sorted(EXAMPLES), default="toy")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iters", type=int, help="timed generator iterations (toy 60, mnist 6)")
+    parser.add_argument("--configs", default="stock,tuned", help="comma-separated: stock,tuned")
+    parser.add_argument("--data", help="DATA.data_path for the script (MNIST: a directory "
+                                       "with idx files); the minimal loop uses random images")
+    parser.add_argument("--torch-python", help="a python with torch, for a PyTorch row (toy)")
+    args = parser.parse_args()
+    spec = EXAMPLES[args.example]
+    iters = args.iters or (60 if args.example == "toy" else 6)
+    if args.example == "mnist" and not args.data:
+        parser.error("--data is needed for mnist (e.g. a directory with MNIST idx files)")
+
+    programs = {}
+    for name in args.configs.split(","):
+        env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+        env.update(CONFIGS[name], PYTHONWARNINGS="ignore")
+        code = MINIMAL.format(example=EXAMPLE, warmup=2, iters=iters, **spec)
+        programs[(name, f"wgangp_{args.example}.py")] = \
+            lambda env=env: run_ours(args.example, env, iters, args.data)
+        programs[(name, "minimal Paddle loop")] = \
+            lambda env=env, code=code: run_code(sys.executable, code, env)
+    if args.torch_python and args.example == "toy":
+        code = TORCH_TOY.format(warmup=5, iters=iters)
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        programs[("torch default", "minimal PyTorch loop")] = \
+            lambda: run_code(args.torch_python, code, env)
+
+    times = {key: [] for key in programs}
+    start = time.time()
+    for _ in range(args.rounds):
+        for key, program in programs.items():
+            times[key].append(program())
+    print(f"{args.example}: ms per generator iteration (n_critic=5, batch {spec['batch']}), "
+          f"median of {args.rounds} rounds of {iters} timed iterations; "
+          f"{os.cpu_count()} CPUs; {time.time() - start:.0f} s in all\n")
+    print("| CPU settings | program | ms / iteration | all rounds | vs minimal Paddle loop |")
+    print("|---|---|---|---|---|")
+    for (config, program), values in times.items():
+        median = statistics.median(values)
+        base = times.get((config, "minimal Paddle loop"))
+        ratio = f"{median / statistics.median(base):.2f}x" if base else "-"
+        rounds = ", ".join(f"{v:.0f}" for v in values)
+        print(f"| {config} | {program} | {median:.1f} | {rounds} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
