@@ -8,8 +8,8 @@ def _use_fast_cpu_math():
     """Pick Paddle's fast CPU configuration, never overriding the user's own settings.
 
     Paddle's bundled MKL runs a slow generic code path on AMD processors unless
-    MKL_DEBUG_CPU_TYPE names the instruction set (6: AVX-512, 5: AVX2); this must be
-    set before paddle is imported. Returns the number of threads to use once paddle
+    MKL_DEBUG_CPU_TYPE names the instruction set (5: AVX2); this must be set before
+    paddle is imported. Returns the number of threads to use once paddle
     is loaded (None: keep Paddle's default of 1).
     """
     if "MKL_DEBUG_CPU_TYPE" in os.environ:
@@ -26,15 +26,14 @@ def _use_fast_cpu_math():
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[1].split())
             break
-    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
-        os.environ["MKL_DEBUG_CPU_TYPE"] = "6"
-    elif {"avx2", "fma"} <= flags:
-        os.environ["MKL_DEBUG_CPU_TYPE"] = "5"
-    else:
+    # 5 (AVX2) only: 6 (AVX-512) was no faster for training here, and Paddle's inference
+    # engine died of SIGILL with it on an AVX-512 EPYC
+    if not {"avx2", "fma"} <= flags:
         return None
+    os.environ["MKL_DEBUG_CPU_TYPE"] = "5"
     if "OMP_NUM_THREADS" in os.environ:
         return None
-    # With the fast path, 2 threads beat 1 on a 2-core EPYC (benchmarks/toy_speed.py);
+    # With the fast path, 2 threads beat 1 on a 2-core EPYC (benchmarks/speed.py);
     # without it, more threads were 3x slower. Capped: the toy layers are small.
     return min(len(os.sched_getaffinity(0)), 8)
 
@@ -306,6 +305,98 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
 
 
 # ---------------------------------------------------------------------------
+# CIFAR-10: the official python tarball, its extracted directory, or paddle's cache
+# ---------------------------------------------------------------------------
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # 170 498 071 bytes
+PADDLE_CIFAR10_CACHE = osp.expanduser("~/.cache/paddle/dataset/cifar/cifar-10-python.tar.gz")
+_CIFAR10_HELP = (f"set DATA.data_path to cifar-10-python.tar.gz (download {CIFAR10_URL}) or to "
+                 "its extracted cifar-10-batches-py directory")
+
+
+def file_md5(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cifar_batch(raw: bytes, source: str):
+    import io
+    import pickle
+
+    try:
+        batch = _NumpyOnlyUnpickler.load(io.BytesIO(raw), source)
+        images = np.asarray(batch[b"data"] if b"data" in batch else batch["data"], np.uint8)
+        labels = np.asarray(batch[b"labels"] if b"labels" in batch else batch["labels"], np.int64)
+    except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as e:
+        raise UsageError(f"{source} is not a CIFAR-10 batch ({e}); {_CIFAR10_HELP}.") from None
+    if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels) \
+            or labels.min() < 0 or labels.max() > 9:
+        raise UsageError(f"{source} does not hold CIFAR-10 images (data {images.shape}); "
+                         f"{_CIFAR10_HELP}.")
+    return images.reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar10(data_path: Optional[str], md5: Optional[str] = CIFAR10_MD5) -> Dict[str, tuple]:
+    """{"train": (images, labels), "test": (images, labels)}, uint8 [N, 3, 32, 32].
+
+    data_path: the official cifar-10-python.tar.gz (its MD5 checked against `md5`
+    unless that is empty), or its extracted cifar-10-batches-py directory; unset,
+    paddle.vision's cached tarball if present. Every data_batch_* is used.
+    """
+    if not data_path:
+        if not osp.isfile(PADDLE_CIFAR10_CACHE):
+            raise UsageError(f"DATA.data_path is not set: {_CIFAR10_HELP}.")
+        data_path = PADDLE_CIFAR10_CACHE
+    data_path = osp.expanduser(str(data_path))
+    if osp.isdir(data_path):
+        names = sorted(n for n in os.listdir(data_path) if n.startswith(("data_batch", "test_batch")))
+        members = {n: osp.join(data_path, n) for n in names}
+        read = lambda n: open(members[n], "rb").read()  # noqa: E731
+    elif osp.isfile(data_path):
+        if md5 and file_md5(data_path) != md5:
+            raise UsageError(f"DATA.data_path={data_path} has MD5 {file_md5(data_path)}, not the "
+                             f"official {md5}: a partial or different download; download "
+                             f"{CIFAR10_URL} again (or set DATA.md5=null for your own copy).")
+        import tarfile
+
+        try:
+            archive = tarfile.open(data_path, "r:gz")
+            members = {osp.basename(m.name): m for m in archive.getmembers() if m.isfile()
+                       and osp.basename(m.name).startswith(("data_batch", "test_batch"))}
+            read = lambda n: archive.extractfile(members[n]).read()  # noqa: E731
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise UsageError(f"DATA.data_path={data_path} is not a readable "
+                             f"cifar-10-python.tar.gz ({e}); {_CIFAR10_HELP}.") from None
+    else:
+        raise UsageError(f"DATA.data_path={data_path}: no such file or directory; {_CIFAR10_HELP}.")
+    train = sorted(n for n in members if n.startswith("data_batch"))
+    if not train or "test_batch" not in members:
+        raise UsageError(f"DATA.data_path={data_path} has no data_batch_* / test_batch files; "
+                         f"{_CIFAR10_HELP}.")
+    parts = [_cifar_batch(read(n), f"{data_path}:{n}") for n in train]
+    return {
+        "train": (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])),
+        "test": _cifar_batch(read("test_batch"), f"{data_path}:test_batch"),
+    }
+
+
+def cifar_preprocess(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 -> 2 (x / 256 - 0.5) + U(0, 1/128) dequantisation noise, as the paper's code."""
+    x = images.astype("float32") * np.float32(2 / 256) - np.float32(1)
+    return x + rng.uniform(0, 1 / 128, x.shape).astype("float32")
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Generator output in [-1, 1], NCHW -> uint8 NHWC images, as the paper's code saves them."""
+    return np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+# ---------------------------------------------------------------------------
 # Losses (ppsci.loss.FunctionalLoss functions), generic over key names and lambda.
 # ---------------------------------------------------------------------------
 def gradient_penalty(critic, real, fake, alpha=None):
@@ -342,56 +433,95 @@ class TermMeter:
 
 
 class CriticLoss:
-    """Critic loss E[D(fake)] - E[D(real)] + lambda * gradient penalty.
+    """Critic loss E[D(fake)] - E[D(real)] + lambda * gradient penalty
+    [+ acgan_scale * cross-entropy of the critic's class head on real images (AC-GAN)].
 
-    Reads output_dict[real_key] and output_dict[fake_key]; both are treated as
-    constants, so the critic step never backpropagates into the generator.
+    Reads output_dict[real_key], [fake_key] (and [label_key] for AC-GAN); real and fake
+    are constants here, so the critic step never backpropagates into the generator.
     """
 
-    def __init__(self, critic, lambda_gp: float, real_key: str = "real", fake_key: str = "fake"):
+    def __init__(self, critic, lambda_gp: float, real_key: str = "real", fake_key: str = "fake",
+                 acgan_scale: float = 0.0, label_key: str = "labels"):
         self.critic, self.lambda_gp = critic, lambda_gp
         self.real_key, self.fake_key = real_key, fake_key
+        self.acgan_scale, self.label_key = acgan_scale, label_key
         self.meter = TermMeter()
 
     def __call__(self, output_dict, label_dict=None, weight_dict=None):
         real = output_dict[self.real_key].detach()
         fake = output_dict[self.fake_key].detach()
         # separate forwards: Paddle's double backward fails on slices of one output
-        wasserstein = self.critic(real).mean() - self.critic(fake).mean()
+        if self.acgan_scale:
+            score_real, logits = self.critic.forward_with_logits(real)
+        else:
+            score_real = self.critic(real)
+        wasserstein = score_real.mean() - self.critic(fake).mean()
         penalty = gradient_penalty(self.critic, real, fake)
-        self.meter.add(wasserstein=wasserstein, gradient_penalty=penalty)
-        return {"critic_wasserstein": -wasserstein, "critic_penalty": self.lambda_gp * penalty}
+        terms = {"critic_wasserstein": -wasserstein, "critic_penalty": self.lambda_gp * penalty}
+        measured = {"wasserstein": wasserstein, "gradient_penalty": penalty}
+        if self.acgan_scale:
+            labels = output_dict[self.label_key]
+            acgan = paddle.nn.functional.cross_entropy(logits, labels.reshape([-1, 1]))
+            terms["critic_acgan"] = self.acgan_scale * acgan
+            measured["acgan_accuracy_real"] = (logits.argmax(1) == labels).astype("float32").mean()
+        self.meter.add(**measured)
+        return terms
 
 
 class GeneratorLoss:
-    """Generator loss -E[D(G(z))], reading output_dict[fake_key]."""
+    """Generator loss -E[D(G(z))] [+ acgan_scale * cross-entropy of the critic's class head
+    on the generated images and the labels they were drawn for (AC-GAN)]."""
 
-    def __init__(self, critic, fake_key: str = "fake"):
+    def __init__(self, critic, fake_key: str = "fake", acgan_scale: float = 0.0,
+                 label_key: str = "labels"):
         self.critic, self.fake_key = critic, fake_key
+        self.acgan_scale, self.label_key = acgan_scale, label_key
 
     def __call__(self, output_dict, label_dict=None, weight_dict=None):
-        return {"generator": -self.critic(output_dict[self.fake_key]).mean()}
+        fake = output_dict[self.fake_key]
+        if not self.acgan_scale:
+            return {"generator": -self.critic(fake).mean()}
+        score, logits = self.critic.forward_with_logits(fake)
+        labels = output_dict[self.label_key].reshape([-1, 1])
+        acgan = paddle.nn.functional.cross_entropy(logits, labels)
+        return {"generator": -score.mean(), "generator_acgan": self.acgan_scale * acgan}
 
 
 def wgan_gp_constraints(critic, lambda_gp: float, critic_batch: Callable[[], dict],
-                        generator_batch: Callable[[], dict]):
+                        generator_batch: Callable[[], dict], acgan_scales=(0.0, 0.0)):
     """The critic's and the generator's SupervisedConstraint.
 
-    In both, the Solver's model (the generator) maps "noise" to "fake"; critic_batch()
-    also gives "real", which output_expr hands to the loss beside "fake".
+    In both, the Solver's model (the generator) maps "noise" (and "labels" when
+    conditional) to "fake"; critic_batch() also gives "real", which output_expr hands to
+    the loss beside "fake". acgan_scales (critic, generator) > 0 add the AC-GAN terms.
     """
+    passed = ["real"] + (["labels"] if acgan_scales[0] else [])
     critic_constraint = ppsci.constraint.SupervisedConstraint(
         batch_stream(critic_batch),
-        ppsci.loss.FunctionalLoss(CriticLoss(critic, lambda_gp)),
-        output_expr={"real": lambda out: out["real"]},
+        ppsci.loss.FunctionalLoss(CriticLoss(critic, lambda_gp, acgan_scale=acgan_scales[0])),
+        output_expr={key: (lambda out, key=key: out[key]) for key in passed},
         name="critic",
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
         batch_stream(generator_batch),
-        ppsci.loss.FunctionalLoss(GeneratorLoss(critic)),
+        ppsci.loss.FunctionalLoss(GeneratorLoss(critic, acgan_scale=acgan_scales[1])),
+        output_expr={"labels": lambda out: out["labels"]} if acgan_scales[1] else None,
         name="generator",
     )
     return critic_constraint, generator_constraint
+
+
+def adam_optimizers(train_cfg, critic, generator):
+    """Adam for the critic and the generator (TRAIN.learning_rate, beta1, beta2); with
+    TRAIN.lr_decay, the rate decays linearly to 0 over the run (per critic / generator step)."""
+    def adam(layer, steps_per_epoch):
+        lr = train_cfg.learning_rate
+        if train_cfg.get("lr_decay", False):
+            lr = ppsci.optimizer.lr_scheduler.Linear(train_cfg.epochs, steps_per_epoch, lr)()
+        return ppsci.optimizer.Adam(lr, train_cfg.beta1, train_cfg.beta2)(layer)
+
+    iters = train_cfg.iters_per_epoch
+    return adam(critic, iters * train_cfg.n_critic), adam(generator, iters)
 
 
 @contextlib.contextmanager
@@ -412,7 +542,8 @@ def frozen(layer: paddle.nn.Layer):
 # ---------------------------------------------------------------------------
 _NO_ITER_LOG = sys.maxsize  # ppsci's per-step log; we log per epoch instead
 _LOGGED = ("epoch", "iteration", "critic_loss", "generator_loss", "wasserstein",
-           "gradient_penalty", "iters_per_second", "seconds")
+           "gradient_penalty", "iters_per_second", "seconds", "learning_rate_critic",
+           "learning_rate_generator", "modes_total")
 
 
 def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
@@ -455,6 +586,8 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
             **critic_constraint.loss.loss_expr.meter.pop_means(),
             "iters_per_second": iters / seconds,
             "seconds": time.perf_counter() - start,
+            "learning_rate_critic": critic_optimizer.get_lr(),
+            "learning_rate_generator": generator_optimizer.get_lr(),
         }
         for s in (critic_solver, generator_solver):
             s.train_output_info.clear()
@@ -571,13 +704,13 @@ def predict_exported(cfg, inputs: Dict[str, np.ndarray]) -> np.ndarray:
 # Sampling and metrics
 # ---------------------------------------------------------------------------
 @paddle.no_grad()
-def generate(generator, noise: np.ndarray, batch_size: int, key: str = "noise") -> np.ndarray:
-    """Run the generator on `noise` in batches; returns numpy samples."""
+def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int) -> np.ndarray:
+    """Run the generator on numpy `inputs` ({"noise": ...}, maybe "labels") in batches."""
     generator.eval()
-    out = [
-        generator({key: paddle.to_tensor(noise[i:i + batch_size])})["fake"].numpy()
-        for i in range(0, len(noise), batch_size)
-    ]
+    n, out = len(inputs["noise"]), []
+    for i in range(0, n, batch_size):
+        batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
+        out.append(generator(batch)["fake"].numpy())
     generator.train()
     return np.concatenate(out)
 

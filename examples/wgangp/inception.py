@@ -380,3 +380,16 @@ def load_inception(kind: str, weights: Optional[str]) -> nn.Layer:
     if kind == "paddle":
         return load_paddle_inception(weights)
     raise ValueError(f"Unknown Inception kind {kind!r}; use 'tf2015' or 'paddle'.")
+
+
+@paddle.no_grad()
+def features_and_probs(net: nn.Layer, images: np.ndarray, batch_size: int):
+    """(pool features [N, 2048], class probabilities) of uint8 images [N, H, W, 3]."""
+    net.eval()
+    features, probs = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].transpose(0, 3, 1, 2).astype("float32") / 255
+        f, logits = net(paddle.to_tensor(batch))
+        features.append(f.numpy())
+        probs.append(F.softmax(logits, axis=1).numpy())
+    return np.concatenate(features), np.concatenate(probs)

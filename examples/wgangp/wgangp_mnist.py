@@ -90,26 +90,25 @@ def train(cfg: DictConfig):
     critic_constraint, generator_constraint = functions.wgan_gp_constraints(
         critic, cfg.LOSS.lambda_gp, critic_batch, generator_batch)
 
-    adam = ppsci.optimizer.Adam(cfg.TRAIN.learning_rate, cfg.TRAIN.beta1, cfg.TRAIN.beta2)
-    critic_optimizer, generator_optimizer = adam(critic), adam(generator)
+    critic_optimizer, generator_optimizer = functions.adam_optimizers(cfg.TRAIN, critic, generator)
 
     scorer = DigitScorer(cfg, data) if cfg.TRAIN.metric_samples else None
     grid_noise = draw_noise(cfg, 64, np.random.default_rng(cfg.seed + 2))
     metric_noise = draw_noise(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
 
     def end_of_epoch(epoch: int) -> dict:
-        grid = functions.generate(generator, grid_noise, len(grid_noise))
+        grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise))
         functions.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
         if scorer is None:
             return {}
-        metrics = scorer(functions.generate(generator, metric_noise, cfg.EVAL.batch_size))
+        metrics = scorer(functions.generate(generator, {"noise": metric_noise}, cfg.EVAL.batch_size))
         return {k: v for k, v in metrics.items() if k in ("inception_score", "frechet_distance")}
 
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
                             critic_optimizer, generator_optimizer, end_of_epoch)
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     report(cfg, scorer or DigitScorer(cfg, data),
-           functions.generate(generator, noise, cfg.EVAL.batch_size))
+           functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))
 
 
 def evaluate(cfg: DictConfig):
@@ -118,7 +117,7 @@ def evaluate(cfg: DictConfig):
     functions.load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
                            "EVAL.pretrained_gen_model_path")
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, DigitScorer(cfg, data), functions.generate(generator, noise, cfg.EVAL.batch_size))
+    report(cfg, DigitScorer(cfg, data), functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))
 
 
 def export(cfg: DictConfig):

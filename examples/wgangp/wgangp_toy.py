@@ -56,14 +56,13 @@ def train(cfg: DictConfig):
     critic_constraint, generator_constraint = functions.wgan_gp_constraints(
         critic, cfg.LOSS.lambda_gp, critic_batch, generator_batch)
 
-    adam = ppsci.optimizer.Adam(cfg.TRAIN.learning_rate, cfg.TRAIN.beta1, cfg.TRAIN.beta2)
-    critic_optimizer, generator_optimizer = adam(critic), adam(generator)
+    critic_optimizer, generator_optimizer = functions.adam_optimizers(cfg.TRAIN, critic, generator)
 
     plot_noise = draw_noise(cfg, 1000, np.random.default_rng(cfg.seed + 2))
     plot_real = dist.sample(1000, np.random.default_rng(cfg.seed + 3))
 
     def plot_epoch(epoch: int) -> dict:
-        fake = functions.generate(generator, plot_noise, len(plot_noise))
+        fake = functions.generate(generator, {"noise": plot_noise}, len(plot_noise))
         path = osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png")
         title = f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}"
         functions.plot_toy(path, plot_real, fake, critic, title)
@@ -75,7 +74,7 @@ def train(cfg: DictConfig):
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
                             critic_optimizer, generator_optimizer, plot_epoch)
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, functions.generate(generator, noise, cfg.EVAL.batch_size), critic,
+    report(cfg, functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size), critic,
            f"{cfg.DATA.mode} after training")
 
 
@@ -90,7 +89,7 @@ def evaluate(cfg: DictConfig):
     else:
         critic = None
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, functions.generate(generator, noise, cfg.EVAL.batch_size), critic,
+    report(cfg, functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size), critic,
            f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}")
 
 
