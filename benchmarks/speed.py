@@ -10,6 +10,7 @@ table gives the median over rounds.
 
     python benchmarks/speed.py --example toy   [--rounds 3] [--iters 60] [--torch-python PY]
     python benchmarks/speed.py --example mnist [--rounds 3] [--iters 6]  [--data DIR]
+    python benchmarks/speed.py --example cifar10 [--rounds 2] [--iters 2]
 """
 
 import argparse
@@ -37,6 +38,8 @@ EXAMPLES = {
                   batch=50, lam=10.0, models="models.mnist_models(128, 64)", real="data(50)",
                   data="images = rng.random((2000, 1, 28, 28), dtype='float32'); "
                        "data = lambda n: images[rng.integers(0, 2000, n)]"),
+    "cifar10": dict(overrides=["DATA.md5=null", "EVAL.num_samples=100",
+                               "EVAL.inception_weights=/nonexistent.pdparams"], batch=64),
 }
 
 MINIMAL = r'''
@@ -67,6 +70,50 @@ def step():
         loss.backward(); opt_d.step(); opt_d.clear_grad()
     for p in D.parameters(): p.stop_gradient = True
     loss = -D(G(paddle.randn([B, {noise}]))).mean()
+    loss.backward(); opt_g.step(); opt_g.clear_grad()
+    for p in D.parameters(): p.stop_gradient = False
+
+for _ in range({warmup}): step()
+tic = time.perf_counter()
+for _ in range({iters}): step()
+print(1000 * (time.perf_counter() - tic) / {iters})
+'''
+
+# the conditional ResNets with their AC-GAN terms; critic batch 64, generator batch 128
+MINIMAL_CIFAR = r'''
+import sys, time
+sys.path.insert(0, {example!r})
+import functions
+import numpy as np, paddle, models
+import paddle.nn.functional as F
+paddle.seed(0)
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, (2000, 3, 32, 32), dtype=np.uint8)
+labels = rng.integers(0, 10, 2000)
+arch, D = models.cifar_models(128, 128, 128, True, False)
+G = arch.net
+opt_g = paddle.optimizer.Adam(2e-4, beta1=0.0, beta2=0.9, parameters=G.parameters())
+opt_d = paddle.optimizer.Adam(2e-4, beta1=0.0, beta2=0.9, parameters=D.parameters())
+
+def step():
+    for _ in range(5):
+        index = rng.integers(0, 2000, 64)
+        real = paddle.to_tensor(functions.cifar_preprocess(images[index], rng))
+        y = paddle.to_tensor(labels[index])
+        with paddle.no_grad():
+            fake = G(paddle.randn([64, 128]), y)
+        score_real, logits = D.forward_with_logits(real)
+        alpha = paddle.rand([64, 1, 1, 1])
+        x = alpha * real + (1 - alpha) * fake
+        x.stop_gradient = False
+        grad = paddle.grad(D(x).sum(), x, create_graph=True)[0]
+        gp = ((grad.reshape([64, -1]).norm(2, axis=1) - 1) ** 2).mean()
+        loss = D(fake).mean() - score_real.mean() + 10 * gp + F.cross_entropy(logits, y.reshape([-1, 1]))
+        loss.backward(); opt_d.step(); opt_d.clear_grad()
+    for p in D.parameters(): p.stop_gradient = True
+    y = paddle.to_tensor(rng.integers(0, 10, 128))
+    score, logits = D.forward_with_logits(G(paddle.randn([128, 128]), y))
+    loss = -score.mean() + 0.1 * F.cross_entropy(logits, y.reshape([-1, 1]))
     loss.backward(); opt_g.step(); opt_g.clear_grad()
     for p in D.parameters(): p.stop_gradient = False
 
@@ -146,15 +193,22 @@ def main():
     parser.add_argument("--torch-python", help="a python with torch, for a PyTorch row (toy)")
     args = parser.parse_args()
     spec = EXAMPLES[args.example]
-    iters = args.iters or (60 if args.example == "toy" else 6)
+    iters = args.iters or {"toy": 60, "mnist": 6, "cifar10": 2}[args.example]
     if args.example == "mnist" and not args.data:
         parser.error("--data is needed for mnist (e.g. a directory with MNIST idx files)")
+    if args.example == "cifar10" and not args.data:  # speed does not depend on the pixels
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        from cifar_files import write_tarball
+
+        args.data = write_tarball(os.path.join(tempfile.mkdtemp(), "cifar-10-python.tar.gz"))
 
     programs = {}
     for name in args.configs.split(","):
         env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
         env.update(CONFIGS[name], PYTHONWARNINGS="ignore")
-        code = MINIMAL.format(example=EXAMPLE, warmup=2, iters=iters, **spec)
+        template = MINIMAL_CIFAR if args.example == "cifar10" else MINIMAL
+        code = template.format(example=EXAMPLE, warmup=1 if args.example == "cifar10" else 2,
+                               iters=iters, **spec)
         programs[(name, f"wgangp_{args.example}.py")] = \
             lambda env=env: run_ours(args.example, env, iters, args.data)
         programs[(name, "minimal Paddle loop")] = \

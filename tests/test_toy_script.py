@@ -83,3 +83,12 @@ def test_runs_from_the_example_directory_too(tmp_path):
 ])
 def test_bad_input_is_one_clear_line(tmp_path, overrides, message):
     assert message in one_error_line(run(*overrides, f"hydra.run.dir={tmp_path}"))
+
+
+def test_nan_loss_stops_the_run_with_one_line(tmp_path):
+    result = run(*SHORT, "LOSS.lambda_gp=nan", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "diverged" in errors[0] and "iteration 1;" in errors[0]
+    assert not (tmp_path / "model_generator.pdparams").exists()  # nothing bad was saved

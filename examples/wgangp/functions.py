@@ -308,7 +308,8 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
 # CIFAR-10: the official python tarball, its extracted directory, or paddle's cache
 # ---------------------------------------------------------------------------
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # 170 498 071 bytes
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_SIZE = 170_498_071
 PADDLE_CIFAR10_CACHE = osp.expanduser("~/.cache/paddle/dataset/cifar/cifar-10-python.tar.gz")
 _CIFAR10_HELP = (f"set DATA.data_path to cifar-10-python.tar.gz (download {CIFAR10_URL}) or to "
                  "its extracted cifar-10-batches-py directory")
@@ -359,9 +360,12 @@ def load_cifar10(data_path: Optional[str], md5: Optional[str] = CIFAR10_MD5) -> 
         read = lambda n: open(members[n], "rb").read()  # noqa: E731
     elif osp.isfile(data_path):
         if md5 and file_md5(data_path) != md5:
-            raise UsageError(f"DATA.data_path={data_path} has MD5 {file_md5(data_path)}, not the "
-                             f"official {md5}: a partial or different download; download "
-                             f"{CIFAR10_URL} again (or set DATA.md5=null for your own copy).")
+            size = osp.getsize(data_path)
+            what = f"a partial download ({size} of {CIFAR10_SIZE} bytes)" \
+                if md5 == CIFAR10_MD5 and size < CIFAR10_SIZE else "a different or damaged file"
+            raise UsageError(f"DATA.data_path={data_path} has MD5 {file_md5(data_path)}, not "
+                             f"{md5}: {what}; download {CIFAR10_URL} again (or set "
+                             "DATA.md5=null to skip the check for your own copy).")
         import tarfile
 
         try:
@@ -572,11 +576,12 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     iters = cfg.TRAIN.iters_per_epoch
     for epoch in range(1, cfg.TRAIN.epochs + 1):
         tic = time.perf_counter()
-        for _ in range(iters):
+        for i in range(iters):
             with frozen(generator):  # the critic step treats generated samples as constants
                 critic_solver.train_epoch_func(critic_solver, epoch, _NO_ITER_LOG)
             with frozen(critic):  # the generator step leaves no gradients in the critic
                 generator_solver.train_epoch_func(generator_solver, epoch, _NO_ITER_LOG)
+            _stop_if_diverged(cfg, critic_solver, generator_solver, (epoch - 1) * iters + i + 1)
         seconds = time.perf_counter() - tic
         record = {
             "epoch": epoch,
@@ -609,6 +614,18 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     plot_losses(history, osp.join(cfg.output_dir, "losses.png"))
     save_json(history, osp.join(cfg.output_dir, "losses.json"))
     return history
+
+
+def _stop_if_diverged(cfg, critic_solver, generator_solver, iteration: int) -> None:
+    """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
+    for name, solver in (("critic", critic_solver), ("generator", generator_solver)):
+        loss = solver.train_output_info["loss"].val  # ppsci already read it to the host
+        if not np.isfinite(loss):
+            print(f"ERROR: training diverged: the {name} loss is {loss} at generator iteration "
+                  f"{iteration}; the weights of the last finished epoch are kept in "
+                  f"{cfg.output_dir}. Lower TRAIN.learning_rate or check the data.",
+                  file=sys.stderr)
+            raise SystemExit(3)
 
 
 # ---------------------------------------------------------------------------
