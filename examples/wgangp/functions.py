@@ -645,6 +645,22 @@ def save_json(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
+def read_pdparams(path: str, setting: str) -> dict:
+    """A .pdparams file's {name: array}, read by an unpickler that builds numpy arrays and
+    plain containers only: a crafted pickle cannot run code here (paddle.load could)."""
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            state = _NumpyOnlyUnpickler.load(f, path)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as e:
+        raise UsageError(f"{setting}: {path} is not a readable .pdparams file of arrays ({e}); "
+                         "nothing from it was run.") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"{setting}: {path} does not hold a dict of weights.")
+    return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+
+
 def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str) -> None:
     """Load a .pdparams file or http(s) URL named by `setting` into `layer`, strictly."""
     if not source:
@@ -657,13 +673,10 @@ def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str) ->
             raise UsageError(f"{setting}: could not download {source}: {e}") from None
     if not osp.isfile(path):
         raise UsageError(f"{setting}: no such file: {path}")
-    try:
-        state = paddle.load(path)
-    except Exception as e:
-        raise UsageError(f"{setting}: {path} is not a readable .pdparams file ({e}).") from None
+    state = read_pdparams(path, setting)
     expected = layer.state_dict()
-    if not isinstance(state, dict) or set(state) != set(expected):
-        missing = sorted(set(expected) - set(state or {}))[:3]
+    if set(state) != set(expected):
+        missing = sorted(set(expected) - set(state))[:3]
         raise UsageError(
             f"{setting}: {path} holds weights of another model "
             f"(missing e.g. {missing}); check the example and settings it was trained with."
