@@ -162,26 +162,32 @@ def batch_stream(sample_fn: Callable[[], Dict[str, np.ndarray]]) -> dict:
     }
 
 
-def shuffled_batches(arrays: Dict[str, np.ndarray], batch_size: int,
-                     rng: np.random.Generator) -> Callable[[], Dict[str, np.ndarray]]:
-    """A function returning the next batch of a pass over `arrays`, reshuffled every pass.
+class ShuffledBatches:
+    """Callable returning the next batch of a pass over `arrays`, reshuffled every pass.
 
     The last incomplete batch of a pass is dropped, so every batch has batch_size rows.
+    Its position is part of training checkpoints (state_dict / set_state_dict).
     """
-    n = len(next(iter(arrays.values())))
-    if batch_size > n:
-        raise UsageError(f"TRAIN.batch_size={batch_size} is larger than the data set ({n}).")
-    order, position = rng.permutation(n), 0
 
-    def next_batch():
-        nonlocal order, position
-        if position + batch_size > n:
-            order, position = rng.permutation(n), 0
-        index = np.sort(order[position:position + batch_size])  # sorted: faster gather
-        position += batch_size
-        return {key: value[index] for key, value in arrays.items()}
+    def __init__(self, arrays: Dict[str, np.ndarray], batch_size: int, rng: np.random.Generator):
+        self.arrays, self.batch_size, self.rng = arrays, batch_size, rng
+        self.n = len(next(iter(arrays.values())))
+        if batch_size > self.n:
+            raise UsageError(f"TRAIN.batch_size={batch_size} is larger than the data set ({self.n}).")
+        self.order, self.position = rng.permutation(self.n), 0
 
-    return next_batch
+    def __call__(self) -> Dict[str, np.ndarray]:
+        if self.position + self.batch_size > self.n:
+            self.order, self.position = self.rng.permutation(self.n), 0
+        index = np.sort(self.order[self.position:self.position + self.batch_size])  # faster gather
+        self.position += self.batch_size
+        return {key: value[index] for key, value in self.arrays.items()}
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "position": self.position}
+
+    def set_state_dict(self, state: dict) -> None:
+        self.order, self.position = np.asarray(state["order"]), int(state["position"])
 
 
 # ---------------------------------------------------------------------------
@@ -551,15 +557,19 @@ _LOGGED = ("epoch", "iteration", "critic_loss", "generator_loss", "wasserstein",
 
 
 def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
-                  critic_optimizer, generator_optimizer,
+                  critic_optimizer, generator_optimizer, data_state: Dict[str, object],
                   on_epoch_end: Optional[Callable[[int], Optional[dict]]] = None) -> list:
     """Run cfg.TRAIN.epochs x cfg.TRAIN.iters_per_epoch generator iterations.
 
     Each generator iteration is n_critic critic steps then one generator step, each a
     ppsci train_epoch_func call on its own Solver. Both Solvers' model is the
     generator (noise -> samples); the critic is part of both losses. Solver.train() is
-    not used because it writes a checkpoint on every call. on_epoch_end(epoch) may
-    return metrics to log with the epoch. Returns the per-epoch log.
+    not used because it writes a checkpoint on every call.
+
+    data_state names what else a checkpoint must hold to continue exactly (the numpy
+    Generator and data streams the constraints draw from). Every epoch writes the
+    weights and checkpoints/latest.pdckpt; TRAIN.checkpoint_path resumes from one.
+    on_epoch_end(epoch) may return metrics to log with the epoch. Returns the epoch log.
     """
     def solver(constraint, optimizer, steps):
         return ppsci.solver.Solver(
@@ -572,9 +582,13 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     for s in (critic_solver, generator_solver):
         s.max_steps = -1  # read by ppsci's step logger, which we keep quiet
 
-    history, start = [], time.perf_counter()
+    parts = {"generator": generator, "critic": critic, "critic_optimizer": critic_optimizer,
+             "generator_optimizer": generator_optimizer, **data_state}
+    history = load_checkpoint(cfg.TRAIN.checkpoint_path, parts) if cfg.TRAIN.checkpoint_path else []
+    start = time.perf_counter() - (history[-1]["seconds"] if history else 0)
     iters = cfg.TRAIN.iters_per_epoch
-    for epoch in range(1, cfg.TRAIN.epochs + 1):
+    for epoch in range(len(history) + 1, cfg.TRAIN.epochs + 1):
+        paddle.seed(cfg.seed + epoch)  # the penalty's random interpolates, reproducible on resume
         tic = time.perf_counter()
         for i in range(iters):
             with frozen(generator):  # the critic step treats generated samples as constants
@@ -601,6 +615,7 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
         if on_epoch_end is not None:
             record.update(on_epoch_end(epoch) or {})
         history.append(record)
+        save_checkpoint(cfg, history, parts)
         extra = "".join(f", {k}: {v:.4g}" for k, v in record.items() if k not in _LOGGED)
         eta = seconds * (cfg.TRAIN.epochs - epoch)
         logger.info(
@@ -614,6 +629,84 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     plot_losses(history, osp.join(cfg.output_dir, "losses.png"))
     save_json(history, osp.join(cfg.output_dir, "losses.json"))
     return history
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints: everything needed to continue a run exactly, in one pickle of arrays
+# ---------------------------------------------------------------------------
+def _to_numpy(obj):
+    if isinstance(obj, paddle.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return obj
+
+
+def _state_of(part) -> dict:
+    if isinstance(part, np.random.Generator):
+        return part.bit_generator.state
+    return _to_numpy(part.state_dict())
+
+
+def _restore(part, state, name: str, path: str) -> None:
+    if isinstance(part, np.random.Generator):
+        part.bit_generator.state = state
+    elif isinstance(part, paddle.nn.Layer):
+        expected = part.state_dict()
+        if set(state) != set(expected) or any(
+                list(np.shape(state[k])) != list(v.shape) for k, v in expected.items()):
+            raise UsageError(f"TRAIN.checkpoint_path={path}: its {name} does not fit this model; "
+                             "resume with the settings the run was started with.")
+        part.set_state_dict(state)
+    else:
+        part.set_state_dict(state)
+
+
+def checkpoint_file(path: str) -> str:
+    """ppsci's convention: <run dir>/checkpoints/latest names latest.pdckpt."""
+    return path if str(path).endswith(".pdckpt") else f"{path}.pdckpt"
+
+
+def save_checkpoint(cfg, history: list, parts: dict) -> None:
+    """checkpoints/latest.pdckpt (and epoch_N.pdckpt every TRAIN.save_freq epochs), atomically."""
+    import pickle
+
+    directory = osp.join(cfg.output_dir, "checkpoints")
+    os.makedirs(directory, exist_ok=True)
+    state = {"epoch": len(history), "history": history,
+             **{name: _state_of(part) for name, part in parts.items()}}
+    names = ["latest"]
+    if cfg.TRAIN.get("save_freq", 0) and len(history) % cfg.TRAIN.save_freq == 0:
+        names.append(f"epoch_{len(history)}")
+    for name in names:
+        path = osp.join(directory, f"{name}.pdckpt")
+        with open(f"{path}.tmp", "wb") as f:
+            pickle.dump(state, f, protocol=4)
+        os.replace(f"{path}.tmp", path)  # a kill while saving never breaks the last one
+
+
+def load_checkpoint(path: str, parts: dict) -> list:
+    """Restore `parts` from a checkpoint (numpy-only unpickler); returns its epoch log."""
+    import pickle
+
+    file = checkpoint_file(path)
+    if not osp.isfile(file):
+        raise UsageError(f"TRAIN.checkpoint_path={path}: no such checkpoint ({file}); give "
+                         "<run dir>/checkpoints/latest of an earlier run.")
+    try:
+        with open(file, "rb") as f:
+            state = _NumpyOnlyUnpickler.load(f, file)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+        raise UsageError(f"TRAIN.checkpoint_path={path}: {file} is not a readable checkpoint "
+                         f"({e}).") from None
+    missing = [name for name in parts if name not in state]
+    if missing:
+        raise UsageError(f"TRAIN.checkpoint_path={path}: {file} lacks {missing}; it was "
+                         "written by another example or version.")
+    for name, part in parts.items():
+        _restore(part, state[name], name, path)
+    logger.info(f"Resumed from {file} after epoch {state['epoch']}")
+    return list(state["history"])
 
 
 def _stop_if_diverged(cfg, critic_solver, generator_solver, iteration: int) -> None:

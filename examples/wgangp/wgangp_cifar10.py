@@ -101,7 +101,7 @@ def train(cfg: DictConfig):
     images, labels = data["train"]
     generator, critic = build_models(cfg)
     rng = np.random.default_rng(cfg.seed)
-    real_batch = functions.shuffled_batches({"real": images, "labels": labels},
+    real_batch = functions.ShuffledBatches({"real": images, "labels": labels},
                                             cfg.TRAIN.batch_size, rng)
 
     def critic_batch():  # fakes are drawn for the real batch's labels, as in the paper
@@ -128,8 +128,9 @@ def train(cfg: DictConfig):
         m = image_metrics(cfg, generate(generator, metric_inputs, cfg.EVAL.batch_size))
         return {k: m[k] for k in ("inception_score", "fid") if m.get(k) is not None}
 
+    resumable = {"rng": rng, "real_batches": real_batch}  # what checkpoints must hold besides the nets
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
-                            critic_optimizer, generator_optimizer, end_of_epoch)
+                            critic_optimizer, generator_optimizer, resumable, end_of_epoch)
     evaluate_generator(cfg, generator)
 
 

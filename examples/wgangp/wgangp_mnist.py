@@ -79,7 +79,7 @@ def train(cfg: DictConfig):
     generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
     rng = np.random.default_rng(cfg.seed)
     batch = cfg.TRAIN.batch_size
-    real_batch = functions.shuffled_batches({"real": data["train"][0][:, None]}, batch, rng)
+    real_batch = functions.ShuffledBatches({"real": data["train"][0][:, None]}, batch, rng)
 
     def critic_batch():
         return {**real_batch(), "noise": draw_noise(cfg, batch, rng)}
@@ -104,8 +104,9 @@ def train(cfg: DictConfig):
         metrics = scorer(functions.generate(generator, {"noise": metric_noise}, cfg.EVAL.batch_size))
         return {k: v for k, v in metrics.items() if k in ("inception_score", "frechet_distance")}
 
+    resumable = {"rng": rng, "real_batches": real_batch}  # what checkpoints must hold besides the nets
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
-                            critic_optimizer, generator_optimizer, end_of_epoch)
+                            critic_optimizer, generator_optimizer, resumable, end_of_epoch)
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     report(cfg, scorer or DigitScorer(cfg, data),
            functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))

@@ -1,0 +1,80 @@
+"""Checkpoints: a run killed with SIGKILL and resumed ends bit for bit where an
+uninterrupted run ends (CPU), and bad checkpoints are refused clearly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import functions
+import numpy as np
+import pytest
+
+from conftest import EXAMPLE_DIR, one_error_line, run_script
+
+RUN = ["TRAIN.epochs=6", "TRAIN.iters_per_epoch=25", "TRAIN.batch_size=64", "MODEL.hidden_size=64",
+       "EVAL.num_samples=200", "TRAIN.save_freq=2"]
+
+
+def weights(run_dir):
+    out = {}
+    for name in ("model_generator.pdparams", "model_discriminator.pdparams"):
+        for key, value in functions.read_pdparams(str(run_dir / name), name).items():
+            out[f"{name}:{key}"] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("whole")
+    result = run_script("wgangp_toy.py", *RUN, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_every_epoch_writes_latest_and_numbered_checkpoints(uninterrupted):
+    names = sorted(os.listdir(uninterrupted / "checkpoints"))
+    assert names == ["epoch_2.pdckpt", "epoch_4.pdckpt", "epoch_6.pdckpt", "latest.pdckpt"]
+
+
+def test_killed_and_resumed_run_ends_bit_for_bit_like_the_whole_run(uninterrupted, tmp_path):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *RUN, f"hydra.run.dir={killed}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "epoch_2.pdckpt").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert not (killed / "checkpoints" / "epoch_6.pdckpt").exists()  # it really stopped early
+
+    resumed = tmp_path / "resumed"
+    result = run_script("wgangp_toy.py", *RUN, f"TRAIN.checkpoint_path={killed}/checkpoints/latest",
+                        f"hydra.run.dir={resumed}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resumed from" in (resumed / "train.log").read_text()
+    whole, again = weights(uninterrupted), weights(resumed)
+    assert whole.keys() == again.keys()
+    for key in whole:
+        np.testing.assert_array_equal(again[key], whole[key], err_msg=key)
+    # the epoch log carries on too: the same losses, epoch by epoch (timings aside)
+    timing = ("seconds", "iters_per_second")
+    log = [json.loads((d / "losses.json").read_text()) for d in (uninterrupted, resumed)]
+    assert [{k: v for k, v in h.items() if k not in timing} for h in log[1]] == \
+        [{k: v for k, v in h.items() if k not in timing} for h in log[0]]
+
+
+def test_checkpoint_of_another_model_is_refused(uninterrupted, tmp_path):
+    line = one_error_line(run_script(
+        "wgangp_toy.py", *RUN[:-2], "MODEL.hidden_size=32", "EVAL.num_samples=200",
+        f"TRAIN.checkpoint_path={uninterrupted}/checkpoints/latest", f"hydra.run.dir={tmp_path}"))
+    assert "TRAIN.checkpoint_path=" in line and "does not fit this model" in line
+
+
+def test_missing_checkpoint(tmp_path):
+    line = one_error_line(run_script("wgangp_toy.py", *RUN, f"TRAIN.checkpoint_path={tmp_path}/nope",
+                                     f"hydra.run.dir={tmp_path / 'run'}"))
+    assert "no such checkpoint" in line and "checkpoints/latest" in line
