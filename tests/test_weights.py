@@ -15,8 +15,9 @@ def usage_error(capsys, fn, *args):
         fn(*args)
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    return err
+    errors = [line for line in err.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, err
+    return errors[0]
 
 
 def test_round_trip_through_paddle_save(tmp_path):
@@ -61,3 +62,81 @@ def test_not_a_weights_file(tmp_path, capsys):
     generator, _ = models.toy_models(2, 16, 2)
     err = usage_error(capsys, functions.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
     assert "is not a readable .pdparams file" in err
+
+
+# --- weights given by URL: a local HTTP server stands in for the internet ---------------
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    from ppsci.utils import download
+
+    monkeypatch.setattr(download, "WEIGHTS_HOME", str(tmp_path / "cache"))
+    site = tmp_path / "site"
+    site.mkdir()
+    paddle.seed(2)
+    generator, _ = models.toy_models(2, 16, 2)
+    functions.save_weights(generator, str(site / "good.pdparams"))
+    (site / "page.pdparams").write_text("<!DOCTYPE html><html><body>Sign in</body></html>")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", site, tmp_path / "cache"
+    httpd.shutdown()
+
+
+def test_weights_by_url_with_checksum(server):
+    url, site, cache = server
+    model, _ = models.toy_models(2, 16, 2)
+    functions.load_weights(model, f"{url}/good.pdparams", "EVAL.pretrained_gen_model_path",
+                           functions.sha256_of(str(site / "good.pdparams")))
+    assert (cache / "good.pdparams").exists()
+
+
+def test_checksum_mismatch_is_refused_and_not_cached(server, capsys):
+    url, _, cache = server
+    model, _ = models.toy_models(2, 16, 2)
+    err = usage_error(capsys, functions.load_weights, model, f"{url}/good.pdparams",
+                      "EVAL.pretrained_gen_model_path", "0" * 64)
+    assert "SHA-256" in err and "removed it from the download cache" in err
+    assert not (cache / "good.pdparams").exists()
+
+
+def test_checksum_of_a_local_file(tmp_path, capsys):
+    model, _ = models.toy_models(2, 16, 2)
+    functions.save_weights(model, str(tmp_path / "g.pdparams"))
+    err = usage_error(capsys, functions.load_weights, model, str(tmp_path / "g.pdparams"),
+                      "INFER.pretrained_model_path", "ab" * 32)
+    assert "INFER.pretrained_model_path" in err and "not the expected" in err
+    assert (tmp_path / "g.pdparams").exists()  # the user's own file is never deleted
+
+
+def test_url_returning_an_html_page_is_refused_and_not_cached(server, capsys):
+    url, _, cache = server
+    model, _ = models.toy_models(2, 16, 2)
+    err = usage_error(capsys, functions.load_weights, model, f"{url}/page.pdparams",
+                      "EVAL.pretrained_gen_model_path")
+    assert "is not a readable .pdparams file" in err
+    assert not (cache / "page.pdparams").exists()
+
+
+def test_missing_url_and_unreachable_host(server, capsys):
+    url, _, _ = server
+    model, _ = models.toy_models(2, 16, 2)
+    err = usage_error(capsys, functions.load_weights, model, f"{url}/nope.pdparams",
+                      "EVAL.pretrained_gen_model_path")
+    assert "could not download" in err and "404" in err
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = usage_error(capsys, functions.load_weights, model, f"http://127.0.0.1:{port}/g.pdparams",
+                      "EVAL.pretrained_gen_model_path")
+    assert "could not download" in err

@@ -754,19 +754,56 @@ def read_pdparams(path: str, setting: str) -> dict:
     return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
 
 
-def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str) -> None:
-    """Load a .pdparams file or http(s) URL named by `setting` into `layer`, strictly."""
-    if not source:
-        raise UsageError(f"{setting} is not set; give a .pdparams path or URL.")
+def sha256_of(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> str:
+    """Local path of a weights file given by path or http(s) URL (ppsci's download cache).
+
+    With `sha256`, a file that does not match is refused before it is read; a download
+    that does not match or is no weights file (an HTML error page, a partial file) is
+    removed from the cache, so the next attempt downloads again.
+    """
+    url = urllib.parse.urlparse(str(source)).scheme in ("http", "https")
     path = str(source)
-    if urllib.parse.urlparse(path).scheme in ("http", "https"):
+    if url:
         try:
             path = ppsci.utils.download.get_weights_path_from_url(path)
         except Exception as e:  # network errors come in many types
             raise UsageError(f"{setting}: could not download {source}: {e}") from None
     if not osp.isfile(path):
         raise UsageError(f"{setting}: no such file: {path}")
-    state = read_pdparams(path, setting)
+    if sha256:
+        actual = sha256_of(path)
+        if actual != str(sha256).lower():
+            if url:
+                os.remove(path)
+            removed = " and removed it from the download cache" if url else ""
+            raise UsageError(f"{setting}: {source} has SHA-256 {actual}, not the expected "
+                             f"{sha256}; refused it{removed}.")
+    return path
+
+
+def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,
+                 sha256: Optional[str] = None) -> None:
+    """Load a .pdparams path or http(s) URL named by `setting` into `layer`, strictly:
+    every name and shape must match (paddle's own loading only warns)."""
+    if not source:
+        raise UsageError(f"{setting} is not set; give a .pdparams path or URL.")
+    path = fetch_weights(source, setting, sha256)
+    try:
+        state = read_pdparams(path, setting)
+    except UsageError:
+        if path != str(source):  # a downloaded page or broken file: never keep it cached
+            os.remove(path)
+        raise
     expected = layer.state_dict()
     if set(state) != set(expected):
         missing = sorted(set(expected) - set(state))[:3]

@@ -143,17 +143,17 @@ def evaluate_generator(cfg: DictConfig, generator) -> dict:
 def evaluate(cfg: DictConfig):
     generator, critic = build_models(cfg)
     functions.load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                           "EVAL.pretrained_gen_model_path")
+                           "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
     if cfg.EVAL.pretrained_dis_model_path:  # optional: checked to fit, not needed for metrics
         functions.load_weights(critic, cfg.EVAL.pretrained_dis_model_path,
-                               "EVAL.pretrained_dis_model_path")
+                               "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
     evaluate_generator(cfg, generator)
 
 
 def export(cfg: DictConfig):
     generator, _ = build_models(cfg)
     functions.load_weights(generator, cfg.INFER.pretrained_model_path,
-                           "INFER.pretrained_model_path")
+                           "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     if cfg.MODEL.conditional:
         spec["labels"] = InputSpec([None], "int64", name="labels")

@@ -116,7 +116,7 @@ def evaluate(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
     functions.load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                           "EVAL.pretrained_gen_model_path")
+                           "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     report(cfg, DigitScorer(cfg, data), functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))
 
@@ -124,7 +124,7 @@ def evaluate(cfg: DictConfig):
 def export(cfg: DictConfig):
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
     functions.load_weights(generator, cfg.INFER.pretrained_model_path,
-                           "INFER.pretrained_model_path")
+                           "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     functions.export_generator(generator, spec, cfg.INFER.export_path)
 

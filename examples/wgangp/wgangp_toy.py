@@ -83,10 +83,10 @@ def evaluate(cfg: DictConfig):
     functions.ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
     generator, critic = build_models(cfg)
     functions.load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                           "EVAL.pretrained_gen_model_path")
+                           "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
     if cfg.EVAL.pretrained_dis_model_path:
         functions.load_weights(critic, cfg.EVAL.pretrained_dis_model_path,
-                               "EVAL.pretrained_dis_model_path")
+                               "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
     else:
         critic = None
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
@@ -97,7 +97,7 @@ def evaluate(cfg: DictConfig):
 def export(cfg: DictConfig):
     generator, _ = build_models(cfg)
     functions.load_weights(generator, cfg.INFER.pretrained_model_path,
-                           "INFER.pretrained_model_path")
+                           "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     functions.export_generator(generator, spec, cfg.INFER.export_path)
 
