@@ -76,6 +76,8 @@ def test_runs_from_the_example_directory_too(tmp_path):
     (["mode=tune"], "mode='tune' is not a mode"),
     (["TRAIN.n_critic=0"], "TRAIN.n_critic=0 must be a positive integer"),
     (["TRAIN.batch_size=-4"], "TRAIN.batch_size=-4 must be a positive integer"),
+    (["TRAIN.epochs=0"], "TRAIN.epochs=0 must be a positive integer"),
+    (["TRAIN.iters_per_epoch=0"], "TRAIN.iters_per_epoch=0 must be a positive integer"),
     (["mode=eval", "EVAL.pretrained_gen_model_path=/nonexistent/gen.pdparams"],
      "EVAL.pretrained_gen_model_path: no such file: /nonexistent/gen.pdparams"),
     (["mode=infer", "INFER.export_path=/nonexistent/gen"],
@@ -92,3 +94,17 @@ def test_nan_loss_stops_the_run_with_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1 and "diverged" in errors[0] and "iteration 1;" in errors[0]
     assert not (tmp_path / "model_generator.pdparams").exists()  # nothing bad was saved
+
+
+def test_run_dir_that_is_not_writable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    line = one_error_line(run(*SHORT, f"hydra.run.dir={blocker}/run"))
+    assert "is not a writable directory" in line and "hydra.run.dir=" in line
+
+
+def test_an_earlier_run_is_never_overwritten(trained):
+    before = (trained / "model_generator.pdparams").read_bytes()
+    line = one_error_line(run(*SHORT, f"hydra.run.dir={trained}"))
+    assert "already holds an earlier run" in line
+    assert (trained / "model_generator.pdparams").read_bytes() == before

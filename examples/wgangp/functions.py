@@ -89,8 +89,31 @@ def check_config(cfg) -> None:
         )
 
 
+_RUN_OUTPUTS = ("model_generator.pdparams", "model_discriminator.pdparams", "checkpoints",
+                "metrics.json", "samples.npz", "losses.json")
+
+
+def check_run_dir(run_dir: str) -> None:
+    """The run directory must be writable and must not hold an earlier run's results."""
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = osp.join(run_dir, ".write_test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"hydra.run.dir={run_dir} is not a writable directory ({e.strerror}); "
+                         "give another with hydra.run.dir=...") from None
+    earlier = [name for name in _RUN_OUTPUTS if osp.exists(osp.join(run_dir, name))]
+    if earlier:
+        raise UsageError(f"hydra.run.dir={run_dir} already holds an earlier run ({earlier[0]}); "
+                         "give a new directory (a run resumes from TRAIN.checkpoint_path).")
+
+
 class InitCallback(ppsci_callbacks.InitCallback):
     """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
+
+    def on_run_start(self, config, **kwargs) -> None:
+        check_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
 
     def on_job_start(self, config, **kwargs) -> None:
         check_config(config)
