@@ -42,6 +42,14 @@ EXAMPLES = {
                                "EVAL.inception_weights=/nonexistent.pdparams"], batch=64),
 }
 
+# every loop program ends by timing `step` (one generator iteration) after warm-up
+TIMED = r'''
+for _ in range({warmup}): step()
+tic = time.perf_counter()
+for _ in range({iters}): step()
+print(1000 * (time.perf_counter() - tic) / {iters})
+'''
+
 MINIMAL = r'''
 import sys, time
 sys.path.insert(0, {example!r})
@@ -73,11 +81,7 @@ def step():
     loss.backward(); opt_g.step(); opt_g.clear_grad()
     for p in D.parameters(): p.stop_gradient = False
 
-for _ in range({warmup}): step()
-tic = time.perf_counter()
-for _ in range({iters}): step()
-print(1000 * (time.perf_counter() - tic) / {iters})
-'''
+''' + TIMED
 
 # the conditional ResNets with their AC-GAN terms; critic batch 64, generator batch 128
 MINIMAL_CIFAR = r'''
@@ -117,11 +121,7 @@ def step():
     loss.backward(); opt_g.step(); opt_g.clear_grad()
     for p in D.parameters(): p.stop_gradient = False
 
-for _ in range({warmup}): step()
-tic = time.perf_counter()
-for _ in range({iters}): step()
-print(1000 * (time.perf_counter() - tic) / {iters})
-'''
+''' + TIMED
 
 TORCH_TOY = r'''
 import time, numpy as np, torch
@@ -154,11 +154,7 @@ def step():
     loss = -D(G(torch.randn(256, 2))).mean()
     opt_g.zero_grad(); loss.backward(); opt_g.step()
     for p in D.parameters(): p.requires_grad_(True)
-for _ in range({warmup}): step()
-tic = time.perf_counter()
-for _ in range({iters}): step()
-print(1000 * (time.perf_counter() - tic) / {iters})
-'''
+''' + TIMED
 
 
 def run_ours(example, env, iters, data):

@@ -34,8 +34,8 @@ def test_tarball_is_read_without_hard_coded_sizes(tmp_path):
 def test_md5_is_checked(tmp_path, capsys):
     path = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
     err = usage_error(capsys, functions.load_cifar10, path)  # the official MD5 by default
-    assert functions.CIFAR10_MD5 in err and functions.file_md5(path) in err and "download" in err
-    assert functions.load_cifar10(path, functions.file_md5(path))["train"][0].shape[0] == 300
+    assert functions.CIFAR10_MD5 in err and functions.file_digest(path, "md5") in err and "download" in err
+    assert functions.load_cifar10(path, functions.file_digest(path, "md5"))["train"][0].shape[0] == 300
 
 
 def test_extracted_directory(tmp_path):

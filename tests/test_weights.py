@@ -95,7 +95,7 @@ def test_weights_by_url_with_checksum(server):
     url, site, cache = server
     model, _ = models.toy_models(2, 16, 2)
     functions.load_weights(model, f"{url}/good.pdparams", "EVAL.pretrained_gen_model_path",
-                           functions.sha256_of(str(site / "good.pdparams")))
+                           functions.file_digest(str(site / "good.pdparams"), "sha256"))
     assert (cache / "good.pdparams").exists()
 
 
