@@ -24,3 +24,16 @@ def one_error_line(result):
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1, result.stderr[-3000:]
     return errors[0]
+
+
+def usage_error(capsys, fn, *args):
+    """Call fn(*args), expecting exit status 2 and one 'ERROR: ...' line; returns the line."""
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        fn(*args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, err
+    return errors[0]

@@ -9,15 +9,9 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import usage_error
 
-def usage_error(capsys, fn, *args):
-    with pytest.raises(SystemExit) as info:
-        fn(*args)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1, err
-    return errors[0]
+
 
 
 def test_round_trip_through_paddle_save(tmp_path):
