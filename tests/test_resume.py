@@ -78,3 +78,36 @@ def test_missing_checkpoint(tmp_path):
     line = one_error_line(run_script("wgangp_toy.py", *RUN, f"TRAIN.checkpoint_path={tmp_path}/nope",
                                      f"hydra.run.dir={tmp_path / 'run'}"))
     assert "no such checkpoint" in line and "checkpoints/latest" in line
+
+
+def test_a_kill_while_saving_never_breaks_the_latest_checkpoint(tmp_path, monkeypatch):
+    import pickle
+
+    import paddle
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"output_dir": str(tmp_path), "TRAIN": {"save_freq": 0}})
+    layer = paddle.nn.Linear(2, 2)
+    functions.save_checkpoint(cfg, [{"epoch": 1}], {"generator": layer})
+
+    def dies_halfway(obj, f, protocol=None):
+        f.write(b"\x80\x04partial")
+        raise KeyboardInterrupt  # stands in for the process being killed mid-write
+
+    monkeypatch.setattr(pickle, "dump", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        functions.save_checkpoint(cfg, [{"epoch": 1}, {"epoch": 2}], {"generator": layer})
+    monkeypatch.undo()
+    history = functions.load_checkpoint(str(tmp_path / "checkpoints" / "latest"), {"generator": layer})
+    assert history == [{"epoch": 1}]  # the previous checkpoint, intact
+
+
+def test_divergence_after_a_checkpoint_keeps_it(uninterrupted, tmp_path):
+    before = (uninterrupted / "checkpoints" / "latest.pdckpt").read_bytes()
+    result = run_script("wgangp_toy.py", *RUN[:-1], "TRAIN.epochs=7", "LOSS.lambda_gp=nan",
+                        f"TRAIN.checkpoint_path={uninterrupted}/checkpoints/latest",
+                        f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 3
+    assert "iteration 151;" in result.stderr  # the first of epoch 7
+    assert (uninterrupted / "checkpoints" / "latest.pdckpt").read_bytes() == before
+    assert not (tmp_path / "checkpoints").exists()
