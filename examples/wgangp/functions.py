@@ -76,7 +76,8 @@ def check_config(cfg) -> None:
     if cfg.mode not in MODES:
         raise UsageError(f"mode={cfg.mode!r} is not a mode; use one of {', '.join(MODES)}.")
     positive = ["TRAIN.epochs", "TRAIN.iters_per_epoch", "TRAIN.n_critic",
-                "TRAIN.batch_size", "EVAL.num_samples", "EVAL.batch_size"]
+                "TRAIN.batch_size", "TRAIN.generator_batch_size", "EVAL.num_samples",
+                "EVAL.batch_size", "INFER.batch_size"]
     for key in positive:
         section, name = key.split(".")
         value = cfg.get(section, {}).get(name)
