@@ -7,7 +7,8 @@ from setuptools import setup
 
 def requirements(name):
     lines = (Path(__file__).parent / name).read_text().splitlines()
-    return [line for line in lines if line and not line.startswith(("#", "-r"))]
+    lines = [line.split("#")[0].strip() for line in lines]
+    return [line for line in lines if line and not line.startswith("-r")]
 
 
 setup(
@@ -16,6 +17,7 @@ setup(
     description="WGAN-GP examples (toy, MNIST, CIFAR-10) for PaddleScience",
     python_requires=">=3.9",
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": requirements("requirements-test.txt")},
+    extras_require={"test": requirements("requirements-test.txt") + requirements("requirements-docs.txt"),
+                    "docs": requirements("requirements-docs.txt")},
     py_modules=[],
 )
