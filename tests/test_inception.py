@@ -332,3 +332,20 @@ def test_paddle_vision_inception_shapes_and_local_weights(tmp_path):
     loaded = inception.load_inception("paddle", path)
     for name, value in net.net.state_dict().items():
         np.testing.assert_array_equal(loaded.net.state_dict()[name].numpy(), value.numpy())
+
+
+def test_inception_pdparams_with_code_is_refused_without_running_it(tmp_path):
+    import os
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "inception.pdparams"
+    path.write_bytes(pickle.dumps({"Conv2d_1a_3x3.conv.weight": Payload()}, protocol=4))
+    with pytest.raises(ValueError, match="could not be read"):
+        inception.load_inception("tf2015", str(path))
+    assert not marker.exists()

@@ -64,11 +64,11 @@ MODES = ("train", "eval", "export", "infer")
 # Errors users can act on: one line, no traceback.
 # ---------------------------------------------------------------------------
 class UsageError(SystemExit):
-    """A problem with a setting or a file, reported as one line (exit status 2)."""
+    """A problem with a setting or a file, reported as one line (exit status 2 by default)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: int = 2):
         print(f"ERROR: {message}", file=sys.stderr)
-        super().__init__(2)
+        super().__init__(code)
 
 
 def check_config(cfg) -> None:
@@ -231,7 +231,7 @@ _MNIST_HELP = (
 )
 
 
-class _NumpyOnlyUnpickler:
+class NumpyOnlyUnpickler:
     """Unpickles numpy arrays and plain containers; refuses every other global."""
 
     ALLOWED = {
@@ -324,7 +324,7 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
 
     try:
         with gzip.open(data_path, "rb") as f:
-            train, _valid, test = _NumpyOnlyUnpickler.load(f, data_path)
+            train, _valid, test = NumpyOnlyUnpickler.load(f, data_path)
     except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError) as e:
         raise UsageError(f"DATA.data_path={data_path} is not a readable mnist.pkl.gz ({e}); "
                          f"{_MNIST_HELP}.") from None
@@ -361,7 +361,7 @@ def _cifar_batch(raw: bytes, source: str):
     import pickle
 
     try:
-        batch = _NumpyOnlyUnpickler.load(io.BytesIO(raw), source)
+        batch = NumpyOnlyUnpickler.load(io.BytesIO(raw), source)
         images = np.asarray(batch[b"data"] if b"data" in batch else batch["data"], np.uint8)
         labels = np.asarray(batch[b"labels"] if b"labels" in batch else batch["labels"], np.int64)
     except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as e:
@@ -721,7 +721,7 @@ def load_checkpoint(path: str, parts: dict) -> list:
                          "<run dir>/checkpoints/latest of an earlier run.")
     try:
         with open(file, "rb") as f:
-            state = _NumpyOnlyUnpickler.load(f, file)
+            state = NumpyOnlyUnpickler.load(f, file)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise UsageError(f"TRAIN.checkpoint_path={path}: {file} is not a readable checkpoint "
                          f"({e}).") from None
@@ -740,11 +740,10 @@ def _stop_if_diverged(cfg, critic_solver, generator_solver, iteration: int) -> N
     for name, solver in (("critic", critic_solver), ("generator", generator_solver)):
         loss = solver.train_output_info["loss"].val  # ppsci already read it to the host
         if not np.isfinite(loss):
-            print(f"ERROR: training diverged: the {name} loss is {loss} at generator iteration "
-                  f"{iteration}; the weights of the last finished epoch are kept in "
-                  f"{cfg.output_dir}. Lower TRAIN.learning_rate or check the data.",
-                  file=sys.stderr)
-            raise SystemExit(3)
+            raise UsageError(f"training diverged: the {name} loss is {loss} at generator "
+                             f"iteration {iteration}; the weights of the last finished epoch "
+                             f"are kept in {cfg.output_dir}. Lower TRAIN.learning_rate or "
+                             "check the data.", code=3)
 
 
 # ---------------------------------------------------------------------------
@@ -771,7 +770,7 @@ def read_pdparams(path: str, setting: str) -> dict:
 
     try:
         with open(path, "rb") as f:
-            state = _NumpyOnlyUnpickler.load(f, path)
+            state = NumpyOnlyUnpickler.load(f, path)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as e:
         raise UsageError(f"{setting}: {path} is not a readable .pdparams file of arrays ({e}); "
                          "nothing from it was run.") from None

@@ -327,16 +327,21 @@ def read_pdparams(path: str) -> Dict[str, np.ndarray]:
     if not os.path.isfile(path):
         raise ValueError(f"Inception weights file {path} does not exist; "
                          f"give the path of an existing file.")
+    import pickle
+
+    from functions import NumpyOnlyUnpickler  # not paddle.load: a crafted pickle runs code
+
     try:
-        state = paddle.load(path, return_numpy=True)
-    except Exception as e:  # paddle raises many kinds for a bad file
-        raise ValueError(f"{path} could not be read as a Paddle .pdparams file "
+        with open(path, "rb") as f:
+            state = NumpyOnlyUnpickler.load(f, path)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+        raise ValueError(f"{path} could not be read as a Paddle .pdparams file of arrays "
                          f"({type(e).__name__}: {e}); pass a file written by paddle.save."
                          ) from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict of "
                          f"named weights; pass a file written by paddle.save(state_dict).")
-    return state
+    return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}  # drops name maps
 
 
 TF_WEIGHTS_HELP = ("pass pytorch-fid's pt_inception-2015-12-05-6726825d.pth or its "
