@@ -53,12 +53,12 @@ def test_unknown_data_set_is_a_usage_error(capsys):
     assert "DATA.mode='9gaussians'" in capsys.readouterr().err
 
 
-def test_batch_stream_gives_a_fresh_batch_per_step():
+def test_stream_constraint_gives_a_fresh_batch_per_step():
     import ppsci
 
     rng = np.random.default_rng(0)
-    constraint = ppsci.constraint.SupervisedConstraint(
-        functions.batch_stream(lambda: {"real": rng.standard_normal((4, 2)).astype("float32")}),
+    constraint = functions.StreamConstraint(
+        lambda: {"real": rng.standard_normal((4, 2)).astype("float32")},
         ppsci.loss.FunctionalLoss(lambda out, *_: {}),
         name="c",
     )

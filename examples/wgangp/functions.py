@@ -34,14 +34,17 @@ def _use_fast_cpu_math():
     if "OMP_NUM_THREADS" in os.environ:
         return None
     # With the fast path, 2 threads beat 1 on a 2-core EPYC (benchmarks/speed.py);
-    # without it, more threads were 3x slower. Capped: the toy layers are small.
-    return min(len(os.sched_getaffinity(0)), 8)
+    # without it, more threads were 3x slower. Capped: the toy layers are small. The
+    # cores are shared by the processes paddle.distributed.launch starts on this node.
+    processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
+    return max(1, min(len(os.sched_getaffinity(0)) // processes, 8))
 
 
 _CPU_THREADS = _use_fast_cpu_math()
 
 import contextlib  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.parse  # noqa: E402
@@ -50,6 +53,7 @@ from typing import Callable, Dict, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
+import paddle.distributed as dist  # noqa: E402
 import ppsci  # noqa: E402
 from ppsci.utils import callbacks as ppsci_callbacks  # noqa: E402
 from ppsci.utils import logger  # noqa: E402
@@ -83,6 +87,12 @@ def check_config(cfg) -> None:
         value = cfg.get(section, {}).get(name)
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise UsageError(f"{key}={value!r} must be a positive integer.")
+    processes = dist.get_world_size()
+    for key in ("TRAIN.batch_size", "TRAIN.generator_batch_size"):
+        value = cfg.get("TRAIN", {}).get(key.split(".")[1])
+        if value is not None and value % processes:
+            raise UsageError(f"{key}={value} is the global batch and must divide evenly over "
+                             f"the {processes} processes; give a multiple of {processes}.")
     if cfg.get("device") == "gpu" and not paddle.is_compiled_with_cuda():
         raise UsageError(
             "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "
@@ -114,11 +124,101 @@ class InitCallback(ppsci_callbacks.InitCallback):
     """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
 
     def on_run_start(self, config, **kwargs) -> None:
-        check_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
+        if dist.get_world_size() > 1:
+            join_processes(config)
+        if is_main_process():
+            check_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
 
     def on_job_start(self, config, **kwargs) -> None:
         check_config(config)
         super().on_job_start(config, **kwargs)
+        if not is_main_process():
+            log_to_own_file(config)
+
+
+# ---------------------------------------------------------------------------
+# Data parallelism (python -m paddle.distributed.launch ... script.py): every process
+# draws the same global batch and computes its own rows; the gradients of both
+# networks are averaged; rank 0 alone writes results.
+# ---------------------------------------------------------------------------
+def is_main_process() -> bool:
+    """True in the process that writes results: rank 0, the only one without a launcher."""
+    return dist.get_rank() == 0
+
+
+def join_processes(config) -> None:
+    """Start the process group and make every process use rank 0's run directory
+    (each resolved its own ${now:...}, which can differ by a second)."""
+    from omegaconf import open_dict, read_write
+
+    if config.mode != "train":
+        raise UsageError(f"mode={config.mode} runs in one process; start it without "
+                         "paddle.distributed.launch.")
+    dist.init_parallel_env()
+    run_dir = [str(config.hydra.run.dir)]
+    dist.broadcast_object_list(run_dir, src=0)
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.run.dir = run_dir[0]
+        if not is_main_process():
+            config.hydra.output_subdir = None  # rank 0 saves the config
+
+
+def log_to_own_file(config) -> None:
+    """Ranks > 0: ppsci logs only their errors, to the console; log everything to
+    <run dir>/<mode>.rank<N>.log instead."""
+    log = logging.getLogger("ppsci")
+    path = osp.join(config.output_dir, f"{config.mode}.rank{dist.get_rank()}.log")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s %(levelname)s: %(message)s",
+                                           datefmt="%Y/%m/%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def log_every_rank(message: str) -> None:
+    """Log on every process (ppsci's logger.info logs on rank 0 only): rank 0 to its
+    console and <mode>.log, the others to <mode>.rank<N>.log and their console."""
+    logging.getLogger("ppsci").info(message)
+
+
+def local_rows(batch):
+    """This process's rows of a global batch (an array or tensor, or a dict of them).
+
+    Every process draws the same global batch from identically seeded generators and
+    keeps its own contiguous share, so N processes compute what one process computes on
+    that batch, each on different data and noise, and all random states stay equal (a
+    checkpoint holds them for every process).
+    """
+    if isinstance(batch, dict):
+        return {key: local_rows(value) for key, value in batch.items()}
+    processes = dist.get_world_size()
+    if processes == 1:
+        return batch
+    rows = batch.shape[0] // processes  # check_config: batch sizes divide evenly
+    return batch[dist.get_rank() * rows:(dist.get_rank() + 1) * rows]
+
+
+def mean_over_processes(values: Dict[str, float]) -> Dict[str, float]:
+    """Average the per-process values of a dict of numbers (identity on one process)."""
+    processes = dist.get_world_size()
+    if processes == 1:
+        return values
+    total = paddle.to_tensor(list(values.values()), dtype="float64")
+    dist.all_reduce(total)
+    return dict(zip(values, (total.numpy() / processes).tolist()))
+
+
+def average_statistics(*layers: paddle.nn.Layer) -> None:
+    """Average the state that is not learned by gradients (batch-norm running statistics,
+    gathered on each process's rows) over processes, so all processes hold one model."""
+    if dist.get_world_size() == 1:
+        return
+    with paddle.no_grad():
+        for layer in layers:
+            for tensor in layer.state_dict().values():
+                if paddle.is_floating_point(tensor) and not getattr(tensor, "trainable", False):
+                    dist.all_reduce(tensor)
+                    tensor.scale_(1 / dist.get_world_size())
 
 
 # ---------------------------------------------------------------------------
@@ -171,19 +271,23 @@ class ToyDistribution:
         return np.stack([t * np.cos(t), t * np.sin(t)], 1) / self.scale
 
 
-def batch_stream(sample_fn: Callable[[], Dict[str, np.ndarray]]) -> dict:
-    """dataloader_cfg of a constraint that draws a fresh batch from sample_fn() every step.
+class StreamConstraint(ppsci.constraint.SupervisedConstraint):
+    """SupervisedConstraint fed by sample_fn(): a fresh batch every step (ppsci's
+    ContinuousNamedArrayDataset), of which this process takes its rows (local_rows).
 
-    sample_fn must be a plain function or closure: ppsci deep-copies the config, and a
-    deep copy of a callable object would copy the networks or RNG it holds.
+    ppsci builds no loader for a stream when several processes run, as it cannot shard
+    one; this stream shards itself, so it is its own loader, as ppsci makes it on one
+    process.
     """
-    return {
-        "dataset": {
-            "name": "ContinuousNamedArrayDataset",
-            "input": sample_fn,
-            "label": lambda _: {},
-        }
-    }
+
+    def __init__(self, sample_fn: Callable[[], Dict[str, np.ndarray]], loss,
+                 output_expr: Optional[Dict[str, Callable]] = None, name: str = "Sup"):
+        dataset = ppsci.data.dataset.ContinuousNamedArrayDataset(
+            lambda: local_rows(sample_fn()), lambda _: {})
+        self.input_keys, self.output_expr = dataset.input_keys, output_expr or {}
+        self.output_keys = tuple(self.output_expr)
+        self.data_loader, self.data_iter = dataset, iter(dataset)
+        self.loss, self.name = loss, name
 
 
 class ShuffledBatches:
@@ -441,8 +545,9 @@ def gradient_penalty(critic, real, fake, alpha=None):
     alpha ~ U(0, 1), one per sample. The per-sample gradient of sum(D(x_hat)) is valid
     because the critic has no batch statistics.
     """
-    if alpha is None:
-        alpha = paddle.rand([real.shape[0]] + [1] * (real.ndim - 1), dtype=real.dtype)
+    if alpha is None:  # drawn for the global batch, like the data (local_rows)
+        shape = [real.shape[0] * dist.get_world_size()] + [1] * (real.ndim - 1)
+        alpha = local_rows(paddle.rand(shape, dtype=real.dtype))
     x_hat = alpha * real + (1 - alpha) * fake
     x_hat.stop_gradient = False
     (grad,) = paddle.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -527,19 +632,21 @@ def wgan_gp_constraints(critic, lambda_gp: float, critic_batch: Callable[[], dic
                         generator_batch: Callable[[], dict], acgan_scales=(0.0, 0.0)):
     """The critic's and the generator's SupervisedConstraint.
 
-    In both, the Solver's model (the generator) maps "noise" (and "labels" when
-    conditional) to "fake"; critic_batch() also gives "real", which output_expr hands to
-    the loss beside "fake". acgan_scales (critic, generator) > 0 add the AC-GAN terms.
+    critic_batch() and generator_batch() return a global batch; each process trains on
+    its rows. In both, the Solver's model (the generator) maps "noise" (and "labels"
+    when conditional) to "fake"; critic_batch() also gives "real", which output_expr
+    hands to the loss beside "fake". acgan_scales (critic, generator) > 0 add the
+    AC-GAN terms.
     """
     passed = ["real"] + (["labels"] if acgan_scales[0] else [])
-    critic_constraint = ppsci.constraint.SupervisedConstraint(
-        batch_stream(critic_batch),
+    critic_constraint = StreamConstraint(
+        critic_batch,
         ppsci.loss.FunctionalLoss(CriticLoss(critic, lambda_gp, acgan_scale=acgan_scales[0])),
         output_expr={key: (lambda out, key=key: out[key]) for key in passed},
         name="critic",
     )
-    generator_constraint = ppsci.constraint.SupervisedConstraint(
-        batch_stream(generator_batch),
+    generator_constraint = StreamConstraint(
+        generator_batch,
         ppsci.loss.FunctionalLoss(GeneratorLoss(critic, acgan_scale=acgan_scales[1])),
         output_expr={"labels": lambda out: out["labels"]} if acgan_scales[1] else None,
         name="generator",
@@ -576,6 +683,23 @@ def frozen(layer: paddle.nn.Layer):
 # ---------------------------------------------------------------------------
 # Training wiring: two Solvers, one per player, stepped alternately.
 # ---------------------------------------------------------------------------
+class GeneratorAndCritic(ppsci.arch.Arch):
+    """The Solvers' model: the generator's forward, holding the critic as well.
+
+    With several processes, ppsci wraps its model in DataParallel and averages the
+    gradients of the model's parameters only; holding the critic here makes it average
+    the critic's too (each step, only the unfrozen network has gradients).
+    """
+
+    def __init__(self, generator: paddle.nn.Layer, critic: paddle.nn.Layer):
+        super().__init__()
+        self.generator, self.critic = generator, critic
+        self.input_keys, self.output_keys = generator.input_keys, generator.output_keys
+
+    def forward(self, inputs):
+        return self.generator(inputs)
+
+
 _NO_ITER_LOG = sys.maxsize  # ppsci's per-step log; we log per epoch instead
 _LOGGED = ("epoch", "iteration", "critic_loss", "generator_loss", "wasserstein",
            "gradient_penalty", "iters_per_second", "seconds", "learning_rate_critic",
@@ -588,7 +712,7 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     """Run cfg.TRAIN.epochs x cfg.TRAIN.iters_per_epoch generator iterations.
 
     Each generator iteration is n_critic critic steps then one generator step, each a
-    ppsci train_epoch_func call on its own Solver. Both Solvers' model is the
+    ppsci train_epoch_func call on its own Solver. Both Solvers' model computes the
     generator (noise -> samples); the critic is part of both losses. Solver.train() is
     not used because it writes a checkpoint on every call.
 
@@ -596,10 +720,15 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     Generator and data streams the constraints draw from). Every epoch writes the
     weights and checkpoints/latest.pdckpt; TRAIN.checkpoint_path resumes from one.
     on_epoch_end(epoch) may return metrics to log with the epoch. Returns the epoch log.
+
+    Under paddle.distributed.launch every process runs this; rank 0 alone writes
+    files and calls on_epoch_end.
     """
+    both = GeneratorAndCritic(generator, critic)
+
     def solver(constraint, optimizer, steps):
         return ppsci.solver.Solver(
-            generator, {constraint.name: constraint}, cfg.output_dir, optimizer,
+            both, {constraint.name: constraint}, cfg.output_dir, optimizer,
             epochs=cfg.TRAIN.epochs, iters_per_epoch=steps, seed=cfg.seed, device=cfg.device,
         )
 
@@ -607,6 +736,11 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
     generator_solver = solver(generator_constraint, generator_optimizer, 1)
     for s in (critic_solver, generator_solver):
         s.max_steps = -1  # read by ppsci's step logger, which we keep quiet
+    if dist.get_world_size() > 1:
+        logger.info(f"Data parallel on {dist.get_world_size()} processes: each computes its "
+                    f"share of every global batch (TRAIN.batch_size={cfg.TRAIN.batch_size}) and "
+                    "the learning rate is unchanged, so ppsci's advice above to scale it does "
+                    "not apply.")
 
     parts = {"generator": generator, "critic": critic, "critic_optimizer": critic_optimizer,
              "generator_optimizer": generator_optimizer, **data_state}
@@ -626,9 +760,11 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
         record = {
             "epoch": epoch,
             "iteration": epoch * iters,
-            "critic_loss": critic_solver.train_output_info["loss"].avg,
-            "generator_loss": generator_solver.train_output_info["loss"].avg,
-            **critic_constraint.loss.loss_expr.meter.pop_means(),
+            **mean_over_processes({
+                "critic_loss": critic_solver.train_output_info["loss"].avg,
+                "generator_loss": generator_solver.train_output_info["loss"].avg,
+                **critic_constraint.loss.loss_expr.meter.pop_means(),
+            }),
             "iters_per_second": iters / seconds,
             "seconds": time.perf_counter() - start,
             "learning_rate_critic": critic_optimizer.get_lr(),
@@ -636,15 +772,17 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
         }
         for s in (critic_solver, generator_solver):
             s.train_output_info.clear()
-        save_weights(generator, osp.join(cfg.output_dir, "model_generator.pdparams"))
-        save_weights(critic, osp.join(cfg.output_dir, "model_discriminator.pdparams"))
-        if on_epoch_end is not None:
-            record.update(on_epoch_end(epoch) or {})
+        average_statistics(generator, critic)
+        if is_main_process():
+            save_weights(generator, osp.join(cfg.output_dir, "model_generator.pdparams"))
+            save_weights(critic, osp.join(cfg.output_dir, "model_discriminator.pdparams"))
+            if on_epoch_end is not None:
+                record.update(on_epoch_end(epoch) or {})
+            save_checkpoint(cfg, history + [record], parts)
         history.append(record)
-        save_checkpoint(cfg, history, parts)
         extra = "".join(f", {k}: {v:.4g}" for k, v in record.items() if k not in _LOGGED)
         eta = seconds * (cfg.TRAIN.epochs - epoch)
-        logger.info(
+        log_every_rank(
             f"[Train][Epoch {epoch}/{cfg.TRAIN.epochs}][Iter {record['iteration']}] "
             f"critic_loss: {record['critic_loss']:.5f}, "
             f"generator_loss: {record['generator_loss']:.5f}, "
@@ -652,8 +790,9 @@ def train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constrain
             f"gradient_penalty: {record['gradient_penalty']:.5f}{extra}, "
             f"{iters / seconds:.2f} it/s, eta: {eta / 60:.1f} min"
         )
-    plot_losses(history, osp.join(cfg.output_dir, "losses.png"))
-    save_json(history, osp.join(cfg.output_dir, "losses.json"))
+    if is_main_process():
+        plot_losses(history, osp.join(cfg.output_dir, "losses.png"))
+        save_json(history, osp.join(cfg.output_dir, "losses.json"))
     return history
 
 
@@ -731,7 +870,7 @@ def load_checkpoint(path: str, parts: dict) -> list:
                          "written by another example or version.")
     for name, part in parts.items():
         _restore(part, state[name], name, path)
-    logger.info(f"Resumed from {file} after epoch {state['epoch']}")
+    log_every_rank(f"Resumed from {file} after epoch {state['epoch']}")
     return list(state["history"])
 
 

@@ -131,6 +131,8 @@ def train(cfg: DictConfig):
     resumable = {"rng": rng, "real_batches": real_batch}  # what checkpoints must hold besides the nets
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
                             critic_optimizer, generator_optimizer, resumable, end_of_epoch)
+    if not functions.is_main_process():
+        return  # rank 0 evaluates and writes the results
     evaluate_generator(cfg, generator)
 
 

@@ -92,7 +92,8 @@ def train(cfg: DictConfig):
 
     critic_optimizer, generator_optimizer = functions.adam_optimizers(cfg.TRAIN, critic, generator)
 
-    scorer = DigitScorer(cfg, data) if cfg.TRAIN.metric_samples else None
+    per_epoch_metrics = cfg.TRAIN.metric_samples and functions.is_main_process()
+    scorer = DigitScorer(cfg, data) if per_epoch_metrics else None
     grid_noise = draw_noise(cfg, 64, np.random.default_rng(cfg.seed + 2))
     metric_noise = draw_noise(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
 
@@ -107,6 +108,8 @@ def train(cfg: DictConfig):
     resumable = {"rng": rng, "real_batches": real_batch}  # what checkpoints must hold besides the nets
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
                             critic_optimizer, generator_optimizer, resumable, end_of_epoch)
+    if not functions.is_main_process():
+        return  # rank 0 evaluates and writes the results
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     report(cfg, scorer or DigitScorer(cfg, data),
            functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))

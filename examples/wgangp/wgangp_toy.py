@@ -74,6 +74,8 @@ def train(cfg: DictConfig):
     resumable = {"rng": rng}  # what checkpoints must hold besides the nets and optimizers
     functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
                             critic_optimizer, generator_optimizer, resumable, plot_epoch)
+    if not functions.is_main_process():
+        return  # rank 0 evaluates and writes the results
     noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     report(cfg, functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size), critic,
            f"{cfg.DATA.mode} after training")

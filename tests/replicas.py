@@ -1,0 +1,48 @@
+"""Run an example script as a user does, alone or under paddle.distributed.launch, and
+save every process's generator and critic (parameters and buffers) before and after
+training, so the data-parallel tests can compare the processes' copies.
+
+    python -m paddle.distributed.launch --nproc_per_node 2 tests/replicas.py OUT SCRIPT [overrides]
+
+writes OUT/rank<N>_<initial|final>_<generator|critic>.pdparams, and OUT/rank<N>_batch.npz:
+the first critic batch (real samples and noise) the process trained on.
+"""
+
+import os
+import runpy
+import sys
+
+out_dir, script = sys.argv[1], os.path.abspath(sys.argv[2])
+sys.path.insert(0, os.path.dirname(script))
+import functions  # noqa: E402 (the module the script imports)
+import numpy  # noqa: E402
+import paddle  # noqa: E402
+
+train_wgan_gp, local_rows = functions.train_wgan_gp, functions.local_rows
+
+
+def train_and_save_replicas(cfg, generator, critic, *args, **kwargs):
+    def save(stage):
+        for name, layer in (("generator", generator), ("critic", critic)):
+            path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams")
+            paddle.save(layer.state_dict(), path)
+
+    save("initial")
+    history = train_wgan_gp(cfg, generator, critic, *args, **kwargs)
+    save("final")
+    return history
+
+
+def local_rows_saving_the_first_critic_batch(batch):
+    rows = local_rows(batch)
+    path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_batch.npz")
+    if isinstance(batch, dict) and "real" in batch and not os.path.exists(path):
+        numpy.savez(path, **rows)
+    return rows
+
+
+functions.train_wgan_gp = train_and_save_replicas
+functions.local_rows = local_rows_saving_the_first_critic_batch
+os.makedirs(out_dir, exist_ok=True)
+sys.argv = [script, *sys.argv[3:]]
+runpy.run_path(script, run_name="__main__")

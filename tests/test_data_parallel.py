@@ -1,0 +1,188 @@
+"""Data-parallel training: two CPU processes under paddle.distributed.launch (gloo).
+
+Both processes must hold the same generator and critic after training, different from
+the initial ones, and equal (to float rounding) to what one process computes on the
+same global batch; a 2-process run resumes exactly; settings that cannot work under
+the launcher are refused in one line.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import functions
+import numpy as np
+import paddle
+import pytest
+
+from cifar_files import write_tarball
+from conftest import EXAMPLE_DIR
+from mnist_files import write_idx_dir
+
+REPLICAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "replicas.py")
+TOY = ["MODEL.hidden_size=32", "TRAIN.batch_size=64", "EVAL.num_samples=100"]
+MNIST = ["MODEL.dim=4", "MODEL.noise_dim=16", "TRAIN.batch_size=16", "TRAIN.metric_samples=0",
+         "EVAL.classifier_epochs=1", "EVAL.num_samples=100", "EVAL.batch_size=50"]
+CIFAR = ["MODEL.dim_g=8", "MODEL.dim_d=8", "MODEL.noise_dim=16", "TRAIN.batch_size=8",
+         "TRAIN.generator_batch_size=16", "EVAL.num_samples=20", "EVAL.batch_size=10", "DATA.md5=null"]
+
+
+def run(script, out, *overrides, processes=2):
+    """Train with `processes` CPU processes; returns the run and the launcher's log dir."""
+    launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
+                "--log_dir", str(out / "launch_logs")] if processes > 1 else []
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")  # 2 cores, 2 processes
+    return subprocess.run(
+        [sys.executable, *launcher, REPLICAS, str(out / "replicas"), os.path.join(EXAMPLE_DIR, script),
+         *overrides, f"hydra.run.dir={out / 'run'}"],
+        env=env, capture_output=True, text=True, timeout=900)
+
+
+def replica(out, rank, stage, name):
+    state = paddle.load(str(out / "replicas" / f"rank{rank}_{stage}_{name}.pdparams"))
+    return {k: v.numpy() for k, v in state.items()}
+
+
+def assert_trained_replicas_identical(out):
+    for name in ("generator", "critic"):
+        final0, final1 = replica(out, 0, "final", name), replica(out, 1, "final", name)
+        assert final0.keys() == final1.keys()
+        for key in final0:
+            np.testing.assert_array_equal(final0[key], final1[key], err_msg=f"{name}.{key}")
+        initial = replica(out, 0, "initial", name)
+        moved = max(float(np.abs(final0[k] - initial[k]).max()) for k in final0)
+        assert moved > 1e-5, f"the {name} did not train"
+
+
+def assert_same_as_one_process(two, one, atol):
+    for name in ("generator", "critic"):
+        a, b = replica(two, 0, "final", name), replica(one, 0, "final", name)
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=0, atol=atol, err_msg=f"{name}.{key}")
+
+
+@pytest.fixture(scope="module")
+def toy_runs(tmp_path_factory):
+    """One generator iteration (5 critic steps, 1 generator step) on 2 and on 1 process."""
+    runs = {}
+    for processes in (2, 1):
+        out = tmp_path_factory.mktemp(f"toy{processes}")
+        result = run("wgangp_toy.py", out, *TOY, "TRAIN.epochs=1", "TRAIN.iters_per_epoch=1",
+                     processes=processes)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        runs[processes] = out
+    return runs
+
+
+def test_toy_processes_hold_identical_trained_weights(toy_runs):
+    assert_trained_replicas_identical(toy_runs[2])
+
+
+def test_toy_processes_train_on_disjoint_halves_of_the_global_batch(toy_runs):
+    halves = [np.load(toy_runs[2] / "replicas" / f"rank{r}_batch.npz") for r in (0, 1)]
+    whole = np.load(toy_runs[1] / "replicas" / "rank0_batch.npz")
+    for key in ("real", "noise"):
+        assert len(halves[0][key]) == len(halves[1][key]) == 32
+        np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), whole[key])
+
+
+def test_toy_two_process_step_equals_one_process_step_on_the_global_batch(toy_runs):
+    assert_same_as_one_process(toy_runs[2], toy_runs[1], atol=1e-6)
+    # the logged losses are those of the global batch too
+    two, one = (json.loads((toy_runs[n] / "run" / "losses.json").read_text())[0] for n in (2, 1))
+    for key in ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty"):
+        assert two[key] == pytest.approx(one[key], rel=1e-5), key
+
+
+def test_only_rank_0_writes_results_and_other_ranks_log_to_their_own_file(toy_runs):
+    run_dir = toy_runs[2] / "run"
+    assert {"model_generator.pdparams", "metrics.json", "samples.npz", "train.log",
+            "checkpoints", ".hydra"} <= set(os.listdir(run_dir))
+    assert not [n for n in os.listdir(run_dir) if "rank" in n and n != "train.rank1.log"]
+    rank1_log = (run_dir / "train.rank1.log").read_text()
+    assert "[Train][Epoch 1/1][Iter 1] critic_loss" in rank1_log
+    assert "[Train][Epoch 1/1]" in (run_dir / "train.log").read_text()
+
+
+def test_mnist_two_processes_equal_one_process(tmp_path_factory):
+    """Convolutions and the gradient penalty's double backward under data parallelism."""
+    data = write_idx_dir(str(tmp_path_factory.mktemp("mnist_data")))
+    outs = {}
+    for processes in (2, 1):
+        outs[processes] = tmp_path_factory.mktemp(f"mnist{processes}")
+        result = run("wgangp_mnist.py", outs[processes], *MNIST, "TRAIN.epochs=1",
+                     "TRAIN.iters_per_epoch=2", f"DATA.data_path={data}", processes=processes)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_trained_replicas_identical(outs[2])
+    assert_same_as_one_process(outs[2], outs[1], atol=1e-5)
+
+
+def test_cifar10_processes_hold_identical_weights_and_batch_norm_statistics(tmp_path):
+    # the generator's batch norm normalises each process's rows, so no 1-process equality
+    data = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
+    result = run("wgangp_cifar10.py", tmp_path, *CIFAR, "TRAIN.epochs=1", "TRAIN.iters_per_epoch=1",
+                 f"DATA.data_path={data}", f"EVAL.inception_weights={tmp_path}/none.pdparams")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_trained_replicas_identical(tmp_path)
+    buffers = [k for k in replica(tmp_path, 0, "final", "generator") if k.endswith("_mean")]
+    assert buffers  # the running statistics were compared too
+
+
+def test_two_process_run_resumes_exactly_and_on_one_process(tmp_path):
+    whole, first, resumed = tmp_path / "whole", tmp_path / "first", tmp_path / "resumed"
+    checkpoint = f"TRAIN.checkpoint_path={first}/run/checkpoints/latest"
+    for out, overrides in ((whole, ["TRAIN.epochs=2"]), (first, ["TRAIN.epochs=1"]),
+                           (resumed, ["TRAIN.epochs=2", checkpoint])):
+        result = run("wgangp_toy.py", out, *TOY, "TRAIN.iters_per_epoch=2", *overrides)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Resumed from" in (resumed / "run" / "train.rank1.log").read_text()
+    assert_trained_replicas_identical(resumed)
+    for name in ("generator", "critic"):
+        a, b = replica(whole, 0, "final", name), replica(resumed, 1, "final", name)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}.{key}")
+
+    # the random state is the same in every process: one process can continue the run
+    alone = tmp_path / "alone"
+    result = run("wgangp_toy.py", alone, *TOY, "TRAIN.iters_per_epoch=2", "TRAIN.epochs=2",
+                 checkpoint, processes=1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_as_one_process(whole, alone, atol=1e-5)
+
+
+def test_batch_that_does_not_divide_over_the_processes_is_refused(tmp_path):
+    result = run("wgangp_toy.py", tmp_path, *TOY[:1], "TRAIN.batch_size=63")
+    assert result.returncode == 2
+    assert "Traceback" not in (tmp_path / "launch_logs" / "workerlog.0").read_text()
+    assert ("ERROR: TRAIN.batch_size=63 is the global batch and must divide evenly over the 2 "
+            "processes") in result.stdout + result.stderr
+
+
+def test_modes_other_than_train_are_refused_under_the_launcher(tmp_path):
+    result = run("wgangp_toy.py", tmp_path, "mode=eval")
+    assert result.returncode == 2
+    assert "ERROR: mode=eval runs in one process" in result.stdout + result.stderr
+
+
+def test_local_rows_partition_the_global_batch(monkeypatch):
+    batch = {"real": np.arange(12).reshape(6, 2), "noise": paddle.arange(6)}
+    monkeypatch.setattr(functions.dist, "get_world_size", lambda: 3)
+    pieces = []
+    for rank in range(3):
+        monkeypatch.setattr(functions.dist, "get_rank", lambda rank=rank: rank)
+        pieces.append(functions.local_rows(batch))
+    np.testing.assert_array_equal(np.concatenate([p["real"] for p in pieces]), batch["real"])
+    np.testing.assert_array_equal(np.concatenate([p["noise"].numpy() for p in pieces]), np.arange(6))
+    assert [len(p["real"]) for p in pieces] == [2, 2, 2]
+
+
+def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
+    from omegaconf import OmegaConf
+
+    monkeypatch.setattr(functions.dist, "get_world_size", lambda: 4)
+    cfg = OmegaConf.create({"mode": "train", "TRAIN": {"batch_size": 64, "generator_batch_size": 30}})
+    with pytest.raises(SystemExit) as info:
+        functions.check_config(cfg)
+    assert info.value.code == 2
+    assert "TRAIN.generator_batch_size=30 is the global batch" in capsys.readouterr().err
