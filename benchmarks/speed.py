@@ -157,19 +157,34 @@ def step():
 ''' + TIMED
 
 
-def run_ours(example, env, iters, data):
-    """The real script for 3 epochs of `iters`; steady state from epochs 2 and 3."""
+def run_ours(example, env, iters, data, processes=1):
+    """The real script for 3 epochs of `iters` (on `processes` processes, launched with
+    paddle.distributed.launch); steady state from epochs 2 and 3."""
     extra = [f"DATA.data_path={data}"] if data else []
     with tempfile.TemporaryDirectory() as run_dir:
+        launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
+                    "--log_dir", os.path.join(run_dir, "launch_logs")] if processes > 1 else []
         subprocess.run(
-            [sys.executable, os.path.join(EXAMPLE, f"wgangp_{example}.py"), "TRAIN.epochs=3",
-             f"TRAIN.iters_per_epoch={iters}", f"hydra.run.dir={run_dir}",
+            [sys.executable, *launcher, os.path.join(EXAMPLE, f"wgangp_{example}.py"),
+             "TRAIN.epochs=3", f"TRAIN.iters_per_epoch={iters}", f"hydra.run.dir={run_dir}",
              *EXAMPLES[example]["overrides"], *extra],
             env=env, check=True, capture_output=True,
         )
         with open(os.path.join(run_dir, "losses.json")) as f:
             history = json.load(f)
     return 1000 / statistics.mean(h["iters_per_second"] for h in history[1:])
+
+
+def generated_data(example):
+    """A data set in the real format for speed runs (speed does not depend on the pixels)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    if example == "mnist":
+        from mnist_files import write_idx_dir
+
+        return write_idx_dir(tempfile.mkdtemp(), n_train=2000)
+    from cifar_files import write_tarball
+
+    return write_tarball(os.path.join(tempfile.mkdtemp(), "cifar-10-python.tar.gz"))
 
 
 def run_code(python, code, env):
@@ -192,11 +207,8 @@ def main():
     iters = args.iters or {"toy": 60, "mnist": 6, "cifar10": 2}[args.example]
     if args.example == "mnist" and not args.data:
         parser.error("--data is needed for mnist (e.g. a directory with MNIST idx files)")
-    if args.example == "cifar10" and not args.data:  # speed does not depend on the pixels
-        sys.path.insert(0, os.path.join(ROOT, "tests"))
-        from cifar_files import write_tarball
-
-        args.data = write_tarball(os.path.join(tempfile.mkdtemp(), "cifar-10-python.tar.gz"))
+    if args.example == "cifar10" and not args.data:
+        args.data = generated_data("cifar10")
 
     programs = {}
     for name in args.configs.split(","):
