@@ -633,7 +633,7 @@ def wgan_gp_constraints(critic, lambda_gp: float, critic_batch: Callable[[], dic
     """The critic's and the generator's SupervisedConstraint.
 
     critic_batch() and generator_batch() return a global batch; each process trains on
-    its rows. In both, the Solver's model (the generator) maps "noise" (and "labels"
+    its rows. In both, the Solver's model runs the generator, mapping "noise" (and "labels"
     when conditional) to "fake"; critic_batch() also gives "real", which output_expr
     hands to the loss beside "fake". acgan_scales (critic, generator) > 0 add the
     AC-GAN terms.
