@@ -8,41 +8,45 @@ writes OUT/rank<N>_<initial|final>_<generator|critic>.pdparams, and OUT/rank<N>_
 the first critic batch (real samples and noise) the process trained on.
 """
 
+import importlib
 import os
 import runpy
 import sys
 
-out_dir, script = sys.argv[1], os.path.abspath(sys.argv[2])
-sys.path.insert(0, os.path.dirname(script))
-import functions  # noqa: E402 (the module the script imports)
-import numpy  # noqa: E402
-import paddle  # noqa: E402
 
-train_wgan_gp, local_rows = functions.train_wgan_gp, functions.local_rows
+def main(out_dir, script, overrides):
+    sys.path.insert(0, os.path.dirname(script))
+    import numpy
+    import paddle
+
+    parallel = importlib.import_module("parallel")  # the modules the script imports
+    training = importlib.import_module("training")
+    train_alternately, local_rows = training.train_alternately, parallel.local_rows
+
+    def train_and_save_replicas(cfg, model, *args, **kwargs):
+        def save(stage):
+            for name, layer in (("generator", model.generator), ("critic", model.critic)):
+                path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams")
+                paddle.save(layer.state_dict(), path)
+
+        save("initial")
+        history = train_alternately(cfg, model, *args, **kwargs)
+        save("final")
+        return history
+
+    def local_rows_saving_the_first_critic_batch(batch):
+        rows = local_rows(batch)
+        path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_batch.npz")
+        if isinstance(batch, dict) and "real" in batch and not os.path.exists(path):
+            numpy.savez(path, **rows)
+        return rows
+
+    training.train_alternately = train_and_save_replicas
+    parallel.local_rows = local_rows_saving_the_first_critic_batch
+    os.makedirs(out_dir, exist_ok=True)
+    sys.argv = [script, *overrides]
+    runpy.run_path(script, run_name="__main__")
 
 
-def train_and_save_replicas(cfg, generator, critic, *args, **kwargs):
-    def save(stage):
-        for name, layer in (("generator", generator), ("critic", critic)):
-            path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams")
-            paddle.save(layer.state_dict(), path)
-
-    save("initial")
-    history = train_wgan_gp(cfg, generator, critic, *args, **kwargs)
-    save("final")
-    return history
-
-
-def local_rows_saving_the_first_critic_batch(batch):
-    rows = local_rows(batch)
-    path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_batch.npz")
-    if isinstance(batch, dict) and "real" in batch and not os.path.exists(path):
-        numpy.savez(path, **rows)
-    return rows
-
-
-functions.train_wgan_gp = train_and_save_replicas
-functions.local_rows = local_rows_saving_the_first_critic_batch
-os.makedirs(out_dir, exist_ok=True)
-sys.argv = [script, *sys.argv[3:]]
-runpy.run_path(script, run_name="__main__")
+if __name__ == "__main__":
+    main(sys.argv[1], os.path.abspath(sys.argv[2]), sys.argv[3:])

@@ -9,9 +9,11 @@ import models
 import numpy as np
 import paddle
 import pytest
+import weights
+from omegaconf import OmegaConf
 
 from cifar_files import batch, write_tarball
-from conftest import usage_error, one_error_line, run_script
+from conftest import EXAMPLE_DIR, one_error_line, run_script, usage_error
 
 
 
@@ -28,15 +30,16 @@ def test_tarball_is_read_without_hard_coded_sizes(tmp_path):
 
 def test_md5_is_checked(tmp_path, capsys):
     path = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
-    err = usage_error(capsys, functions.load_cifar10, path)  # the official MD5 by default
-    assert functions.CIFAR10_MD5 in err and functions.file_digest(path, "md5") in err and "download" in err
-    assert functions.load_cifar10(path, functions.file_digest(path, "md5"))["train"][0].shape[0] == 300
+    official = OmegaConf.load(os.path.join(EXAMPLE_DIR, "conf", "wgangp_cifar10.yaml")).DATA.md5
+    err = usage_error(capsys, functions.load_cifar10, path, official)  # the config's default
+    assert official in err and weights.file_digest(path, "md5") in err and "download" in err
+    assert functions.load_cifar10(path, weights.file_digest(path, "md5"))["train"][0].shape[0] == 300
 
 
 def test_extracted_directory(tmp_path):
     with tarfile.open(write_tarball(str(tmp_path / "c.tar.gz"))) as tar:
         tar.extractall(tmp_path, filter="data")
-    data = functions.load_cifar10(str(tmp_path / "cifar-10-batches-py"))
+    data = functions.load_cifar10(str(tmp_path / "cifar-10-batches-py"), None)
     assert data["train"][0].shape == (300, 3, 32, 32)
 
 
@@ -161,10 +164,13 @@ def test_train_outputs_and_offline_metrics(trained):
     history = json.loads((trained / "losses.json").read_text())
     assert [h["iteration"] for h in history] == [2, 4]
     assert all(0 <= h["acgan_accuracy_real"] <= 1 for h in history)
+    # no Inception weights: no samples are generated for the metrics (EVAL.num_samples=40),
+    # samples.npz holds the 10x10 grid, one row per class
     saved = np.load(trained / "samples.npz")
-    assert saved["samples"].shape == (40, 32, 32, 3) and saved["samples"].dtype == np.uint8
-    assert saved["labels"].shape == (40,)
+    assert saved["samples"].shape == (100, 32, 32, 3) and saved["samples"].dtype == np.uint8
+    np.testing.assert_array_equal(saved["labels"], np.repeat(np.arange(10), 10))
     metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["num_samples"] == 100
     assert metrics["inception_score"] is None and metrics["fid"] is None
     assert "EVAL.inception_weights" in metrics["not_computed_because"]
     assert "Inception Score and FID not computed" in (trained / "train.log").read_text()

@@ -11,7 +11,8 @@ import os
 import subprocess
 import sys
 
-import functions
+import startup
+import parallel
 import numpy as np
 import paddle
 import pytest
@@ -167,11 +168,11 @@ def test_modes_other_than_train_are_refused_under_the_launcher(tmp_path):
 
 def test_local_rows_partition_the_global_batch(monkeypatch):
     batch = {"real": np.arange(12).reshape(6, 2), "noise": paddle.arange(6)}
-    monkeypatch.setattr(functions.dist, "get_world_size", lambda: 3)
+    monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 3)
     pieces = []
     for rank in range(3):
-        monkeypatch.setattr(functions.dist, "get_rank", lambda rank=rank: rank)
-        pieces.append(functions.local_rows(batch))
+        monkeypatch.setattr(parallel.dist, "get_rank", lambda rank=rank: rank)
+        pieces.append(parallel.local_rows(batch))
     np.testing.assert_array_equal(np.concatenate([p["real"] for p in pieces]), batch["real"])
     np.testing.assert_array_equal(np.concatenate([p["noise"].numpy() for p in pieces]), np.arange(6))
     assert [len(p["real"]) for p in pieces] == [2, 2, 2]
@@ -180,9 +181,9 @@ def test_local_rows_partition_the_global_batch(monkeypatch):
 def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
     from omegaconf import OmegaConf
 
-    monkeypatch.setattr(functions.dist, "get_world_size", lambda: 4)
+    monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 4)
     cfg = OmegaConf.create({"mode": "train", "TRAIN": {"batch_size": 64, "generator_batch_size": 30}})
     with pytest.raises(SystemExit) as info:
-        functions.check_config(cfg)
+        startup.check_config(cfg)
     assert info.value.code == 2
     assert "TRAIN.generator_batch_size=30 is the global batch" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import zipfile
 
 import convert_inception_weights as convert
 import inception
+import torch_weights
 import numpy as np
 import paddle
 import pytest
@@ -125,7 +126,7 @@ def write_torch_legacy(path, obj):
                 "type_sizes": {"short": 2, "int": 4, "long": 8}}
     storages = storages_of(obj)
     with open(path, "wb") as f:
-        for header in (convert.LEGACY_MAGIC_NUMBER, 1001, sys_info):
+        for header in (torch_weights.LEGACY_MAGIC_NUMBER, 1001, sys_info):
             pickle.dump(header, f, protocol=2)
         TorchPickler(f, legacy=True).dump(obj)
         pickle.dump(sorted(storages), f, protocol=2)
@@ -186,7 +187,7 @@ def tf_pth(tf_weights, tmp_path_factory):
 
 def test_reader_follows_strides_offsets_and_storage_types(tf_weights, tf_pth):
     state, expected = tf_weights
-    read = convert.read_torch_state_dict(tf_pth)
+    read = torch_weights.read_torch_state_dict(tf_pth)
     assert set(read) == set(state)
     for name in ("Conv2d_1a_3x3.conv.weight", "Conv2d_2a_3x3.bn.weight", "Conv2d_2a_3x3.bn.bias"):
         np.testing.assert_array_equal(read[name], expected[name])
@@ -214,7 +215,7 @@ def test_legacy_torch_format_is_read(tmp_path):
     state = torch_state(arrays)
     state["a.weight_t"] = Tensor(state["a.weight"].storage, 0, (3, 2), (1, 3))
     write_torch_legacy(path, state)
-    read = convert.read_torch_state_dict(str(path))
+    read = torch_weights.read_torch_state_dict(str(path))
     np.testing.assert_array_equal(read["a.weight"], arrays["a.weight"])
     np.testing.assert_array_equal(read["a.weight_t"], arrays["a.weight"].T)
     assert read["a.num_batches_tracked"].tolist() == [7]
@@ -233,7 +234,7 @@ def test_malicious_pickle_is_refused_unrun(tmp_path, write, module, name, code):
     state["y"] = CodeRunner(module, name, code.format(marker=str(marker)))
     write(path, state)
     with pytest.raises(ValueError, match=f"evil.pth refers to {module}.{name}.*refused"):
-        convert.read_torch_state_dict(str(path))
+        torch_weights.read_torch_state_dict(str(path))
     with pytest.raises(ValueError, match="refused"):
         inception.load_inception("tf2015", str(path))
     assert not marker.exists()
@@ -247,7 +248,7 @@ def test_wrong_shape_is_named(tf_weights, tmp_path):
     write_torch_zip(path, state)
     message = ("wrong.pth does not hold the weights of the 2015 TF Inception graph .*"
                r"Mixed_6b.branch1x1.conv.weight has shape \[192, 768, 3, 3\], "
-               r"the network needs \[192, 768, 1, 1\]")
+               r"expected \[192, 768, 1, 1\]")
     with pytest.raises(ValueError, match=message):
         convert.convert(path, str(tmp_path / "out.pdparams"))
     assert convert.main([path, str(tmp_path / "out.pdparams")]) == 1
@@ -260,7 +261,7 @@ def test_missing_and_unreadable_files_give_value_errors(tmp_path):
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
         inception.load_inception("tf2015", missing)
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
-        convert.read_torch_state_dict(missing)
+        torch_weights.read_torch_state_dict(missing)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a weights file")
     with pytest.raises(ValueError, match="junk.pth is not a file written by torch.save"):

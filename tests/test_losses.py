@@ -1,6 +1,7 @@
 """The gradient penalty and both losses against closed forms and finite differences."""
 
 import functions
+import training
 import numpy as np
 import paddle
 import pytest
@@ -139,7 +140,7 @@ def test_generator_loss_is_minus_mean_critic_score_and_leaves_critic_untouched(f
     w, b = [0.5, -2.0], 0.25
     critic, generator = linear_critic(w, b), nn.Linear(2, 2)
     noise = paddle.randn([16, 2])
-    with functions.frozen(critic):
+    with training.frozen(critic):
         fake = generator(noise)
         loss = functions.GeneratorLoss(critic)({"fake": fake})["generator"]
         loss.backward()

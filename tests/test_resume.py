@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-import functions
+import checkpoints
+import weights
 import numpy as np
 import pytest
 
@@ -18,10 +19,10 @@ RUN = ["TRAIN.epochs=6", "TRAIN.iters_per_epoch=25", "TRAIN.batch_size=64", "MOD
        "EVAL.num_samples=200", "TRAIN.save_freq=2"]
 
 
-def weights(run_dir):
+def saved_weights(run_dir):
     out = {}
     for name in ("model_generator.pdparams", "model_discriminator.pdparams"):
-        for key, value in functions.read_pdparams(str(run_dir / name), name).items():
+        for key, value in weights.read_pdparams(str(run_dir / name)).items():
             out[f"{name}:{key}"] = value
     return out
 
@@ -56,7 +57,7 @@ def test_killed_and_resumed_run_ends_bit_for_bit_like_the_whole_run(uninterrupte
                         f"hydra.run.dir={resumed}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resumed from" in (resumed / "train.log").read_text()
-    whole, again = weights(uninterrupted), weights(resumed)
+    whole, again = saved_weights(uninterrupted), saved_weights(resumed)
     assert whole.keys() == again.keys()
     for key in whole:
         np.testing.assert_array_equal(again[key], whole[key], err_msg=key)
@@ -84,11 +85,9 @@ def test_a_kill_while_saving_never_breaks_the_latest_checkpoint(tmp_path, monkey
     import pickle
 
     import paddle
-    from omegaconf import OmegaConf
 
-    cfg = OmegaConf.create({"output_dir": str(tmp_path), "TRAIN": {"save_freq": 0}})
     layer = paddle.nn.Linear(2, 2)
-    functions.save_checkpoint(cfg, [{"epoch": 1}], {"generator": layer})
+    checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}], {"generator": layer})
 
     def dies_halfway(obj, f, protocol=None):
         f.write(b"\x80\x04partial")
@@ -96,9 +95,9 @@ def test_a_kill_while_saving_never_breaks_the_latest_checkpoint(tmp_path, monkey
 
     monkeypatch.setattr(pickle, "dump", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        functions.save_checkpoint(cfg, [{"epoch": 1}, {"epoch": 2}], {"generator": layer})
+        checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}, {"epoch": 2}], {"generator": layer})
     monkeypatch.undo()
-    history = functions.load_checkpoint(str(tmp_path / "checkpoints" / "latest"), {"generator": layer})
+    history = checkpoints.load_checkpoint(str(tmp_path / "checkpoints" / "latest"), {"generator": layer})
     assert history == [{"epoch": 1}]  # the previous checkpoint, intact
 
 

@@ -1,6 +1,7 @@
 """The toy data recipes: mode centres, scale and shapes (the paper's gan_toy.py)."""
 
 import functions
+import training
 import numpy as np
 import pytest
 
@@ -57,7 +58,7 @@ def test_stream_constraint_gives_a_fresh_batch_per_step():
     import ppsci
 
     rng = np.random.default_rng(0)
-    constraint = functions.StreamConstraint(
+    constraint = training.StreamConstraint(
         lambda: {"real": rng.standard_normal((4, 2)).astype("float32")},
         ppsci.loss.FunctionalLoss(lambda out, *_: {}),
         name="c",

@@ -18,12 +18,15 @@ Two networks, both called on float images NCHW in [0, 1] of any size and returni
 """
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 from paddle import nn
+
+import torch_weights
+from weights import read_pdparams, state_problems, summarise
 
 INPUT_SIZE = 299
 FEATURES = 2048
@@ -290,58 +293,39 @@ class PaddleVisionInception(nn.Layer):
         return features, self.net.fc(features)  # dropout skipped: identity at inference
 
 
-def state_mismatches(expected: Dict[str, Sequence[int]],
-                     found: Dict[str, Sequence[int]]) -> List[str]:
-    """What differs between two {name: shape} sets, one phrase per difference."""
-    problems = [f"{name} has shape {list(found[name])}, the network needs {list(shape)}"
-                for name, shape in expected.items()
-                if name in found and list(found[name]) != list(shape)]
-    problems += [f"{name} missing" for name in expected if name not in found]
-    problems += [f"{name} not in the network" for name in found if name not in expected]
-    return problems
-
-
-def summarise(problems: List[str], shown: int = 5) -> str:
-    more = f" and {len(problems) - shown} more" if len(problems) > shown else ""
-    return "; ".join(problems[:shown]) + more
-
-
-def check_state(layer: nn.Layer, state: Dict[str, object], path: str, what: str):
+def check_weights(layer: nn.Layer, state: Dict[str, object], path: str, what: str):
     """Raise ValueError naming `path` unless `state` has exactly `layer`'s names and shapes."""
-    expected = {name: list(value.shape) for name, value in layer.state_dict().items()}
-    problems = state_mismatches(expected, {k: list(np.shape(v)) for k, v in state.items()})
+    problems = state_problems(layer, state)
     if problems:
         raise ValueError(f"{path} does not hold the weights of {what} "
-                         f"({len(problems)} problems: {summarise(problems)}); "
-                         f"pass the right weights file.")
+                         f"({summarise(problems, shown=5)}); pass the right weights file.")
 
 
 def load_checked(layer: nn.Layer, state: Dict[str, object], path: str, what: str):
     """Check `state` against `layer`, then copy it in as float32."""
-    check_state(layer, state, path, what)
+    check_weights(layer, state, path, what)
     layer.set_state_dict({k: np.asarray(v, dtype="float32") for k, v in state.items()})
 
 
-def read_pdparams(path: str) -> Dict[str, np.ndarray]:
-    """A .pdparams file as {name: numpy array}; ValueError when unreadable."""
-    if not os.path.isfile(path):
-        raise ValueError(f"Inception weights file {path} does not exist; "
-                         f"give the path of an existing file.")
-    import pickle
+BATCH_NORM_STATISTICS = ((".running_mean", "._mean"), (".running_var", "._variance"))
 
-    from functions import NumpyOnlyUnpickler  # not paddle.load: a crafted pickle runs code
 
-    try:
-        with open(path, "rb") as f:
-            state = NumpyOnlyUnpickler.load(f, path)
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
-        raise ValueError(f"{path} could not be read as a Paddle .pdparams file of arrays "
-                         f"({type(e).__name__}: {e}); pass a file written by paddle.save."
-                         ) from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict of "
-                         f"named weights; pass a file written by paddle.save(state_dict).")
-    return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}  # drops name maps
+def paddle_name(torch_name: str) -> str:
+    """torchvision's batch-norm statistics are Paddle's _mean and _variance."""
+    for torch_suffix, paddle_suffix in BATCH_NORM_STATISTICS:
+        if torch_name.endswith(torch_suffix):
+            return torch_name[: -len(torch_suffix)] + paddle_suffix
+    return torch_name
+
+
+def state_from_torch(path: str) -> Dict[str, np.ndarray]:
+    """A torchvision-named state dict file as float32 arrays with Paddle's names.
+
+    num_batches_tracked (training bookkeeping Paddle has no slot for) is dropped.
+    """
+    return {paddle_name(name): values.astype(np.float32)
+            for name, values in torch_weights.read_torch_state_dict(path).items()
+            if not name.endswith(".num_batches_tracked")}
 
 
 TF_WEIGHTS_HELP = ("pass pytorch-fid's pt_inception-2015-12-05-6726825d.pth or its "
@@ -354,11 +338,8 @@ def load_tf_inception(weights: Optional[str]) -> TFInceptionV3:
         raise ValueError(f"The tf2015 Inception needs its weights file: {TF_WEIGHTS_HELP}.")
     if not os.path.isfile(weights):
         raise ValueError(f"Inception weights file {weights} does not exist; {TF_WEIGHTS_HELP}.")
-    if weights.endswith((".pth", ".pt")):
-        import convert_inception_weights  # here: it imports this module
-        state = convert_inception_weights.paddle_state_from_torch(weights)
-    else:
-        state = read_pdparams(weights)
+    state = state_from_torch(weights) if weights.endswith((".pth", ".pt")) \
+        else read_pdparams(weights)
     net = TFInceptionV3()
     load_checked(net, state, weights, "the 2015 TF Inception graph")
     return net

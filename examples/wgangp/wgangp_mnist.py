@@ -9,18 +9,24 @@
 
 from os import path as osp
 
-import functions  # noqa: I001 (first: sets Paddle's fast CPU options before paddle loads)
 import hydra
 import numpy as np
 import ppsci
 from omegaconf import DictConfig
 from paddle.static import InputSpec
 
+import cpu
+import deploy
+import functions
 import models
+import parallel
+import plots
+import startup
+import training
+from errors import UsageError
+from weights import load_weights, save_json, save_weights
 
-
-def draw_noise(cfg: DictConfig, n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.standard_normal((n, cfg.MODEL.noise_dim)).astype("float32")
+logger = ppsci.utils.logger
 
 
 def digit_classifier(cfg: DictConfig, data: dict):
@@ -34,13 +40,14 @@ def digit_classifier(cfg: DictConfig, data: dict):
         path = here if osp.isfile(here) or not osp.isfile(beside) else beside
     if osp.isfile(path) or cfg.EVAL.classifier_path:
         classifier = models.MnistClassifier()
-        functions.load_weights(classifier, path, "EVAL.classifier_path")
+        load_weights(classifier, path, "EVAL.classifier_path")
     else:
-        ppsci.utils.logger.info("Training the metric's MNIST classifier ...")
+        logger.info(f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
+                    f"epochs on {len(data['train'][0])} digits; cached as {path}) ...")
         classifier, _ = functions.train_digit_classifier(data, cfg.EVAL.classifier_epochs, cfg.seed)
-        functions.save_weights(classifier, path)
+        save_weights(classifier, path)
     accuracy = functions.digit_accuracy(classifier, data["test"])
-    ppsci.utils.logger.info(f"Metric classifier {path}: test accuracy {accuracy:.4f}")
+    logger.info(f"Metric classifier {path}: test accuracy {accuracy:.4f}")
     return classifier, accuracy
 
 
@@ -52,6 +59,7 @@ class DigitScorer:
         train_images = data["train"][0][:cfg.EVAL.num_samples, None]
         features, _ = functions.classify(self.classifier, train_images)
         self.reference = functions.feature_statistics(features)  # training digits
+        logger.info(f"Metric reference: classifier features of {len(train_images)} training digits")
         self.test_images = data["test"][0][:, None]
 
     def __call__(self, images: np.ndarray) -> dict:
@@ -66,83 +74,131 @@ def report(cfg: DictConfig, scorer: DigitScorer, samples: np.ndarray) -> dict:
     metrics = {"num_samples": len(samples), "classifier_test_accuracy": scorer.accuracy,
                "generated": scorer(samples), "real_test_digits": scorer.ceiling(len(samples))}
     np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples.reshape(len(samples), 784))
-    functions.save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
-    functions.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
+    save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
+    plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
     for name in ("generated", "real_test_digits"):
         shown = {k: round(v, 4) for k, v in metrics[name].items() if k != "class_histogram"}
-        ppsci.utils.logger.info(f"[{cfg.mode}] {name}: {shown}")
+        logger.info(f"[{cfg.mode}] {name}: {shown}")
     return metrics
+
+
+def eval_noise(cfg: DictConfig) -> np.ndarray:
+    return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim,
+                                np.random.default_rng(cfg.seed + 4))
 
 
 def train(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
-    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    rng = np.random.default_rng(cfg.seed)
-    batch = cfg.TRAIN.batch_size
+    noise_dim, batch = cfg.MODEL.noise_dim, cfg.TRAIN.batch_size
+
+    # set model
+    generator, critic = models.mnist_models(noise_dim, cfg.MODEL.dim)
+
+    # set constraint: each step draws the next real batch of a shuffled pass and fresh noise
+    rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
     real_batch = functions.ShuffledBatches({"real": data["train"][0][:, None]}, batch, rng)
 
     def critic_batch():
-        return {**real_batch(), "noise": draw_noise(cfg, batch, rng)}
+        return {**real_batch(), "noise": functions.draw_noise(batch, noise_dim, rng)}
 
     def generator_batch():
-        return {"noise": draw_noise(cfg, batch, rng)}
+        return {"noise": functions.draw_noise(batch, noise_dim, rng)}
 
-    critic_constraint, generator_constraint = functions.wgan_gp_constraints(
-        critic, cfg.LOSS.lambda_gp, critic_batch, generator_batch)
+    critic_constraint = training.StreamConstraint(
+        critic_batch,
+        ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
+        output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
+        name="critic",
+    )
+    generator_constraint = training.StreamConstraint(
+        generator_batch,
+        ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
+        name="generator",
+    )
 
-    critic_optimizer, generator_optimizer = functions.adam_optimizers(cfg.TRAIN, critic, generator)
+    # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
+    critic_optimizer = ppsci.optimizer.Adam(
+        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
+        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
+    generator_optimizer = ppsci.optimizer.Adam(
+        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
+        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
 
-    per_epoch_metrics = cfg.TRAIN.metric_samples and functions.is_main_process()
+    # initialize solver: one per network, both running the generator (noise -> "fake")
+    model = training.GeneratorAndCritic(generator, critic)
+    critic_solver = ppsci.solver.Solver(
+        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
+        seed=cfg.seed, device=cfg.device,
+    )
+    generator_solver = ppsci.solver.Solver(
+        model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
+    )
+
+    # train model: per generator iteration, n_critic critic steps and one generator step
+    per_epoch_metrics = cfg.TRAIN.metric_samples and parallel.is_main_process()
     scorer = DigitScorer(cfg, data) if per_epoch_metrics else None
-    grid_noise = draw_noise(cfg, 64, np.random.default_rng(cfg.seed + 2))
-    metric_noise = draw_noise(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
+    grid_noise = functions.draw_noise(64, noise_dim, np.random.default_rng(cfg.seed + 2))
+    metric_noise = functions.draw_noise(cfg.TRAIN.metric_samples, noise_dim,
+                                        np.random.default_rng(cfg.seed + 3))
 
-    def end_of_epoch(epoch: int) -> dict:
+    def on_epoch_end(epoch: int) -> dict:
         grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise))
-        functions.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
+        plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
         if scorer is None:
             return {}
-        metrics = scorer(functions.generate(generator, {"noise": metric_noise}, cfg.EVAL.batch_size))
+        samples = functions.generate(generator, {"noise": metric_noise}, cfg.EVAL.batch_size)
+        metrics = scorer(samples)
         return {k: v for k, v in metrics.items() if k in ("inception_score", "frechet_distance")}
 
-    resumable = {"rng": rng, "real_batches": real_batch}  # what checkpoints must hold besides the nets
-    functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
-                            critic_optimizer, generator_optimizer, resumable, end_of_epoch)
-    if not functions.is_main_process():
-        return  # rank 0 evaluates and writes the results
-    noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, scorer or DigitScorer(cfg, data),
-           functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))
+    training.train_alternately(cfg, model, critic_solver, generator_solver,
+                               data_state={"rng": rng, "real_batches": real_batch},
+                               on_epoch_end=on_epoch_end)
+
+    # evaluate the trained generator (rank 0 writes the results)
+    if parallel.is_main_process():
+        samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
+        report(cfg, scorer or DigitScorer(cfg, data), samples)
 
 
 def evaluate(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    functions.load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                           "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
-    noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, DigitScorer(cfg, data), functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size))
+    load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
+                 "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
+    samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
+    report(cfg, DigitScorer(cfg, data), samples)
 
 
 def export(cfg: DictConfig):
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    functions.load_weights(generator, cfg.INFER.pretrained_model_path,
-                           "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
+    load_weights(generator, cfg.INFER.pretrained_model_path,
+                 "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
-    functions.export_generator(generator, spec, cfg.INFER.export_path)
+    deploy.export_generator(generator, spec, cfg.INFER.export_path)
 
 
 def inference(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
-    noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    samples = functions.predict_exported(cfg, {"noise": noise})
+    samples = deploy.predict_exported(cfg, {"noise": eval_noise(cfg)})
     report(cfg, DigitScorer(cfg, data), samples)
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_mnist.yaml")
 def main(cfg: DictConfig):
-    {"train": train, "eval": evaluate, "export": export, "infer": inference}[cfg.mode](cfg)
-
+    with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
+        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
+        if cfg.mode == "train":
+            train(cfg)
+        elif cfg.mode == "eval":
+            evaluate(cfg)
+        elif cfg.mode == "export":
+            export(cfg)
+        elif cfg.mode == "infer":
+            inference(cfg)
+        else:
+            raise UsageError(f"mode={cfg.mode!r} is not a mode; use train, eval, export or infer.")
 
 if __name__ == "__main__":
     main()

@@ -9,112 +9,160 @@
 
 from os import path as osp
 
-import functions  # noqa: I001 (first: sets Paddle's fast CPU options before paddle loads)
 import hydra
 import numpy as np
 import ppsci
 from omegaconf import DictConfig
 from paddle.static import InputSpec
 
+import cpu
+import deploy
+import functions
 import models
+import parallel
+import plots
+import startup
+import training
+from errors import UsageError
+from weights import load_weights, save_json
 
-
-def build_models(cfg: DictConfig):
-    return models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
-
-
-def draw_noise(cfg: DictConfig, n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.standard_normal((n, cfg.MODEL.noise_dim)).astype("float32")
+logger = ppsci.utils.logger
 
 
 def report(cfg: DictConfig, samples: np.ndarray, critic=None, title: str = "") -> dict:
     """Metrics, samples.npz, metrics.json and the plot of N generated points."""
-    dist = functions.ToyDistribution(cfg.DATA.mode)
+    toy = functions.ToyDistribution(cfg.DATA.mode)
     rng = np.random.default_rng(cfg.seed + 1)  # real points independent of training's
-    metrics = functions.toy_metrics(samples, dist, rng)
+    metrics = functions.toy_metrics(samples, toy, rng)
     np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
-    functions.save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
-    functions.plot_toy(osp.join(cfg.output_dir, "samples.png"), dist.sample(1000, rng),
-                       samples[:1000], critic, title)
+    save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
+    plots.plot_toy(osp.join(cfg.output_dir, "samples.png"), toy.sample(1000, rng),
+                   samples[:1000], critic, title)
     shown = {k: v for k, v in metrics.items() if k != "mode_counts"}
-    ppsci.utils.logger.info(f"[{cfg.mode}] {cfg.DATA.mode}: {shown}")
+    logger.info(f"[{cfg.mode}] {cfg.DATA.mode}: {shown}")
     return metrics
 
 
+def eval_noise(cfg: DictConfig) -> np.ndarray:
+    return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim,
+                                np.random.default_rng(cfg.seed + 4))
+
+
 def train(cfg: DictConfig):
-    dist = functions.ToyDistribution(cfg.DATA.mode)
-    generator, critic = build_models(cfg)
-    rng = np.random.default_rng(cfg.seed)
-    batch = cfg.TRAIN.batch_size
+    toy = functions.ToyDistribution(cfg.DATA.mode)
+    noise_dim, batch = cfg.MODEL.noise_dim, cfg.TRAIN.batch_size
+
+    # set model
+    generator, critic = models.toy_models(noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
+
+    # set constraint: each step draws a fresh batch; both losses call the critic
+    rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
 
     def critic_batch():
-        return {"real": dist.sample(batch, rng), "noise": draw_noise(cfg, batch, rng)}
+        return {"real": toy.sample(batch, rng), "noise": functions.draw_noise(batch, noise_dim, rng)}
 
     def generator_batch():
-        return {"noise": draw_noise(cfg, batch, rng)}
+        return {"noise": functions.draw_noise(batch, noise_dim, rng)}
 
-    critic_constraint, generator_constraint = functions.wgan_gp_constraints(
-        critic, cfg.LOSS.lambda_gp, critic_batch, generator_batch)
+    critic_constraint = training.StreamConstraint(
+        critic_batch,
+        ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
+        output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
+        name="critic",
+    )
+    generator_constraint = training.StreamConstraint(
+        generator_batch,
+        ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
+        name="generator",
+    )
 
-    critic_optimizer, generator_optimizer = functions.adam_optimizers(cfg.TRAIN, critic, generator)
+    # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
+    critic_optimizer = ppsci.optimizer.Adam(
+        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
+        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
+    generator_optimizer = ppsci.optimizer.Adam(
+        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
+        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
 
-    plot_noise = draw_noise(cfg, 1000, np.random.default_rng(cfg.seed + 2))
-    plot_real = dist.sample(1000, np.random.default_rng(cfg.seed + 3))
+    # initialize solver: one per network, both running the generator (noise -> "fake")
+    model = training.GeneratorAndCritic(generator, critic)
+    critic_solver = ppsci.solver.Solver(
+        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
+        seed=cfg.seed, device=cfg.device,
+    )
+    generator_solver = ppsci.solver.Solver(
+        model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
+    )
 
-    def plot_epoch(epoch: int) -> dict:
+    # train model: per generator iteration, n_critic critic steps and one generator step
+    plot_noise = functions.draw_noise(1000, noise_dim, np.random.default_rng(cfg.seed + 2))
+    plot_real = toy.sample(1000, np.random.default_rng(cfg.seed + 3))
+
+    def on_epoch_end(epoch: int) -> dict:
         fake = functions.generate(generator, {"noise": plot_noise}, len(plot_noise))
         path = osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png")
         title = f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}"
-        functions.plot_toy(path, plot_real, fake, critic, title)
-        metrics = functions.toy_metrics(fake, dist)  # the cheap ones: no W1
+        plots.plot_toy(path, plot_real, fake, critic, title)
+        metrics = functions.toy_metrics(fake, toy)  # the cheap ones: no W1
         metrics.pop("mode_counts", None)
         metrics.pop("num_samples")
         return metrics
 
-    resumable = {"rng": rng}  # what checkpoints must hold besides the nets and optimizers
-    functions.train_wgan_gp(cfg, generator, critic, critic_constraint, generator_constraint,
-                            critic_optimizer, generator_optimizer, resumable, plot_epoch)
-    if not functions.is_main_process():
-        return  # rank 0 evaluates and writes the results
-    noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size), critic,
-           f"{cfg.DATA.mode} after training")
+    training.train_alternately(cfg, model, critic_solver, generator_solver,
+                               data_state={"rng": rng}, on_epoch_end=on_epoch_end)
+
+    # evaluate the trained generator (rank 0 writes the results)
+    if parallel.is_main_process():
+        samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
+        report(cfg, samples, critic, f"{cfg.DATA.mode} after training")
 
 
 def evaluate(cfg: DictConfig):
     functions.ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
-    generator, critic = build_models(cfg)
-    functions.load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                           "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
-    if cfg.EVAL.pretrained_dis_model_path:
-        functions.load_weights(critic, cfg.EVAL.pretrained_dis_model_path,
-                               "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
+    generator, critic = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
+                                          cfg.MODEL.num_layers)
+    load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
+                 "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
+    if cfg.EVAL.pretrained_dis_model_path:  # optional: draws the critic's contour map
+        load_weights(critic, cfg.EVAL.pretrained_dis_model_path,
+                     "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
     else:
         critic = None
-    noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    report(cfg, functions.generate(generator, {"noise": noise}, cfg.EVAL.batch_size), critic,
-           f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}")
+    samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
+    report(cfg, samples, critic, f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}")
 
 
 def export(cfg: DictConfig):
-    generator, _ = build_models(cfg)
-    functions.load_weights(generator, cfg.INFER.pretrained_model_path,
-                           "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
+    generator, _ = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
+                                     cfg.MODEL.num_layers)
+    load_weights(generator, cfg.INFER.pretrained_model_path,
+                 "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
-    functions.export_generator(generator, spec, cfg.INFER.export_path)
+    deploy.export_generator(generator, spec, cfg.INFER.export_path)
 
 
 def inference(cfg: DictConfig):
     functions.ToyDistribution(cfg.DATA.mode)
-    noise = draw_noise(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    samples = functions.predict_exported(cfg, {"noise": noise})
+    samples = deploy.predict_exported(cfg, {"noise": eval_noise(cfg)})
     report(cfg, samples, title=f"{cfg.DATA.mode}, {cfg.INFER.export_path} (inference)")
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_toy.yaml")
 def main(cfg: DictConfig):
-    {"train": train, "eval": evaluate, "export": export, "infer": inference}[cfg.mode](cfg)
-
+    with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
+        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
+        if cfg.mode == "train":
+            train(cfg)
+        elif cfg.mode == "eval":
+            evaluate(cfg)
+        elif cfg.mode == "export":
+            export(cfg)
+        elif cfg.mode == "infer":
+            inference(cfg)
+        else:
+            raise UsageError(f"mode={cfg.mode!r} is not a mode; use train, eval, export or infer.")
 
 if __name__ == "__main__":
     main()

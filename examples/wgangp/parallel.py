@@ -1,0 +1,72 @@
+"""Data parallelism under `python -m paddle.distributed.launch`: every process draws the same
+global batch and computes its own rows, both networks' gradients are averaged, rank 0 writes."""
+
+import logging
+from os import path as osp
+from typing import Dict
+
+import paddle
+import paddle.distributed as dist
+
+
+def is_main_process() -> bool:
+    """True in the process that writes results: rank 0, the only one without a launcher."""
+    return dist.get_rank() == 0
+
+
+def log_to_own_file(config) -> None:
+    """Ranks > 0: ppsci logs only their errors, to the console; log everything to
+    <run dir>/<mode>.rank<N>.log instead."""
+    log = logging.getLogger("ppsci")
+    path = osp.join(config.output_dir, f"{config.mode}.rank{dist.get_rank()}.log")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s %(levelname)s: %(message)s",
+                                           datefmt="%Y/%m/%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def log_every_rank(message: str) -> None:
+    """Log on every process (ppsci's logger.info logs on rank 0 only): rank 0 to its
+    console and <mode>.log, the others to <mode>.rank<N>.log and their console."""
+    logging.getLogger("ppsci").info(message)
+
+
+def local_rows(batch):
+    """This process's rows of a global batch (an array or tensor, or a dict of them).
+
+    Every process draws the same global batch from identically seeded generators and
+    keeps its own contiguous share, so N processes compute what one process computes on
+    that batch, each on different data and noise, and all random states stay equal (a
+    checkpoint holds them for every process).
+    """
+    if isinstance(batch, dict):
+        return {key: local_rows(value) for key, value in batch.items()}
+    processes = dist.get_world_size()
+    if processes == 1:
+        return batch
+    rows = batch.shape[0] // processes  # startup.check_config: batch sizes divide evenly
+    return batch[dist.get_rank() * rows:(dist.get_rank() + 1) * rows]
+
+
+def mean_over_processes(values: Dict[str, float]) -> Dict[str, float]:
+    """Average the per-process values of a dict of numbers (identity on one process)."""
+    processes = dist.get_world_size()
+    if processes == 1:
+        return values
+    total = paddle.to_tensor(list(values.values()), dtype="float64")
+    dist.all_reduce(total)
+    return dict(zip(values, (total.numpy() / processes).tolist()))
+
+
+def average_statistics(*layers: paddle.nn.Layer) -> None:
+    """Average the state that is not learned by gradients (batch-norm running statistics,
+    gathered on each process's rows) over processes, so all processes hold one model."""
+    if dist.get_world_size() == 1:
+        return
+    with paddle.no_grad():
+        for layer in layers:
+            for tensor in layer.state_dict().values():
+                if paddle.is_floating_point(tensor) and not getattr(tensor, "trainable", False):
+                    dist.all_reduce(tensor)
+                    tensor.scale_(1 / dist.get_world_size())

@@ -1,0 +1,93 @@
+"""Plots: toy samples over the critic's contour map, loss curves, image grids."""
+
+import os
+from os import path as osp
+
+import numpy as np
+import paddle
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_toy(path: str, real: np.ndarray, fake: np.ndarray, critic=None,
+             title: str = "", extent: float = 3.0) -> None:
+    """Real (orange) and generated (green) points over the critic's contour map."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if critic is not None:
+        grid = np.linspace(-extent, extent, 128, dtype="float32")
+        xx, yy = np.meshgrid(grid, grid)
+        with paddle.no_grad():
+            points = paddle.to_tensor(np.stack([xx.ravel(), yy.ravel()], 1))
+            scores = critic(points).numpy().reshape(xx.shape)
+        ax.contour(xx, yy, scores, levels=20, cmap="viridis", linewidths=0.8)
+    ax.scatter(real[:, 0], real[:, 1], s=4, c="orange", marker="+", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=4, c="green", marker="+", label="generated")
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_losses(history: list, path: str) -> None:
+    """Per-epoch critic and generator losses, Wasserstein estimate and penalty."""
+    if not history:
+        return
+    plt = _pyplot()
+    it = [h["iteration"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    style = {"marker": "o"} if len(history) < 20 else {}  # one epoch is one visible point
+    axes[0].plot(it, [h["critic_loss"] for h in history], label="critic loss", **style)
+    axes[0].plot(it, [h["generator_loss"] for h in history], label="generator loss", **style)
+    axes[1].plot(it, [h["wasserstein"] for h in history], color="C2", **style)
+    axes[2].plot(it, [h["gradient_penalty"] for h in history], color="C3", **style)
+    axes[0].legend(fontsize=8)
+    for ax, title in zip(axes, ["losses", "Wasserstein estimate E[D(x)]-E[D(G(z))]",
+                                "gradient penalty E[(|grad|-1)^2]"]):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("generator iteration")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -> None:
+    """Save images [N, C, H, W] in [0, 1] as one PNG grid of nrow columns; row_labels
+    (one per row) are written to the left of the rows."""
+    plt = _pyplot()
+    n, c, h, w = images.shape
+    rows = -(-n // nrow)
+    grid = np.ones((rows * (h + 2) + 2, nrow * (w + 2) + 2, c), "float32")
+    for i, image in enumerate(np.clip(images, 0, 1)):
+        r, col = divmod(i, nrow)
+        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + col * (w + 2):2 + col * (w + 2) + w] = \
+            image.transpose(1, 2, 0)
+    os.makedirs(osp.dirname(path) or ".", exist_ok=True)
+    grid = grid[..., 0] if c == 1 else grid
+    if row_labels is None:
+        plt.imsave(path, grid, cmap="gray" if c == 1 else None)
+        return
+    scale = 3  # screen pixels per image pixel
+    fig = plt.figure(figsize=((grid.shape[1] * scale + 90) / 100, grid.shape[0] * scale / 100), dpi=100)
+    ax = fig.add_axes([90 / (grid.shape[1] * scale + 90), 0, 1 - 90 / (grid.shape[1] * scale + 90), 1])
+    ax.imshow(grid, cmap="gray" if c == 1 else None, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([2 + r * (h + 2) + h / 2 for r in range(len(row_labels))], labels=list(row_labels),
+                  fontsize=9)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.savefig(path)
+    plt.close(fig)

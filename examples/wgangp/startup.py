@@ -1,0 +1,219 @@
+"""Run start-up: one-line errors for bad settings and run directories, before ppsci's own
+set-up (Hydra calls InitCallback, named in each config's hydra.callbacks)."""
+
+import contextlib
+import logging
+import os
+import shutil
+from os import path as osp
+
+import paddle
+import paddle.distributed as dist
+from omegaconf import open_dict, read_write
+from ppsci.utils import callbacks as ppsci_callbacks
+from ppsci.utils import logger
+
+import parallel
+from errors import UsageError
+
+MODES = ("train", "eval", "export", "infer")
+
+
+# ppsci switches these examples do not implement, with their inert value and the reason
+UNSUPPORTED = {
+    "use_amp": (False, "mixed precision is not supported here (the gradient penalty's "
+                       "double backward needs float32)"),
+    "amp_level": ("O1", "mixed precision is not supported here"),
+    "to_static": (False, "static-graph training is not supported here (the gradient "
+                         "penalty's double backward runs in dynamic mode)"),
+    "prim": (False, "prim mode is not supported here"),
+    "TRAIN.update_freq": (1, "gradient accumulation is not supported here; give a larger "
+                             "TRAIN.batch_size instead"),
+    "TRAIN.eval_during_train": (False, "not needed: each epoch already logs the metrics "
+                                       "(toy: always; MNIST and CIFAR-10: TRAIN.metric_samples)"),
+    "TRAIN.pretrained_model_path": (None, "not used here; to continue a run use "
+                                         "TRAIN.checkpoint_path"),
+    "TRAIN.ema.use_ema": (False, "a moving average of the weights is not supported here"),
+    "TRAIN.swa.use_swa": (False, "stochastic weight averaging is not supported here"),
+    "EVAL.compute_metric_by_batch": (False, "not possible: the metrics need all samples at once"),
+    "INFER.engine": ("native", "engines other than paddle.inference's native one are not "
+                                "supported here"),
+    "INFER.precision": ("fp32", "inference in other precisions than fp32 is not supported here"),
+    "INFER.max_batch_size": (1024, "a TensorRT setting, and TensorRT is not supported here"),
+    "INFER.min_subgraph_size": (30, "a TensorRT setting, and TensorRT is not supported here"),
+    "INFER.onnx_path": (None, "ONNX export is not supported here"),
+}
+POSITIVE = ("TRAIN.epochs", "TRAIN.iters_per_epoch", "TRAIN.n_critic", "TRAIN.batch_size",
+            "TRAIN.generator_batch_size", "EVAL.num_samples", "EVAL.batch_size",
+            "EVAL.classifier_epochs", "INFER.batch_size", "INFER.num_cpu_threads",
+            "MODEL.noise_dim", "MODEL.hidden_size", "MODEL.num_layers", "MODEL.dim",
+            "MODEL.dim_g", "MODEL.dim_d", "log_freq")
+NOT_NEGATIVE = ("TRAIN.metric_samples", "TRAIN.final_eval_samples", "TRAIN.save_freq")
+
+
+def _setting(cfg, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node.get(part) if hasattr(node, "get") else None
+    return node
+
+
+def check_config(cfg) -> None:
+    """Check the settings every example shares, before anything runs."""
+    if cfg.mode not in MODES:
+        raise UsageError(f"mode={cfg.mode!r} is not a mode; use one of {', '.join(MODES)}.")
+    for key, (inert, reason) in UNSUPPORTED.items():
+        value = _setting(cfg, key)
+        if value is not None and value != inert:
+            raise UsageError(f"{key}={value}: {reason}.")
+    for keys, smallest, what in ((POSITIVE, 1, "a positive integer"),
+                                 (NOT_NEGATIVE, 0, "an integer >= 0")):
+        for key in keys:
+            value = _setting(cfg, key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < smallest):
+                raise UsageError(f"{key}={value!r} must be {what}.")
+    for key in ("TRAIN.learning_rate", "LOSS.lambda_gp"):
+        value = _setting(cfg, key)
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise UsageError(f"{key}={value!r} must be a number >= 0.")
+    processes = dist.get_world_size()
+    for key in ("TRAIN.batch_size", "TRAIN.generator_batch_size"):
+        value = _setting(cfg, key)
+        if value is not None and value % processes:
+            raise UsageError(f"{key}={value} is the global batch and must divide evenly over "
+                             f"the {processes} processes; give a multiple of {processes}.")
+    if cfg.get("device") == "gpu" and not paddle.is_compiled_with_cuda():
+        raise UsageError(
+            "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "
+            "(see README) or use device=cpu."
+        )
+
+
+def resolve_generator_alias(cfg) -> None:
+    """EVAL.pretrained_model_path, the key PaddleScience's pages use, names the generator."""
+    alias = _setting(cfg, "EVAL.pretrained_model_path")
+    own = _setting(cfg, "EVAL.pretrained_gen_model_path")
+    if not alias:
+        return
+    if own and own != alias:
+        raise UsageError(f"EVAL.pretrained_model_path={alias} and EVAL.pretrained_gen_model_path="
+                         f"{own} disagree; give the generator's weights once, as "
+                         "EVAL.pretrained_gen_model_path.")
+    cfg.EVAL.pretrained_gen_model_path = alias
+
+
+RUN_OUTPUTS = ("model_generator.pdparams", "model_discriminator.pdparams", "checkpoints",
+               "metrics.json", "samples.npz", "losses.json")
+CLAIM = ".wgangp_run"  # created exclusively by the run that owns the directory
+_created_dirs = []  # directories this run created, removed again if it fails at the start
+
+
+def claim_run_dir(run_dir: str) -> None:
+    """Make the run directory this run's alone: writable, holding no earlier run's results,
+    and claimed atomically, so two runs started at once never write into one directory."""
+    missing, parent = [], osp.abspath(run_dir)
+    while not osp.exists(parent):
+        missing.append(parent)
+        parent = osp.dirname(parent)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = osp.join(run_dir, ".write_test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"hydra.run.dir={run_dir} is not a writable directory ({e.strerror}); "
+                         "give another with hydra.run.dir=...") from None
+    _created_dirs[:] = missing
+    earlier = [name for name in RUN_OUTPUTS if osp.exists(osp.join(run_dir, name))]
+    if earlier:
+        raise UsageError(f"hydra.run.dir={run_dir} already holds an earlier run ({earlier[0]}); "
+                         "give a new directory (a run resumes from TRAIN.checkpoint_path).")
+    try:
+        with open(osp.join(run_dir, CLAIM), "x") as f:
+            f.write(f"{os.getpid()}\n")
+    except FileExistsError:
+        raise UsageError(f"hydra.run.dir={run_dir} belongs to another run (started in the same "
+                         "second, or stopped before writing results); start again or give "
+                         "hydra.run.dir=...") from None
+
+
+def _remove_failed_start(run_dir: str, mode: str) -> None:
+    """Remove what a run that stopped before writing any result left: its claim, config
+    copy (.hydra), empty log, and the directories it created."""
+    left = set(os.listdir(run_dir)) if osp.isdir(run_dir) else set()
+    if not left <= {CLAIM, ".hydra", f"{mode}.log"}:
+        return  # results (or someone else's files) are there: keep everything
+    for handler in list(logging.getLogger("ppsci").handlers):
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            logging.getLogger("ppsci").removeHandler(handler)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for directory in _created_dirs:  # deepest first
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)  # only while empty
+
+
+@contextlib.contextmanager
+def run_directory(cfg):
+    """Say where the run's files go, first and last; a run that stops on a bad setting or
+    file before writing any result leaves no directory behind."""
+    run_dir = osp.abspath(cfg.output_dir)
+    logger.info(f"Run directory: {run_dir}")
+    try:
+        yield run_dir
+    except UsageError:
+        if parallel.is_main_process():
+            _remove_failed_start(run_dir, cfg.mode)
+        raise
+    where = f"{osp.abspath(cfg.INFER.export_path)}.json / .pdiparams" \
+        if cfg.mode == "export" else run_dir
+    logger.info(f"Done; the results are in {where}")
+
+
+def join_processes(config) -> None:
+    """Start the process group and make every process use rank 0's run directory
+    (each resolved its own ${now:...}, which can differ by a second)."""
+    if config.mode != "train":
+        raise UsageError(f"mode={config.mode} runs in one process; start it without "
+                         "paddle.distributed.launch.")
+    dist.init_parallel_env()
+    run_dir = [str(config.hydra.run.dir)]
+    dist.broadcast_object_list(run_dir, src=0)
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.run.dir = run_dir[0]
+        if not parallel.is_main_process():
+            config.hydra.output_subdir = None  # rank 0 saves the config
+
+
+class InitCallback(ppsci_callbacks.InitCallback):
+    """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
+
+    def on_run_start(self, config, **kwargs) -> None:
+        if dist.get_world_size() > 1:
+            join_processes(config)
+        check_config(config)
+        with read_write(config), open_dict(config):
+            resolve_generator_alias(config)
+        if parallel.is_main_process():
+            claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
+
+    def on_job_start(self, config, **kwargs) -> None:
+        super().on_job_start(config, **kwargs)
+        logging.getLogger("ppsci").addFilter(_once_per_run)  # two Solvers log the same set-up
+        if not parallel.is_main_process():
+            parallel.log_to_own_file(config)
+
+
+def _once_per_run(record: logging.LogRecord, _seen=set()) -> bool:
+    """Log ppsci's set-up lines that each Solver repeats only once, and none of the step
+    lines ppsci logs for a Solver's first step (training.Progress logs the iterations)."""
+    message = record.getMessage()
+    if "batch_cost:" in message:
+        return False
+    if not message.startswith(("Using paddlepaddle", "Set to_static")):
+        return True
+    if message in _seen:
+        return False
+    _seen.add(message)
+    return True

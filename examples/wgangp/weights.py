@@ -1,0 +1,156 @@
+"""Weights and other files, read and written safely: a numpy-only unpickler, checksums,
+strict name/shape checks, weights by path or URL, and atomic writes."""
+
+import json
+import os
+import pickle
+import urllib.parse
+from os import path as osp
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import paddle
+import ppsci
+from ppsci.utils import logger
+
+from errors import UsageError
+
+
+class NumpyOnlyUnpickler:
+    """Unpickles numpy arrays and plain containers; refuses every other global, so a
+    crafted file cannot run code (paddle.load and pickle.load could)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),  # np.int64(3)
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 pickles bytes
+    }
+
+    @classmethod
+    def load(cls, file, source: str):
+        allowed = cls.ALLOWED
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) not in allowed:
+                    raise pickle.UnpicklingError(f"{source} refers to {module}.{name}")
+                import importlib
+
+                if module.startswith("numpy.core") and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+                    module = module.replace("numpy.core", "numpy._core", 1)  # moved in numpy 2
+                return getattr(importlib.import_module(module), name)
+
+        return Unpickler(file, encoding="latin1").load()
+
+
+def file_digest(path: str, algorithm: str) -> str:
+    """Hex digest ("md5", "sha256", ...) of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomically(path: str, write: Callable[[str], None]) -> None:
+    """write(tmp_path), then rename over `path`: a kill while saving never leaves a broken file."""
+    tmp = f"{path}.tmp"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_json(obj, path: str) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+
+    write_atomically(path, write)
+
+
+def save_weights(layer: paddle.nn.Layer, path: str) -> None:
+    write_atomically(path, lambda tmp: paddle.save(layer.state_dict(), tmp))
+
+
+def read_pdparams(path: str) -> Dict[str, np.ndarray]:
+    """A .pdparams file's {name: array} (name maps and other entries dropped); ValueError
+    naming the file when it cannot be read as one."""
+    try:
+        with open(path, "rb") as f:
+            state = NumpyOnlyUnpickler.load(f, path)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as e:
+        raise ValueError(f"{path} could not be read: it is not a readable .pdparams file of "
+                         f"arrays ({type(e).__name__}: {e}); nothing from it was run.") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a dict of weights; "
+                         "pass a file written by paddle.save(state_dict).")
+    return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+
+
+def state_problems(layer: paddle.nn.Layer, state: Dict[str, object]) -> List[str]:
+    """What keeps `state` from loading into `layer` exactly, one phrase per difference."""
+    expected = {name: list(value.shape) for name, value in layer.state_dict().items()}
+    found: Dict[str, Sequence[int]] = {k: list(np.shape(v)) for k, v in state.items()}
+    problems = [f"{name} missing" for name in expected if name not in found]
+    problems += [f"{name} not in the network" for name in found if name not in expected]
+    problems += [f"{name} has shape {found[name]}, expected {shape}"
+                 for name, shape in expected.items() if name in found and found[name] != shape]
+    return problems
+
+
+def summarise(problems: List[str], shown: int = 3) -> str:
+    more = f" and {len(problems) - shown} more" if len(problems) > shown else ""
+    return f"{len(problems)} problems: " + "; ".join(problems[:shown]) + more
+
+
+def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> str:
+    """Local path of a weights file given by path or http(s) URL (ppsci's download cache).
+
+    With `sha256`, a file that does not match is refused before it is read; a download
+    that does not match or is no weights file (an HTML error page, a partial file) is
+    removed from the cache, so the next attempt downloads again.
+    """
+    url = urllib.parse.urlparse(str(source)).scheme in ("http", "https")
+    path = str(source)
+    if url:
+        try:
+            path = ppsci.utils.download.get_weights_path_from_url(path)
+        except Exception as e:  # network errors come in many types
+            raise UsageError(f"{setting}: could not download {source}: {e}") from None
+    if not osp.isfile(path):
+        raise UsageError(f"{setting}: no such file: {path}")
+    if sha256:
+        actual = file_digest(path, "sha256")
+        if actual != str(sha256).lower():
+            if url:
+                os.remove(path)
+            removed = " and removed it from the download cache" if url else ""
+            raise UsageError(f"{setting}: {source} has SHA-256 {actual}, not the expected "
+                             f"{sha256}; refused it{removed}.")
+    return path
+
+
+def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,
+                 sha256: Optional[str] = None) -> None:
+    """Load a .pdparams path or http(s) URL named by `setting` into `layer`, strictly:
+    every name and shape must match (paddle's own loading only warns)."""
+    if not source:
+        raise UsageError(f"{setting} is not set; give a .pdparams path or URL.")
+    path = fetch_weights(source, setting, sha256)
+    try:
+        state = read_pdparams(path)
+    except ValueError as e:
+        if path != str(source):  # a downloaded page or broken file: never keep it cached
+            os.remove(path)
+        raise UsageError(f"{setting}: {e}") from None
+    problems = state_problems(layer, state)
+    if set(state) != set(layer.state_dict()):
+        raise UsageError(f"{setting}: {path} holds weights of another model "
+                         f"({summarise(problems)}); check the example and settings it was "
+                         "trained with.")
+    if problems:
+        raise UsageError(f"{setting}: {path} does not fit this model ({summarise(problems)}).")
+    layer.set_state_dict(state)
+    logger.info(f"Loaded {setting} from {source}")

@@ -1,0 +1,121 @@
+"""The examples as a user types them in a shell: no hydra.run.dir, the run directory taken
+from the printed log line and pasted unquoted into eval, export, infer and resume."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from cifar_files import write_tarball
+from conftest import EXAMPLE_DIR
+from mnist_files import write_idx_dir
+
+TOY = "TRAIN.epochs=2 TRAIN.iters_per_epoch=3 TRAIN.batch_size=32 MODEL.hidden_size=32 " \
+      "EVAL.num_samples=200 log_freq=2"
+MNIST = "MODEL.dim=4 MODEL.noise_dim=16 TRAIN.batch_size=16 EVAL.classifier_epochs=1 " \
+        "EVAL.num_samples=100 EVAL.batch_size=50 TRAIN.metric_samples=0"
+CIFAR = "MODEL.dim_g=8 MODEL.dim_d=8 MODEL.noise_dim=16 TRAIN.batch_size=8 " \
+        "TRAIN.generator_batch_size=16 EVAL.num_samples=40 EVAL.batch_size=20 DATA.md5=null " \
+        "TRAIN.n_critic=2"
+
+
+def shell(command: str, cwd):
+    """Run one command line through the shell, as typed (the script by its path)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    line = command.replace("python ", f"{shlex.quote(sys.executable)} ", 1)
+    result = subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def printed_run_dir(output: str) -> str:
+    """The directory of the first log line ('Run directory: ...'), checked against the last."""
+    lines = [line for line in output.splitlines() if "ppsci" in line]
+    first = re.search(r"Run directory: (\S+?)(\x1b|$)", lines[0])
+    assert first, lines[0]
+    assert "the results are in" in lines[-1], lines[-1]
+    return first.group(1)
+
+
+def script(name):
+    return f"python {EXAMPLE_DIR}/{name}"
+
+
+def test_toy_round_trip_as_typed(tmp_path):
+    out = shell(f"{script('wgangp_toy.py')} {TOY}", tmp_path)
+    run_dir = printed_run_dir(out)
+    assert run_dir.startswith(str(tmp_path / "outputs_wgangp_toy" / "8gaussians"))
+    assert "=" not in run_dir  # no overrides in the name: it pastes into any command
+    assert f"the results are in {run_dir}" in out
+    # progress lines: after iteration 1 and every log_freq=2, before the first epoch's line
+    lines = [line for line in out.splitlines() if "[Train]" in line]
+    first_epoch = next(i for i, line in enumerate(lines) if "[Epoch 1/2]" in line)
+    progress = [line for line in lines[:first_epoch] if re.search(r"\[Iter \d+/6\]", line)]
+    assert [re.search(r"\[Iter (\d+)/6\]", line).group(1) for line in progress] == ["1", "2"]
+    assert all(re.search(r"eta: \d+:\d\d:\d\d", line) for line in progress)
+    assert "batch_cost" not in out  # ppsci's step lines for the first steps are not shown
+    assert out.count("Using paddlepaddle") == 1
+
+    weights = f"{run_dir}/model_generator.pdparams"
+    eval_out = shell(f"{script('wgangp_toy.py')} mode=eval MODEL.hidden_size=32 "
+                     f"EVAL.num_samples=200 EVAL.pretrained_gen_model_path={weights} "
+                     f"EVAL.pretrained_dis_model_path={run_dir}/model_discriminator.pdparams",
+                     tmp_path)
+    assert os.path.isfile(os.path.join(printed_run_dir(eval_out), "metrics.json"))
+    export_out = shell(f"{script('wgangp_toy.py')} mode=export MODEL.hidden_size=32 "
+                       f"INFER.pretrained_model_path={weights}", tmp_path)
+    assert (tmp_path / "inference" / "wgangp_toy.pdiparams").exists()
+    last = [line for line in export_out.splitlines() if "ppsci" in line][-1]
+    assert f"{tmp_path}/inference/wgangp_toy.json" in last
+    infer_out = shell(f"{script('wgangp_toy.py')} mode=infer EVAL.num_samples=200", tmp_path)
+    assert os.path.isfile(os.path.join(printed_run_dir(infer_out), "samples.npz"))
+
+    # the resume command the run printed, with more epochs
+    resume = re.search(r"TRAIN\.checkpoint_path=(\S+?)(\x1b|$)", out, re.M).group(1)
+    assert resume == f"{run_dir}/checkpoints/latest"
+    more = shell(f"{script('wgangp_toy.py')} {TOY.replace('epochs=2', 'epochs=3')} "
+                 f"TRAIN.checkpoint_path={resume}", tmp_path)
+    assert "Resumed from" in more and "[Epoch 3/3]" in more and "[Epoch 1/3]" not in more
+
+
+def test_mnist_round_trip_as_typed(tmp_path):
+    quoted = shlex.quote(write_idx_dir(str(tmp_path / "mnist")))
+    out = shell(f"{script('wgangp_mnist.py')} {MNIST} TRAIN.epochs=1 TRAIN.iters_per_epoch=2 "
+                f"DATA.data_path={quoted}", tmp_path)
+    run_dir = printed_run_dir(out)
+    assert run_dir.startswith(str(tmp_path / "outputs_wgangp_mnist"))
+    assert "Training the metric's MNIST classifier" in out and "Metric classifier: epoch 1/1" in out
+    shell(f"{script('wgangp_mnist.py')} mode=eval {MNIST} DATA.data_path={quoted} "
+          f"EVAL.pretrained_gen_model_path={run_dir}/model_generator.pdparams", tmp_path)
+    more = shell(f"{script('wgangp_mnist.py')} {MNIST} TRAIN.epochs=2 TRAIN.iters_per_epoch=2 "
+                 f"DATA.data_path={quoted} TRAIN.checkpoint_path={run_dir}/checkpoints/latest",
+                 tmp_path)
+    assert "Resumed from" in more and "[Epoch 2/2]" in more
+
+
+def test_cifar10_round_trip_as_typed(tmp_path):
+    tarball = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
+    out = shell(f"{script('wgangp_cifar10.py')} {CIFAR} TRAIN.epochs=1 TRAIN.iters_per_epoch=1 "
+                f"DATA.data_path={tarball}", tmp_path)
+    run_dir = printed_run_dir(out)
+    assert run_dir.startswith(str(tmp_path / "outputs_wgangp_cifar10"))
+    shell(f"{script('wgangp_cifar10.py')} mode=eval {CIFAR} "
+          f"EVAL.pretrained_gen_model_path={run_dir}/model_generator.pdparams", tmp_path)
+    shell(f"{script('wgangp_cifar10.py')} mode=export {CIFAR} "
+          f"INFER.pretrained_model_path={run_dir}/model_generator.pdparams", tmp_path)
+    more = shell(f"{script('wgangp_cifar10.py')} {CIFAR} TRAIN.epochs=2 TRAIN.iters_per_epoch=1 "
+                 f"DATA.data_path={tarball} TRAIN.checkpoint_path={run_dir}/checkpoints/latest",
+                 tmp_path)
+    assert "Resumed from" in more and "[Epoch 2/2]" in more
+
+
+@pytest.mark.parametrize("name", ["wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py"])
+def test_help_describes_the_modes(name, tmp_path):
+    out = shell(f"{script(name)} --help", tmp_path)
+    for word in ("train", "eval", "export", "infer", "TRAIN.epochs", "log_freq"):
+        assert word in out, word
+    assert not (tmp_path / "outputs_wgangp_toy").exists()
