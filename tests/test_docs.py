@@ -7,6 +7,7 @@ A stale snippet is fixed with `python docs/sync_snippets.py`.
 import ast
 import html
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -150,16 +151,27 @@ def test_sync_script_agrees():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mkdocs_build_strict(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site built once by `mkdocs build --strict`: its folder."""
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed (pip install -r requirements-docs.txt)")
+    out = tmp_path_factory.mktemp("docs") / "site"
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return out
+
+
+def built_page(site, page):
+    return site / page[len("docs/"):].replace(".md", "") / "index.html"
+
+
+def test_mkdocs_build_strict(site):
     for page in PAGES:
-        built = tmp_path / "site" / page[len("docs/"):].replace(".md", "") / "index.html"
+        built = built_page(site, page)
         assert built.is_file(), f"{built} was not built"
         text = built.read_text(encoding="utf-8")
         assert "--8&lt;--" not in text and "--8<--" not in text, f"{page}: a snippet was not included"
@@ -174,3 +186,26 @@ def test_mkdocs_build_strict(tmp_path):
             wanted = read(path).split("\n")[start - 1:end]
             assert [s.rstrip() for s in shown] == [s.rstrip() for s in wanted], \
                 f"{page}:{line}: the block titled {title!r} does not show {path}:{start}:{end}"
+
+
+def test_pages_languages(site):
+    """The Chinese page has material's Chinese interface, the English page the English one
+    (overrides/partials/language.html), and the search finds Chinese words: the index
+    uses lunr's zh support and jieba has split the Chinese text into words."""
+    for page, lang, placeholder in ((PAGES[0], "zh", "搜索"), (PAGES[1], "en", "Search")):
+        text = built_page(site, page).read_text(encoding="utf-8")
+        assert re.search(r'<html lang="%s"[ >]' % lang, text), f"{page}: not <html lang={lang!r}>"
+        assert f'placeholder="{placeholder}"' in text, f"{page}: the search box is not {lang}"
+
+    index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    assert {"en", "zh"} <= set(index["config"]["lang"]), index["config"]
+    separator = re.compile(index["config"]["separator"])
+    words = set()
+    for doc in index["docs"]:
+        if doc["location"].startswith("zh/"):
+            words.update(separator.split(doc["title"] + " " + doc["text"]))
+    # words, not whole Chinese sentences: without jieba a run of Chinese text is one token
+    missing = {"梯度", "惩罚", "训练"} - words
+    assert not missing, (f"the search index of the zh page lacks the words {sorted(missing)} "
+                         "(is jieba installed? pip install -r requirements-docs.txt)")
+    assert "WGAN" in "".join(words)
