@@ -411,7 +411,8 @@ def test_paddlescience_inception_score():
     rng = np.random.default_rng(6)
     net.body.weight.set_value(rng.normal(0, 1, (6, 3, 1, 1)).astype("float32"))
     net.fc.weight.set_value(rng.normal(0, 2, (6, 5)).astype("float32"))
-    net.fc.bias.set_value(np.full(5, 0.7, dtype="float32"))
+    bias = np.linspace(-2, 2, 5).astype("float32")  # not constant: it would not change p
+    net.fc.bias.set_value(bias)
     net.train()
     # images of distinct colours, so that the classes differ
     images = (rng.uniform(-0.9, 0.9, (10, 3, 1, 1)) + rng.uniform(-0.1, 0.1, (10, 3, 32, 32))).astype("float32")
@@ -421,7 +422,7 @@ def test_paddlescience_inception_score():
     np.testing.assert_allclose([mean, std], expected, rtol=1e-4)
     assert mean > 1.01 and std > 0
     assert not net.training
-    np.testing.assert_array_equal(net.fc.bias.numpy(), 0.7)  # restored
+    np.testing.assert_array_equal(net.fc.bias.numpy(), bias)  # restored
     # uint8 pixels (NHWC as functions.to_uint8 writes them) are used as they are
     pixels = np.clip(rng.integers(0, 256, (6, 1, 1, 3)) + rng.integers(-9, 9, (6, 32, 32, 3)), 0, 255).astype(np.uint8)
     mean, std = published.paddlescience_inception_score(net, pixels, splits=2, batch_size=64)
