@@ -5,7 +5,7 @@ against an independent float64 NumPy computation of the specification's equation
 import io
 import pickle
 
-import functions
+import weights
 import models
 import numpy as np
 import paddle
@@ -223,7 +223,7 @@ def test_published_file_format(tmp_path, example, role):
     path = str(tmp_path / "w.pdparams")
     arrays = write_published_file(path, example, role, seed=3)
     with open(path, "rb") as f:
-        state = functions.NumpyOnlyUnpickler.load(f, path)
+        state = weights.NumpyOnlyUnpickler.load(f, path)
     assert list(state) == [k for k, _, _ in published_layout(example, role)] + [EXTRA]
     names = state.pop(EXTRA)
     assert set(names) == set(state) and all(isinstance(v, str) for v in names.values())
@@ -237,7 +237,7 @@ def test_published_file_format(tmp_path, example, role):
 
     assert published.layout_of(state) == published.layout_of(list(state) + [EXTRA]) == "published"
     net = published.published_network(example, role)
-    functions.load_weights(net, path, "published")  # our strict loader: names and shapes
+    weights.load_weights(net, path, "published")  # our strict loader: names and shapes
     for key, value in net.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), arrays[key], err_msg=key)
 
@@ -247,8 +247,8 @@ def test_paper_layouts_are_recognised(tmp_path):
             *models.cifar_models(128, 8, 8, True, True)]
     for net in nets:
         assert published.layout_of(net.state_dict()) == "paper"
-    functions.save_weights(nets[0], str(tmp_path / "g.pdparams"))  # with paddle.save's extra entry
-    assert published.layout_of(functions.read_pdparams(str(tmp_path / "g.pdparams"), "x")) == "paper"
+    weights.save_weights(nets[0], str(tmp_path / "g.pdparams"))  # with paddle.save's extra entry
+    assert published.layout_of(weights.read_pdparams(str(tmp_path / "g.pdparams"))) == "paper"
     with pytest.raises(ValueError, match="mix"):
         published.layout_of(["generator.linear1.weight", "net.fc.weight"])
     assert isinstance(published.published_network("cifar10", "critic", dim=8), published.PublishedCifarCritic)
