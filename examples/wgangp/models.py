@@ -31,25 +31,76 @@ class Generator(ppsci.arch.Arch):
         return {"fake": self.net(*args)}
 
 
-def _linear(fan_in: int, fan_out: int, gain: float) -> nn.Linear:
-    """Linear layer with the paper's uniform init of std sqrt(gain / fan_in), zero bias."""
-    bound = math.sqrt(3.0 * gain / fan_in)
-    return nn.Linear(
-        fan_in, fan_out,
-        weight_attr=nn.initializer.Uniform(-bound, bound),
-        bias_attr=nn.initializer.Constant(0.0),
-    )
+# ---------------------------------------------------------------------------
+# The paper's initialisation (tflib/ops): every weight uniform in [-std*sqrt(3), std*sqrt(3)]
+# with a std from the layer's fans, every bias zero. The draws come from Paddle's global
+# generator while the layers are constructed, so paddle.seed(...) before construction fixes
+# them.
+# ---------------------------------------------------------------------------
+def uniform_init(std: float) -> nn.initializer.Uniform:
+    """U(-std*sqrt(3), std*sqrt(3)): the uniform distribution of standard deviation `std`."""
+    bound = std * math.sqrt(3.0)
+    return nn.initializer.Uniform(-bound, bound)
+
+
+def linear_std(fan_in: int, fan_out: int, init: str = "glorot") -> float:
+    """tflib's Linear: "glorot" (its default) sqrt(2 / (fan_in + fan_out)), "he" sqrt(2 / fan_in)."""
+    if init == "glorot":
+        return math.sqrt(2.0 / (fan_in + fan_out))
+    if init == "he":
+        return math.sqrt(2.0 / fan_in)
+    raise ValueError(f"Unknown initialisation {init!r}; use 'glorot' or 'he'.")
+
+
+def conv_std(c_in: int, c_out: int, kernel: int, stride: int = 1, he_init: bool = True,
+             transposed: bool = False) -> float:
+    """tflib's Conv2D / Deconv2D: sqrt(4 / (fan_in + fan_out)) with he_init, else
+    sqrt(2 / (fan_in + fan_out)); fan_in = c_in k^2, fan_out = c_out k^2 / stride^2
+    (transposed: fan_in = c_in k^2 / stride^2, fan_out = c_out k^2)."""
+    fan_in, fan_out = c_in * kernel ** 2, c_out * kernel ** 2
+    if transposed:
+        fan_in /= stride ** 2
+    else:
+        fan_out /= stride ** 2
+    return math.sqrt((4.0 if he_init else 2.0) / (fan_in + fan_out))
+
+
+_ZERO = nn.initializer.Constant(0.0)
+
+
+def linear(fan_in: int, fan_out: int, init: str = "glorot") -> nn.Linear:
+    """nn.Linear with tflib's Linear initialisation (see linear_std), zero bias."""
+    return nn.Linear(fan_in, fan_out, weight_attr=uniform_init(linear_std(fan_in, fan_out, init)),
+                     bias_attr=_ZERO)
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding=0,
+         he_init: bool = True) -> nn.Conv2D:
+    """nn.Conv2D with tflib's Conv2D initialisation (see conv_std), zero bias."""
+    std = conv_std(c_in, c_out, kernel, stride, he_init)
+    return nn.Conv2D(c_in, c_out, kernel, stride=stride, padding=padding,
+                     weight_attr=uniform_init(std), bias_attr=_ZERO)
+
+
+def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding=0, output_padding=0,
+           he_init: bool = True) -> nn.Conv2DTranspose:
+    """nn.Conv2DTranspose with tflib's Deconv2D initialisation (see conv_std), zero bias."""
+    std = conv_std(c_in, c_out, kernel, stride, he_init, transposed=True)
+    return nn.Conv2DTranspose(c_in, c_out, kernel, stride=stride, padding=padding,
+                              output_padding=output_padding, weight_attr=uniform_init(std),
+                              bias_attr=_ZERO)
 
 
 class ToyMLP(nn.Sequential):
-    """gan_toy.py's networks: three ReLU layers of `hidden` units (He init), linear out."""
+    """gan_toy.py's networks: three ReLU layers of `hidden` units (He init), linear out
+    (Glorot init, tflib's default)."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 512, depth: int = 3):
         layers, width = [], in_dim
         for _ in range(depth):
-            layers += [_linear(width, hidden, gain=2.0), nn.ReLU()]
+            layers += [linear(width, hidden, init="he"), nn.ReLU()]
             width = hidden
-        layers.append(_linear(width, out_dim, gain=1.0))
+        layers.append(linear(width, out_dim))
         super().__init__(*layers)
 
 
@@ -62,15 +113,19 @@ def toy_models(noise_dim: int, hidden: int, depth: int):
 
 
 class MnistGenerator(nn.Layer):
-    """gan_mnist.py's generator: 128 -> 4x4x256, three 5x5 stride-2 transposed convs -> 28x28."""
+    """gan_mnist.py's generator: 128 -> 4x4x256, three 5x5 stride-2 transposed convs -> 28x28.
+
+    Initialisation as gan_mnist.py calls tflib: Glorot input layer, He (he_init=True, the
+    default it keeps) for all three transposed convolutions, the output one included.
+    """
 
     def __init__(self, noise_dim: int = 128, dim: int = 64):
         super().__init__()
         self.dim = dim
-        self.fc = nn.Linear(noise_dim, 4 * 4 * 4 * dim)
+        self.fc = linear(noise_dim, 4 * 4 * 4 * dim)
 
         def up(c_in, c_out):  # doubles height and width ("SAME" padding)
-            return nn.Conv2DTranspose(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+            return deconv(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
 
         self.up1, self.up2, self.up3 = up(4 * dim, 2 * dim), up(2 * dim, dim), up(dim, 1)
 
@@ -85,16 +140,18 @@ class MnistCritic(nn.Layer):
     """gan_mnist.py's critic: three 5x5 stride-2 convs (64/128/256), LeakyReLU 0.2, linear.
 
     No normalisation: batch statistics would break the per-sample gradient penalty.
+    Initialisation as gan_mnist.py calls tflib: He convolutions with stride 2 in their
+    fan_out, Glorot output layer.
     """
 
     def __init__(self, dim: int = 64):
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv2D(1, dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.Conv2D(dim, 2 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.Conv2D(2 * dim, 4 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            conv(1, dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            conv(dim, 2 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            conv(2 * dim, 4 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
         )
-        self.fc = nn.Linear(4 * 4 * 4 * dim, 1)
+        self.fc = linear(4 * 4 * 4 * dim, 1)
 
     def forward(self, images):
         x = self.convs(images)
@@ -107,7 +164,9 @@ def mnist_models(noise_dim: int, dim: int):
 
 
 class MnistClassifier(nn.Layer):
-    """A small CNN for the MNIST quality metric; `features` is its penultimate layer."""
+    """A small CNN for the MNIST quality metric; `features` is its penultimate layer.
+
+    Our metric, not the paper's: it keeps Paddle's default initialisation."""
 
     def __init__(self):
         super().__init__()
@@ -190,9 +249,9 @@ class GeneratorBlock(nn.Layer):
         norm = (lambda: ConditionalBatchNorm(channels, num_classes)) if self.conditional \
             else (lambda: nn.BatchNorm2D(channels))
         self.norm1, self.norm2 = norm(), norm()
-        self.conv1 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.shortcut = nn.Conv2D(channels, channels, 1)
+        self.conv1 = conv(channels, channels, 3, padding=1)  # he_init, as tflib's default
+        self.conv2 = conv(channels, channels, 3, padding=1)
+        self.shortcut = conv(channels, channels, 1, he_init=False)  # as the paper's blocks
 
     def _norm(self, layer, x, labels):
         return layer(x, labels) if self.conditional else layer(x)
@@ -209,10 +268,10 @@ class CifarGenerator(nn.Layer):
     def __init__(self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10):
         super().__init__()
         self.dim = dim
-        self.fc = nn.Linear(noise_dim, 4 * 4 * dim)
+        self.fc = linear(noise_dim, 4 * 4 * dim)
         self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes) for _ in range(3)])
         self.norm = nn.BatchNorm2D(dim)  # never conditional, as in the paper's code
-        self.out = nn.Conv2D(dim, 3, 3, padding=1)
+        self.out = conv(dim, 3, 3, padding=1, he_init=False)  # as the paper's Generator.Output
 
     def forward(self, noise, labels=None):
         x = self.fc(noise).reshape([-1, self.dim, 4, 4])
@@ -230,9 +289,9 @@ class CriticBlock(nn.Layer):
         norm = (lambda: SampleLayerNorm(channels)) if layer_norm else (lambda: nn.Identity())
         self.down = down
         self.norm1, self.norm2 = norm(), norm()
-        self.conv1 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.shortcut = nn.Conv2D(channels, channels, 1) if down else None
+        self.conv1 = conv(channels, channels, 3, padding=1)
+        self.conv2 = conv(channels, channels, 3, padding=1)
+        self.shortcut = conv(channels, channels, 1, he_init=False) if down else None
 
     def forward(self, x):
         h = self.conv1(nn.functional.relu(self.norm1(x)))
@@ -251,14 +310,14 @@ class CifarCritic(nn.Layer):
 
     def __init__(self, dim: int = 128, num_classes: int = 0, layer_norm: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2D(3, dim, 3, padding=1)
-        self.conv2 = nn.Conv2D(dim, dim, 3, padding=1)
-        self.shortcut1 = nn.Conv2D(3, dim, 1)
+        self.conv1 = conv(3, dim, 3, padding=1)
+        self.conv2 = conv(dim, dim, 3, padding=1)
+        self.shortcut1 = conv(3, dim, 1, he_init=False)
         self.blocks = nn.Sequential(CriticBlock(dim, True, layer_norm),
                                     CriticBlock(dim, False, layer_norm),
                                     CriticBlock(dim, False, layer_norm))
-        self.score = nn.Linear(dim, 1)
-        self.classes = nn.Linear(dim, num_classes) if num_classes else None
+        self.score = linear(dim, 1)
+        self.classes = linear(dim, num_classes) if num_classes else None
 
     def features(self, images):
         h = _mean_pool(self.conv2(nn.functional.relu(self.conv1(images))))
