@@ -112,6 +112,16 @@ def toy_models(noise_dim: int, hidden: int, depth: int):
 
 
 
+def tf_same_transposed_padding(kernel: int, stride: int):
+    """Padding [top, bottom, left, right] that makes Paddle's transposed convolution
+    TF's conv2d_transpose with padding "SAME" and an output `stride` times its input:
+    the gradient of a "SAME" convolution from that output size, which pads
+    (kernel - stride) // 2 before and the rest after. (Paddle's own "SAME" for transposed
+    convolutions pads as if the input were the convolution's input: wrong for 7 -> 14.)"""
+    total = max(kernel - stride, 0)
+    return [total // 2, total - total // 2] * 2
+
+
 class MnistGenerator(nn.Layer):
     """gan_mnist.py's generator: 128 -> 4x4x256, three 5x5 stride-2 transposed convs -> 28x28.
 
@@ -124,8 +134,8 @@ class MnistGenerator(nn.Layer):
         self.dim = dim
         self.fc = linear(noise_dim, 4 * 4 * 4 * dim)
 
-        def up(c_in, c_out):  # doubles height and width ("SAME" padding)
-            return deconv(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+        def up(c_in, c_out):  # doubles height and width, aligned as TF's "SAME" (see below)
+            return deconv(c_in, c_out, 5, stride=2, padding=tf_same_transposed_padding(5, 2))
 
         self.up1, self.up2, self.up3 = up(4 * dim, 2 * dim), up(2 * dim, dim), up(dim, 1)
 
@@ -147,9 +157,11 @@ class MnistCritic(nn.Layer):
     def __init__(self, dim: int = 64):
         super().__init__()
         self.convs = nn.Sequential(
-            conv(1, dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            conv(dim, 2 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            conv(2 * dim, 4 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            # "SAME": TF's padding, 1 before and 2 after for 28 -> 14 and 14 -> 7, 2 and 2
+            # for 7 -> 4 (a symmetric padding of 2 shifts the first two by one pixel)
+            conv(1, dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
+            conv(dim, 2 * dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
+            conv(2 * dim, 4 * dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
         )
         self.fc = linear(4 * 4 * 4 * dim, 1)
 
