@@ -1018,13 +1018,18 @@ def predict_exported(cfg, inputs: Dict[str, np.ndarray]) -> np.ndarray:
 # Sampling and metrics
 # ---------------------------------------------------------------------------
 @paddle.no_grad()
-def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-    """Run the generator on numpy `inputs` ({"noise": ...}, maybe "labels") in batches."""
+def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int,
+             norm: str = "running") -> np.ndarray:
+    """Run the generator on numpy `inputs` ({"noise": ...}, maybe "labels") in batches;
+    norm="batch": batch norms use each batch's own statistics (models.batch_statistics)."""
+    from models import batch_statistics
+
     generator.eval()
     n, out = len(inputs["noise"]), []
-    for i in range(0, n, batch_size):
-        batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
-        out.append(generator(batch)["fake"].numpy())
+    with batch_statistics(generator) if norm == "batch" else contextlib.nullcontext():
+        for i in range(0, n, batch_size):
+            batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
+            out.append(generator(batch)["fake"].numpy())
     generator.train()
     return np.concatenate(out)
 

@@ -1,5 +1,6 @@
 """Networks of the WGAN-GP examples, as in the paper's code (arXiv:1704.00028)."""
 
+import contextlib
 import math
 from typing import Tuple
 
@@ -213,16 +214,122 @@ def _mean_pool(x):
     return nn.functional.avg_pool2d(x, 2)
 
 
+# ---------------------------------------------------------------------------
+# The generator's batch norm as the paper's code computes it
+# ---------------------------------------------------------------------------
+def local_bn_groups(bn_groups: int, world_size: int, batch_sizes=()) -> int:
+    """Batch-norm groups of each of `world_size` processes for `bn_groups` in all.
+
+    Every process holds a contiguous 1/world_size share of each global batch, and a group
+    cannot span processes (there is no synchronised batch norm), so bn_groups must be a
+    multiple of world_size; each process then normalises bn_groups // world_size groups
+    of its share, and N processes compute the statistics one process computes. Each
+    global batch size in `batch_sizes` must split into bn_groups equal groups.
+    ValueError says what to change otherwise.
+    """
+    if isinstance(bn_groups, bool) or not isinstance(bn_groups, int) or bn_groups < 1:
+        raise ValueError(f"bn_groups={bn_groups!r} must be a positive integer (the paper: 2).")
+    if bn_groups % world_size:
+        multiple = -(-bn_groups // world_size) * world_size
+        raise ValueError(
+            f"bn_groups={bn_groups} cannot be shared by {world_size} processes: each process "
+            f"normalises its own 1/{world_size} of every batch and a group cannot span "
+            f"processes, so bn_groups must be a multiple of {world_size} (e.g. {multiple}; "
+            f"smaller groups than the paper's 2 per batch).")
+    for size in batch_sizes:
+        if size % bn_groups:
+            raise ValueError(f"bn_groups={bn_groups} does not split a batch of {size} into "
+                             f"equal groups; give a batch size that is a multiple of {bn_groups}.")
+    return bn_groups // world_size
+
+
+class GroupedBatchNorm2D(nn.BatchNorm2D):
+    """Paddle's BatchNorm2D, normalising `groups` equal contiguous parts of a training batch
+    with the statistics of each part, as the paper's code does on its two towers.
+
+    In training with groups > 1, rows [i n/G, (i+1) n/G) are normalised with their own mean
+    and (biased) variance over (rows, H, W), and the running averages are updated once per
+    call, by Paddle's rule (running = momentum * running + (1 - momentum) * batch value,
+    biased variance), from the mean over the groups of the group means and of the group
+    variances: the statistics the groups were normalised with, on average. With one group
+    this is Paddle's own BatchNorm2D (used as is). In evaluation it uses the running
+    averages; inside batch_statistics(...) the whole batch's statistics, no update.
+    Parameters and buffers are BatchNorm2D's, so weights files are unchanged.
+    """
+
+    def __init__(self, num_features: int, groups: int = 1, **kwargs):
+        super().__init__(num_features, **kwargs)
+        self.groups = groups
+        self.batch_statistics_only = False  # set by batch_statistics()
+
+    def forward(self, x):
+        if self.batch_statistics_only:
+            return self._normalise(x, 1, update=False)
+        if self.training and self.groups > 1:
+            return self._normalise(x, self.groups, update=True)
+        return super().forward(x)
+
+    def _normalise(self, x, groups: int, update: bool):
+        n, c, h, w = x.shape
+        if n % groups:
+            raise ValueError(f"A batch of {n} does not split into {groups} equal batch-norm "
+                             f"groups.")
+        parts = x.reshape([groups, n // groups, c, h, w])
+        mean = parts.mean(axis=[1, 3, 4], keepdim=True)
+        var = ((parts - mean) ** 2).mean(axis=[1, 3, 4], keepdim=True)
+        y = ((parts - mean) / paddle.sqrt(var + self._epsilon)).reshape([n, c, h, w])
+        if update:
+            with paddle.no_grad():
+                m = self._momentum
+                self._mean.set_value(m * self._mean + (1 - m) * mean.mean(axis=0).reshape([c]))
+                self._variance.set_value(
+                    m * self._variance + (1 - m) * var.mean(axis=0).reshape([c]))
+        shape = [1, c, 1, 1]
+        return y * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+
+@contextlib.contextmanager
+def batch_statistics(layer: nn.Layer):
+    """Inside the block, every batch norm in `layer` normalises each call's whole batch with
+    that batch's own statistics, in training and evaluation mode alike, and leaves its
+    running averages alone; on exit everything is as it was.
+
+    This is how the paper's code samples (a batch of 100 through the training graph).
+    GroupedBatchNorm2D layers compute it directly; other Paddle batch norms run in
+    training mode and get their running averages and modes put back, bit for bit.
+    """
+    norms = [sub for sub in layer.sublayers(include_self=True)
+             if isinstance(sub, nn.layer.norm._BatchNormBase)]
+    ours = [sub for sub in norms if isinstance(sub, GroupedBatchNorm2D)]
+    others = [(sub, sub.training, sub._use_global_stats, sub._mean.numpy(), sub._variance.numpy())
+              for sub in norms if not isinstance(sub, GroupedBatchNorm2D)]
+    flags = [sub.batch_statistics_only for sub in ours]
+    try:
+        for sub in ours:
+            sub.batch_statistics_only = True
+        for sub, *_ in others:
+            sub.training, sub._use_global_stats = True, False
+        yield layer
+    finally:
+        for sub, flag in zip(ours, flags):
+            sub.batch_statistics_only = flag
+        for sub, training, global_stats, mean, variance in others:
+            sub.training, sub._use_global_stats = training, global_stats
+            sub._mean.set_value(mean)
+            sub._variance.set_value(variance)
+
+
 class ConditionalBatchNorm(nn.Layer):
     """Batch norm whose scale and shift are looked up by class label."""
 
-    def __init__(self, channels: int, num_classes: int):
+    def __init__(self, channels: int, num_classes: int, groups: int = 1):
         super().__init__()
         # fixed unit scale and zero shift (not weight_attr=False: Paddle's inference engine
         # cannot run a batch norm without them)
         fixed = lambda value: paddle.ParamAttr(  # noqa: E731
             initializer=nn.initializer.Constant(value), trainable=False)
-        self.bn = nn.BatchNorm2D(channels, weight_attr=fixed(1.0), bias_attr=fixed(0.0))
+        self.bn = GroupedBatchNorm2D(channels, groups, weight_attr=fixed(1.0),
+                                     bias_attr=fixed(0.0))
         self.scale = nn.Embedding(num_classes, channels,
                                   weight_attr=nn.initializer.Constant(1.0))
         self.shift = nn.Embedding(num_classes, channels,
@@ -253,13 +360,14 @@ class SampleLayerNorm(nn.Layer):
 
 class GeneratorBlock(nn.Layer):
     """Residual "up" block: norm, ReLU, upsample + 3x3 conv, norm, ReLU, 3x3 conv;
-    shortcut: upsample + 1x1 conv. Norms are class-conditional when num_classes is set."""
+    shortcut: upsample + 1x1 conv. Norms are class-conditional when num_classes is set;
+    bn_groups: see GroupedBatchNorm2D."""
 
-    def __init__(self, channels: int, num_classes: int = 0):
+    def __init__(self, channels: int, num_classes: int = 0, bn_groups: int = 1):
         super().__init__()
         self.conditional = num_classes > 0
-        norm = (lambda: ConditionalBatchNorm(channels, num_classes)) if self.conditional \
-            else (lambda: nn.BatchNorm2D(channels))
+        norm = (lambda: ConditionalBatchNorm(channels, num_classes, bn_groups)) \
+            if self.conditional else (lambda: GroupedBatchNorm2D(channels, bn_groups))
         self.norm1, self.norm2 = norm(), norm()
         self.conv1 = conv(channels, channels, 3, padding=1)  # he_init, as tflib's default
         self.conv2 = conv(channels, channels, 3, padding=1)
@@ -275,14 +383,20 @@ class GeneratorBlock(nn.Layer):
 
 
 class CifarGenerator(nn.Layer):
-    """Linear 128 -> 4x4x128, three up blocks to 32x32, BN, ReLU, 3x3 conv to RGB, tanh."""
+    """Linear 128 -> 4x4x128, three up blocks to 32x32, BN, ReLU, 3x3 conv to RGB, tanh.
 
-    def __init__(self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10):
+    bn_groups: every batch norm normalises this many equal parts of a training batch
+    separately (the paper's two towers: 2; under data parallelism, this process's share,
+    see local_bn_groups)."""
+
+    def __init__(self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10,
+                 bn_groups: int = 1):
         super().__init__()
         self.dim = dim
         self.fc = linear(noise_dim, 4 * 4 * dim)
-        self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes) for _ in range(3)])
-        self.norm = nn.BatchNorm2D(dim)  # never conditional, as in the paper's code
+        self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes, bn_groups)
+                                    for _ in range(3)])
+        self.norm = GroupedBatchNorm2D(dim, bn_groups)  # never conditional, as the paper's
         self.out = conv(dim, 3, 3, padding=1, he_init=False)  # as the paper's Generator.Output
 
     def forward(self, noise, labels=None):
@@ -345,9 +459,11 @@ class CifarCritic(nn.Layer):
         return self.score(features), self.classes(features)
 
 
-def cifar_models(noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool):
-    """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with 10 classes."""
+def cifar_models(noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool,
+                 bn_groups: int = 1):
+    """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with 10 classes;
+    bn_groups: the generator's batch-norm groups in this process (local_bn_groups)."""
     classes = 10 if conditional else 0
     keys = ("noise", "labels") if conditional else ("noise",)
-    generator = Generator(CifarGenerator(noise_dim, dim_g, classes), keys)
+    generator = Generator(CifarGenerator(noise_dim, dim_g, classes, bn_groups), keys)
     return generator, CifarCritic(dim_d, classes, layer_norm)

@@ -15,6 +15,7 @@ import hydra
 import numpy as np
 import ppsci
 from omegaconf import DictConfig
+import paddle.distributed as dist
 from paddle.static import InputSpec
 
 import models
@@ -24,7 +25,14 @@ logger = ppsci.utils.logger
 
 def build_models(cfg: DictConfig):
     m = cfg.MODEL
-    return models.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm)
+    try:  # this process's share of the generator's batch-norm groups
+        groups = models.local_bn_groups(m.bn_groups, dist.get_world_size(),
+                                        (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size))
+    except ValueError as e:
+        raise functions.UsageError(f"MODEL.bn_groups: {e}") from None
+    if cfg.EVAL.sample_norm not in ("batch", "running"):
+        raise functions.UsageError(f"EVAL.sample_norm={cfg.EVAL.sample_norm!r}: use batch or running.")
+    return models.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
 
 
 def draw_inputs(cfg: DictConfig, n: int, rng: np.random.Generator, labels=None) -> dict:
@@ -41,9 +49,9 @@ def grid_inputs(cfg: DictConfig) -> dict:
     return draw_inputs(cfg, 100, np.random.default_rng(cfg.seed + 2), labels)
 
 
-def generate(generator, inputs: dict, batch_size: int) -> np.ndarray:
-    """uint8 images [N, 32, 32, 3] of the generator on `inputs`."""
-    return functions.to_uint8(functions.generate(generator, inputs, batch_size))
+def generate(generator, inputs: dict, batch_size: int, norm: str) -> np.ndarray:
+    """uint8 images [N, 32, 32, 3] of the generator on `inputs` (norm: EVAL.sample_norm)."""
+    return functions.to_uint8(functions.generate(generator, inputs, batch_size, norm))
 
 
 def image_metrics(cfg: DictConfig, images: np.ndarray) -> dict:
@@ -122,10 +130,11 @@ def train(cfg: DictConfig):
     metric_inputs = draw_inputs(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
 
     def end_of_epoch(epoch: int) -> dict:
-        save_grid(generate(generator, fixed, 100), osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
+        save_grid(generate(generator, fixed, 100, cfg.EVAL.sample_norm), osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
         if not cfg.TRAIN.metric_samples:
             return {}
-        m = image_metrics(cfg, generate(generator, metric_inputs, cfg.EVAL.batch_size))
+        m = image_metrics(cfg, generate(generator, metric_inputs, cfg.EVAL.batch_size,
+                                        cfg.EVAL.sample_norm))
         return {k: m[k] for k in ("inception_score", "fid") if m.get(k) is not None}
 
     resumable = {"rng": rng, "real_batches": real_batch}  # what checkpoints must hold besides the nets
@@ -137,9 +146,10 @@ def train(cfg: DictConfig):
 
 
 def evaluate_generator(cfg: DictConfig, generator) -> dict:
-    save_grid(generate(generator, grid_inputs(cfg), 100), osp.join(cfg.output_dir, "samples.png"))
+    save_grid(generate(generator, grid_inputs(cfg), 100, cfg.EVAL.sample_norm), osp.join(cfg.output_dir, "samples.png"))
     inputs = draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
-    return report(cfg, generate(generator, inputs, cfg.EVAL.batch_size), inputs.get("labels"))
+    images = generate(generator, inputs, cfg.EVAL.batch_size, cfg.EVAL.sample_norm)
+    return report(cfg, images, inputs.get("labels"))
 
 
 def evaluate(cfg: DictConfig):
