@@ -77,7 +77,7 @@ def train_statistics(cfg: DictConfig, net):
     import inception
 
     path = cfg.EVAL.fid_stats_path or osp.expanduser(
-        f"~/.cache/wgangp/cifar10_train_{cfg.EVAL.inception}.npz")
+        f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")
     if osp.isfile(path):
         stats = np.load(path)
         return stats["mu"], stats["sigma"]
