@@ -204,8 +204,16 @@ def test_eval_export_infer_round_trip(trained, tarball, tmp_path):
                      f"hydra.run.dir={tmp_path / 'infer'}")
     assert inf.returncode == 0, inf.stderr[-3000:]
     inferred = np.load(tmp_path / "infer" / "samples.npz")["samples"].astype(int)
+    # the exported model normalises with the running averages: compare with eval's
+    # EVAL.sample_norm=running samples (the default, batch, uses each batch's statistics)
+    running = run_script("wgangp_cifar10.py", "mode=eval", *TINY, *common, "EVAL.sample_norm=running",
+                         f"EVAL.pretrained_gen_model_path={weights}",
+                         f"hydra.run.dir={tmp_path / 'eval_running'}")
+    assert running.returncode == 0, running.stderr[-3000:]
+    samples_running = np.load(tmp_path / "eval_running" / "samples.npz")["samples"].astype(int)
+    assert np.abs(samples_running - samples.astype(int)).max() > 1
     # batch norm in inference mode: the same images up to rounding of a few pixels
-    assert np.abs(inferred - samples.astype(int)).max() <= 1
+    assert np.abs(inferred - samples_running).max() <= 1
     assert (tmp_path / "infer" / "samples.png").exists()
 
 

@@ -256,7 +256,7 @@ def test_wrong_shape_is_named(tf_weights, tmp_path):
         inception.load_inception("tf2015", path)
 
 
-def test_missing_and_unreadable_files_give_value_errors(tmp_path):
+def test_missing_and_unreadable_files_give_value_errors(tmp_path, monkeypatch):
     missing = str(tmp_path / "nowhere.pth")
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
         inception.load_inception("tf2015", missing)
@@ -270,10 +270,17 @@ def test_missing_and_unreadable_files_give_value_errors(tmp_path):
     junk_params.write_bytes(b"not a weights file")
     with pytest.raises(ValueError, match="junk.pdparams could not be read"):
         inception.load_inception("paddle", str(junk_params))
-    with pytest.raises(ValueError, match="needs its weights file"):
-        inception.load_inception("tf2015", None)
     with pytest.raises(ValueError, match="Unknown Inception kind"):
         inception.load_inception("tf2016", None)
+    # no file given and no network: the download's error, with what to do offline
+    from ppsci.utils import download
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Retry limit reached")
+
+    monkeypatch.setattr(download, "get_path_from_url", offline)
+    with pytest.raises(ValueError, match="could not be downloaded.*EVAL.inception_weights"):
+        inception.load_inception("tf2015", None)
 
 
 # ---- the networks ----
@@ -296,8 +303,11 @@ def test_tf_inception_shapes_and_biasless_logits(tf_net):
 
 def test_preprocessing_resizes_to_299_in_minus_one_one(tf_net):
     images = paddle.concat([paddle.full([1, 3, 32, 40], 0.5), paddle.ones([1, 3, 32, 40])])
-    x = tf_net.preprocess(images).numpy()
+    x = tf_net.preprocess(images).numpy()  # the graph's: (255 x - 128) / 128
     assert x.shape == (2, 3, 299, 299)
+    np.testing.assert_allclose(x[0], -0.5 / 128, atol=1e-6)
+    np.testing.assert_allclose(x[1], 127 / 128, atol=1e-6)
+    x = inception.TFInceptionV3("pytorch_fid").preprocess(images).numpy()  # 2 x - 1
     np.testing.assert_allclose(x[0], 0.0, atol=1e-6)
     np.testing.assert_allclose(x[1], 1.0, atol=1e-6)
 

@@ -3,6 +3,7 @@ the toy distributions, MNIST and CIFAR-10 loaders; the critic and generator loss
 gradient penalty, used as ppsci.loss.FunctionalLoss; toy metrics, Inception Score, FID and
 the MNIST classifier's metrics."""
 
+import contextlib
 import os
 from os import path as osp
 from typing import Dict, Optional
@@ -379,13 +380,16 @@ class GeneratorLoss:
 # Sampling and metrics
 # ---------------------------------------------------------------------------
 @paddle.no_grad()
-def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-    """Run the generator on numpy `inputs` ({"noise": ...}, maybe "labels") in batches."""
+def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int,
+             norm: str = "running") -> np.ndarray:
+    """Run the generator on numpy `inputs` ({"noise": ...}, maybe "labels") in batches;
+    norm="batch": batch norms use each batch's own statistics (models.batch_statistics)."""
     generator.eval()
     n, out = len(inputs["noise"]), []
-    for i in range(0, n, batch_size):
-        batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
-        out.append(generator(batch)["fake"].numpy())
+    with models.batch_statistics(generator) if norm == "batch" else contextlib.nullcontext():
+        for i in range(0, n, batch_size):
+            batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
+            out.append(generator(batch)["fake"].numpy())
     generator.train()
     return np.concatenate(out)
 

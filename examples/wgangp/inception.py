@@ -5,19 +5,23 @@ Two networks, both called on float images NCHW in [0, 1] of any size and returni
 
 - TFInceptionV3: TensorFlow's "2015-12-05" Inception graph, the one the Inception
   Score (Salimans et al. 2016) and FID (Heusel et al. 2017) papers and the WGAN-GP
-  paper's numbers use. Its weights are the PyTorch port
+  paper's numbers use, with that graph's own input processing (TF1 ResizeBilinear to
+  299x299, then (x - 128) / 128 on 0..255 pixels). Its weights are the PyTorch port
   `pt_inception-2015-12-05-6726825d.pth` (pytorch-fid's release), read without torch
-  by convert_inception_weights.py; the parameter names follow torchvision's
-  Inception3 so the file's names map one to one.
+  by convert_inception_weights.py, and downloaded into ppsci's weights cache when no
+  file is given; the parameter names follow torchvision's Inception3 so the file's
+  names map one to one.
 - PaddleVisionInception: paddle.vision's ImageNet Inception v3 (1000 classes), for
   when the TF weights are not at hand; its scores are not comparable with papers'.
 
-    net = load_inception("tf2015", "pt_inception-2015-12-05-6726825d.pth")
+    net = load_inception("tf2015", None)  # downloads pytorch-fid's weights once
     with paddle.no_grad():
         features, logits = net(images)
 """
 
+import functools
 import os
+import re
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -26,7 +30,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 import torch_weights
-from weights import read_pdparams, state_problems, summarise
+from weights import file_digest, read_pdparams, state_problems, summarise
 
 INPUT_SIZE = 299
 FEATURES = 2048
@@ -36,13 +40,50 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def resize_to_input(images: paddle.Tensor) -> paddle.Tensor:
-    """Bilinear resize to 299x299 (half-pixel centres, as pytorch-fid does)."""
+    """Bilinear resize to 299x299 with half-pixel centres (pytorch-fid's and paddle.vision's
+    input processing, not the TF graph's: see resize_tf1)."""
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"Inception expects images [N, 3, H, W], got shape {list(images.shape)}.")
     if tuple(images.shape[2:]) == (INPUT_SIZE, INPUT_SIZE):
         return images
     return F.interpolate(images, size=[INPUT_SIZE, INPUT_SIZE], mode="bilinear",
                          align_corners=False, align_mode=0)
+
+
+@functools.lru_cache(maxsize=None)
+def tf1_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """[out_size, in_size] weights of TensorFlow 1's ResizeBilinear along one axis
+    (align_corners=False, half_pixel_centers=False, the op in the 2015 graph's pipeline).
+
+    Destination pixel i reads source coordinate x = i * (in_size / out_size), in float32
+    as TF computes it, without a half-pixel offset; it blends pixels floor(x) and
+    floor(x) + 1 (clamped to the last pixel) with weights 1 - (x - floor(x)) and
+    x - floor(x). Rows sum to 1.
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    source = np.arange(out_size, dtype=np.float32) * scale
+    lower = np.floor(source).astype(np.int64)
+    lerp = source - lower.astype(np.float32)
+    upper = np.minimum(lower + 1, in_size - 1)
+    matrix = np.zeros((out_size, in_size), np.float32)
+    rows = np.arange(out_size)
+    np.add.at(matrix, (rows, lower), 1 - lerp)
+    np.add.at(matrix, (rows, upper), lerp)
+    return matrix
+
+
+def resize_tf1(images: paddle.Tensor, size: int = INPUT_SIZE) -> paddle.Tensor:
+    """TF1 ResizeBilinear of NCHW images to size x size, as two matrix products
+    R_h @ image @ R_w^T with tf1_resize_matrix (exact; no interpolate op, whose scale
+    attribute Paddle's inference engine rejects)."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"Inception expects images [N, 3, H, W], got shape {list(images.shape)}.")
+    rows = paddle.to_tensor(tf1_resize_matrix(images.shape[2], size))
+    cols = paddle.to_tensor(tf1_resize_matrix(images.shape[3], size))
+    return paddle.matmul(paddle.matmul(rows, images), cols, transpose_y=True)
+
+
+PREPROCESSING = ("tf_graph", "pytorch_fid")
 
 
 class BasicConv2d(nn.Layer):
@@ -213,10 +254,21 @@ class TFInceptionV3(nn.Layer):
 
     forward(images in [0, 1], NCHW, any size) -> (pool3 features [N, 2048],
     logits [N, 1008] = pool3 @ fc.weight.T, no bias).
+
+    preprocessing: "tf_graph" (default), the graph's own: TF1 ResizeBilinear of the
+    0..255 pixels to 299x299, then (x - 128) / 128, the protocol behind the Inception
+    Scores of the IS and WGAN-GP papers; "pytorch_fid": pytorch-fid's half-pixel bilinear
+    resize and 2x - 1, kept to reproduce FIDs computed with pytorch-fid.
+    `protocol` names the network and its preprocessing (e.g. for caches of statistics).
     """
 
-    def __init__(self):
+    def __init__(self, preprocessing: str = "tf_graph"):
         super().__init__()
+        if preprocessing not in PREPROCESSING:
+            raise ValueError(f"Unknown Inception preprocessing {preprocessing!r}; use one of "
+                             f"{', '.join(PREPROCESSING)}.")
+        self.preprocessing = preprocessing
+        self.protocol = "tf2015-graph" if preprocessing == "tf_graph" else "tf2015-pytorch-fid"
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -238,10 +290,12 @@ class TFInceptionV3(nn.Layer):
             param.stop_gradient = True
         self.eval()
 
-    @staticmethod
-    def preprocess(images: paddle.Tensor) -> paddle.Tensor:
-        """[0, 1] images of any size -> the graph's 299x299 input in [-1, 1]."""
-        return 2.0 * resize_to_input(images) - 1.0
+    def preprocess(self, images: paddle.Tensor) -> paddle.Tensor:
+        """[0, 1] images of any size -> the graph's 299x299 input (see `preprocessing`)."""
+        if self.preprocessing == "pytorch_fid":
+            return 2.0 * resize_to_input(images) - 1.0
+        # the graph: its ResizeBilinear on 0..255 pixels, then Sub 128 and Mul 1/128
+        return (resize_tf1(images * 255.0) - 128.0) / 128.0
 
     def pool_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """The 2048 'pool_3' features of a preprocessed batch."""
@@ -267,6 +321,8 @@ class PaddleVisionInception(nn.Layer):
     pretrained=True downloads paddle's weights, pretrained=False keeps random ones.
     Logits are the network's own classifier output (1000 classes, with bias).
     """
+
+    protocol = "paddle"
 
     def __init__(self, weights_path: Optional[str] = None, pretrained: bool = False):
         super().__init__()
@@ -328,19 +384,72 @@ def state_from_torch(path: str) -> Dict[str, np.ndarray]:
             if not name.endswith(".num_batches_tracked")}
 
 
-TF_WEIGHTS_HELP = ("pass pytorch-fid's pt_inception-2015-12-05-6726825d.pth or its "
+TF_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+TF_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                  + TF_WEIGHTS_NAME)
+TF_WEIGHTS_HELP = (f"pass pytorch-fid's {TF_WEIGHTS_NAME} ({TF_WEIGHTS_URL}) or its "
                    "conversion by convert_inception_weights.py")
 
 
-def load_tf_inception(weights: Optional[str]) -> TFInceptionV3:
-    """TFInceptionV3 with the 2015 graph's weights from a .pth or a converted .pdparams."""
+def sha256_prefix(name: str) -> Optional[str]:
+    """The SHA-256 prefix a weights file name carries, torch.hub's convention:
+    "<name>-<hex digits>.<ext>" -> the hex digits (None without)."""
+    match = re.search(r"-([0-9a-f]{8,64})\.[^.]+$", os.path.basename(name))
+    return match.group(1) if match else None
+
+
+def check_sha256_prefix(path: str, name: str, cached: bool) -> None:
+    """ValueError unless the file's SHA-256 starts with the prefix in `name`; a refused
+    file of the download cache (`cached`) is removed so the next run downloads it again."""
+    prefix = sha256_prefix(name)
+    if prefix is None:
+        return
+    actual = file_digest(path, "sha256")
+    if actual.startswith(prefix):
+        return
+    if cached:
+        os.remove(path)
+    what = ("removed it from ppsci's download cache, so the next run downloads it again"
+            if cached else "use an intact copy")
+    raise ValueError(f"{path} has SHA-256 {actual}, which does not start with {prefix} as its "
+                     f"name {os.path.basename(name)} says: a partial or different file. Refused "
+                     f"it; {what}.")
+
+
+def download_tf_weights(url: str = TF_WEIGHTS_URL) -> str:
+    """Path of pytorch-fid's TF Inception weights in ppsci's download cache, downloaded on
+    first use and accepted only if its SHA-256 starts with the prefix in its name.
+
+    get_path_from_url with decompress=False, not get_weights_path_from_url: torch's zip
+    format is a zip archive, which that would unpack and delete.
+    """
+    from ppsci.utils import download
+
+    name = url.rsplit("/", 1)[-1]
+    try:
+        path = download.get_path_from_url(url, download.WEIGHTS_HOME, decompress=False)
+    except Exception as e:  # offline: connection errors, retries exhausted, HTTP errors
+        raise ValueError(
+            f"The tf2015 Inception's weights could not be downloaded ({type(e).__name__}: "
+            f"{e}). Offline, fetch {url} on a connected machine and set "
+            f"EVAL.inception_weights=/path/to/{name}, or put the file into "
+            f"{download.WEIGHTS_HOME}/, where it is looked for first.") from None
+    check_sha256_prefix(path, name, cached=True)
+    return path
+
+
+def load_tf_inception(weights: Optional[str], preprocessing: str = "tf_graph") -> TFInceptionV3:
+    """TFInceptionV3 with the 2015 graph's weights from a .pth or a converted .pdparams;
+    weights None: pytorch-fid's file from ppsci's download cache (download_tf_weights)."""
     if weights is None:
-        raise ValueError(f"The tf2015 Inception needs its weights file: {TF_WEIGHTS_HELP}.")
-    if not os.path.isfile(weights):
+        weights = download_tf_weights()
+    elif not os.path.isfile(weights):
         raise ValueError(f"Inception weights file {weights} does not exist; {TF_WEIGHTS_HELP}.")
+    elif os.path.basename(weights) == TF_WEIGHTS_NAME:
+        check_sha256_prefix(weights, weights, cached=False)
     state = state_from_torch(weights) if weights.endswith((".pth", ".pt")) \
         else read_pdparams(weights)
-    net = TFInceptionV3()
+    net = TFInceptionV3(preprocessing)
     load_checked(net, state, weights, "the 2015 TF Inception graph")
     return net
 
@@ -359,10 +468,11 @@ def load_paddle_inception(weights: Optional[str]) -> PaddleVisionInception:
                          f"~/.cache/paddle/hapi/weights/).") from None
 
 
-def load_inception(kind: str, weights: Optional[str]) -> nn.Layer:
-    """The Inception network for IS/FID: kind "tf2015" (papers' numbers) or "paddle"."""
+def load_inception(kind: str, weights: Optional[str], preprocessing: str = "tf_graph") -> nn.Layer:
+    """The Inception network for IS/FID: kind "tf2015" (papers' numbers; preprocessing, see
+    TFInceptionV3) or "paddle" (not comparable with papers)."""
     if kind == "tf2015":
-        return load_tf_inception(weights)
+        return load_tf_inception(weights, preprocessing)
     if kind == "paddle":
         return load_paddle_inception(weights)
     raise ValueError(f"Unknown Inception kind {kind!r}; use 'tf2015' or 'paddle'.")

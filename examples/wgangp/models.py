@@ -1,5 +1,6 @@
 """Networks of the WGAN-GP examples, as in the paper's code (arXiv:1704.00028)."""
 
+import contextlib
 import math
 from typing import Tuple
 
@@ -31,25 +32,76 @@ class Generator(ppsci.arch.Arch):
         return {"fake": self.net(*args)}
 
 
-def _linear(fan_in: int, fan_out: int, gain: float) -> nn.Linear:
-    """Linear layer with the paper's uniform init of std sqrt(gain / fan_in), zero bias."""
-    bound = math.sqrt(3.0 * gain / fan_in)
-    return nn.Linear(
-        fan_in, fan_out,
-        weight_attr=nn.initializer.Uniform(-bound, bound),
-        bias_attr=nn.initializer.Constant(0.0),
-    )
+# ---------------------------------------------------------------------------
+# The paper's initialisation (tflib/ops): every weight uniform in [-std*sqrt(3), std*sqrt(3)]
+# with a std from the layer's fans, every bias zero. The draws come from Paddle's global
+# generator while the layers are constructed, so paddle.seed(...) before construction fixes
+# them.
+# ---------------------------------------------------------------------------
+def uniform_init(std: float) -> nn.initializer.Uniform:
+    """U(-std*sqrt(3), std*sqrt(3)): the uniform distribution of standard deviation `std`."""
+    bound = std * math.sqrt(3.0)
+    return nn.initializer.Uniform(-bound, bound)
+
+
+def linear_std(fan_in: int, fan_out: int, init: str = "glorot") -> float:
+    """tflib's Linear: "glorot" (its default) sqrt(2 / (fan_in + fan_out)), "he" sqrt(2 / fan_in)."""
+    if init == "glorot":
+        return math.sqrt(2.0 / (fan_in + fan_out))
+    if init == "he":
+        return math.sqrt(2.0 / fan_in)
+    raise ValueError(f"Unknown initialisation {init!r}; use 'glorot' or 'he'.")
+
+
+def conv_std(c_in: int, c_out: int, kernel: int, stride: int = 1, he_init: bool = True,
+             transposed: bool = False) -> float:
+    """tflib's Conv2D / Deconv2D: sqrt(4 / (fan_in + fan_out)) with he_init, else
+    sqrt(2 / (fan_in + fan_out)); fan_in = c_in k^2, fan_out = c_out k^2 / stride^2
+    (transposed: fan_in = c_in k^2 / stride^2, fan_out = c_out k^2)."""
+    fan_in, fan_out = c_in * kernel ** 2, c_out * kernel ** 2
+    if transposed:
+        fan_in /= stride ** 2
+    else:
+        fan_out /= stride ** 2
+    return math.sqrt((4.0 if he_init else 2.0) / (fan_in + fan_out))
+
+
+_ZERO = nn.initializer.Constant(0.0)
+
+
+def linear(fan_in: int, fan_out: int, init: str = "glorot") -> nn.Linear:
+    """nn.Linear with tflib's Linear initialisation (see linear_std), zero bias."""
+    return nn.Linear(fan_in, fan_out, weight_attr=uniform_init(linear_std(fan_in, fan_out, init)),
+                     bias_attr=_ZERO)
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding=0,
+         he_init: bool = True) -> nn.Conv2D:
+    """nn.Conv2D with tflib's Conv2D initialisation (see conv_std), zero bias."""
+    std = conv_std(c_in, c_out, kernel, stride, he_init)
+    return nn.Conv2D(c_in, c_out, kernel, stride=stride, padding=padding,
+                     weight_attr=uniform_init(std), bias_attr=_ZERO)
+
+
+def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding=0, output_padding=0,
+           he_init: bool = True) -> nn.Conv2DTranspose:
+    """nn.Conv2DTranspose with tflib's Deconv2D initialisation (see conv_std), zero bias."""
+    std = conv_std(c_in, c_out, kernel, stride, he_init, transposed=True)
+    return nn.Conv2DTranspose(c_in, c_out, kernel, stride=stride, padding=padding,
+                              output_padding=output_padding, weight_attr=uniform_init(std),
+                              bias_attr=_ZERO)
 
 
 class ToyMLP(nn.Sequential):
-    """gan_toy.py's networks: three ReLU layers of `hidden` units (He init), linear out."""
+    """gan_toy.py's networks: three ReLU layers of `hidden` units (He init), linear out
+    (Glorot init, tflib's default)."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 512, depth: int = 3):
         layers, width = [], in_dim
         for _ in range(depth):
-            layers += [_linear(width, hidden, gain=2.0), nn.ReLU()]
+            layers += [linear(width, hidden, init="he"), nn.ReLU()]
             width = hidden
-        layers.append(_linear(width, out_dim, gain=1.0))
+        layers.append(linear(width, out_dim))
         super().__init__(*layers)
 
 
@@ -61,16 +113,30 @@ def toy_models(noise_dim: int, hidden: int, depth: int):
 
 
 
+def tf_same_transposed_padding(kernel: int, stride: int):
+    """Padding [top, bottom, left, right] that makes Paddle's transposed convolution
+    TF's conv2d_transpose with padding "SAME" and an output `stride` times its input:
+    the gradient of a "SAME" convolution from that output size, which pads
+    (kernel - stride) // 2 before and the rest after. (Paddle's own "SAME" for transposed
+    convolutions pads as if the input were the convolution's input: wrong for 7 -> 14.)"""
+    total = max(kernel - stride, 0)
+    return [total // 2, total - total // 2] * 2
+
+
 class MnistGenerator(nn.Layer):
-    """gan_mnist.py's generator: 128 -> 4x4x256, three 5x5 stride-2 transposed convs -> 28x28."""
+    """gan_mnist.py's generator: 128 -> 4x4x256, three 5x5 stride-2 transposed convs -> 28x28.
+
+    Initialisation as gan_mnist.py calls tflib: Glorot input layer, He (he_init=True, the
+    default it keeps) for all three transposed convolutions, the output one included.
+    """
 
     def __init__(self, noise_dim: int = 128, dim: int = 64):
         super().__init__()
         self.dim = dim
-        self.fc = nn.Linear(noise_dim, 4 * 4 * 4 * dim)
+        self.fc = linear(noise_dim, 4 * 4 * 4 * dim)
 
-        def up(c_in, c_out):  # doubles height and width ("SAME" padding)
-            return nn.Conv2DTranspose(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+        def up(c_in, c_out):  # doubles height and width, aligned as TF's "SAME" (see below)
+            return deconv(c_in, c_out, 5, stride=2, padding=tf_same_transposed_padding(5, 2))
 
         self.up1, self.up2, self.up3 = up(4 * dim, 2 * dim), up(2 * dim, dim), up(dim, 1)
 
@@ -85,16 +151,20 @@ class MnistCritic(nn.Layer):
     """gan_mnist.py's critic: three 5x5 stride-2 convs (64/128/256), LeakyReLU 0.2, linear.
 
     No normalisation: batch statistics would break the per-sample gradient penalty.
+    Initialisation as gan_mnist.py calls tflib: He convolutions with stride 2 in their
+    fan_out, Glorot output layer.
     """
 
     def __init__(self, dim: int = 64):
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv2D(1, dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.Conv2D(dim, 2 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
-            nn.Conv2D(2 * dim, 4 * dim, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            # "SAME": TF's padding, 1 before and 2 after for 28 -> 14 and 14 -> 7, 2 and 2
+            # for 7 -> 4 (a symmetric padding of 2 shifts the first two by one pixel)
+            conv(1, dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
+            conv(dim, 2 * dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
+            conv(2 * dim, 4 * dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
         )
-        self.fc = nn.Linear(4 * 4 * 4 * dim, 1)
+        self.fc = linear(4 * 4 * 4 * dim, 1)
 
     def forward(self, images):
         x = self.convs(images)
@@ -107,7 +177,9 @@ def mnist_models(noise_dim: int, dim: int):
 
 
 class MnistClassifier(nn.Layer):
-    """A small CNN for the MNIST quality metric; `features` is its penultimate layer."""
+    """A small CNN for the MNIST quality metric; `features` is its penultimate layer.
+
+    Our metric, not the paper's: it keeps Paddle's default initialisation."""
 
     def __init__(self):
         super().__init__()
@@ -142,16 +214,122 @@ def _mean_pool(x):
     return nn.functional.avg_pool2d(x, 2)
 
 
+# ---------------------------------------------------------------------------
+# The generator's batch norm as the paper's code computes it
+# ---------------------------------------------------------------------------
+def local_bn_groups(bn_groups: int, world_size: int, batch_sizes=()) -> int:
+    """Batch-norm groups of each of `world_size` processes for `bn_groups` in all.
+
+    Every process holds a contiguous 1/world_size share of each global batch, and a group
+    cannot span processes (there is no synchronised batch norm), so bn_groups must be a
+    multiple of world_size; each process then normalises bn_groups // world_size groups
+    of its share, and N processes compute the statistics one process computes. Each
+    global batch size in `batch_sizes` must split into bn_groups equal groups.
+    ValueError says what to change otherwise.
+    """
+    if isinstance(bn_groups, bool) or not isinstance(bn_groups, int) or bn_groups < 1:
+        raise ValueError(f"bn_groups={bn_groups!r} must be a positive integer (the paper: 2).")
+    if bn_groups % world_size:
+        multiple = -(-bn_groups // world_size) * world_size
+        raise ValueError(
+            f"bn_groups={bn_groups} cannot be shared by {world_size} processes: each process "
+            f"normalises its own 1/{world_size} of every batch and a group cannot span "
+            f"processes, so bn_groups must be a multiple of {world_size} (e.g. {multiple}; "
+            f"smaller groups than the paper's 2 per batch).")
+    for size in batch_sizes:
+        if size % bn_groups:
+            raise ValueError(f"bn_groups={bn_groups} does not split a batch of {size} into "
+                             f"equal groups; give a batch size that is a multiple of {bn_groups}.")
+    return bn_groups // world_size
+
+
+class GroupedBatchNorm2D(nn.BatchNorm2D):
+    """Paddle's BatchNorm2D, normalising `groups` equal contiguous parts of a training batch
+    with the statistics of each part, as the paper's code does on its two towers.
+
+    In training with groups > 1, rows [i n/G, (i+1) n/G) are normalised with their own mean
+    and (biased) variance over (rows, H, W), and the running averages are updated once per
+    call, by Paddle's rule (running = momentum * running + (1 - momentum) * batch value,
+    biased variance), from the mean over the groups of the group means and of the group
+    variances: the statistics the groups were normalised with, on average. With one group
+    this is Paddle's own BatchNorm2D (used as is). In evaluation it uses the running
+    averages; inside batch_statistics(...) the whole batch's statistics, no update.
+    Parameters and buffers are BatchNorm2D's, so weights files are unchanged.
+    """
+
+    def __init__(self, num_features: int, groups: int = 1, **kwargs):
+        super().__init__(num_features, **kwargs)
+        self.groups = groups
+        self.batch_statistics_only = False  # set by batch_statistics()
+
+    def forward(self, x):
+        if self.batch_statistics_only:
+            return self._normalise(x, 1, update=False)
+        if self.training and self.groups > 1:
+            return self._normalise(x, self.groups, update=True)
+        return super().forward(x)
+
+    def _normalise(self, x, groups: int, update: bool):
+        n, c, h, w = x.shape
+        if n % groups:
+            raise ValueError(f"A batch of {n} does not split into {groups} equal batch-norm "
+                             f"groups.")
+        parts = x.reshape([groups, n // groups, c, h, w])
+        mean = parts.mean(axis=[1, 3, 4], keepdim=True)
+        var = ((parts - mean) ** 2).mean(axis=[1, 3, 4], keepdim=True)
+        y = ((parts - mean) / paddle.sqrt(var + self._epsilon)).reshape([n, c, h, w])
+        if update:
+            with paddle.no_grad():
+                m = self._momentum
+                self._mean.set_value(m * self._mean + (1 - m) * mean.mean(axis=0).reshape([c]))
+                self._variance.set_value(
+                    m * self._variance + (1 - m) * var.mean(axis=0).reshape([c]))
+        shape = [1, c, 1, 1]
+        return y * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+
+@contextlib.contextmanager
+def batch_statistics(layer: nn.Layer):
+    """Inside the block, every batch norm in `layer` normalises each call's whole batch with
+    that batch's own statistics, in training and evaluation mode alike, and leaves its
+    running averages alone; on exit everything is as it was.
+
+    This is how the paper's code samples (a batch of 100 through the training graph).
+    GroupedBatchNorm2D layers compute it directly; other Paddle batch norms run in
+    training mode and get their running averages and modes put back, bit for bit.
+    """
+    norms = [sub for sub in layer.sublayers(include_self=True)
+             if isinstance(sub, nn.layer.norm._BatchNormBase)]
+    ours = [sub for sub in norms if isinstance(sub, GroupedBatchNorm2D)]
+    others = [(sub, sub.training, sub._use_global_stats, sub._mean.numpy(), sub._variance.numpy())
+              for sub in norms if not isinstance(sub, GroupedBatchNorm2D)]
+    flags = [sub.batch_statistics_only for sub in ours]
+    try:
+        for sub in ours:
+            sub.batch_statistics_only = True
+        for sub, *_ in others:
+            sub.training, sub._use_global_stats = True, False
+        yield layer
+    finally:
+        for sub, flag in zip(ours, flags):
+            sub.batch_statistics_only = flag
+        for sub, training, global_stats, mean, variance in others:
+            sub.training, sub._use_global_stats = training, global_stats
+            sub._mean.set_value(mean)
+            sub._variance.set_value(variance)
+
+
 class ConditionalBatchNorm(nn.Layer):
     """Batch norm whose scale and shift are looked up by class label."""
 
-    def __init__(self, channels: int, num_classes: int):
+    def __init__(self, channels: int, num_classes: int, groups: int = 1):
         super().__init__()
         # fixed unit scale and zero shift (not weight_attr=False: Paddle's inference engine
         # cannot run a batch norm without them)
         fixed = lambda value: paddle.ParamAttr(  # noqa: E731
             initializer=nn.initializer.Constant(value), trainable=False)
-        self.bn = nn.BatchNorm2D(channels, weight_attr=fixed(1.0), bias_attr=fixed(0.0))
+        self.bn = GroupedBatchNorm2D(channels, groups, weight_attr=fixed(1.0),
+                                     bias_attr=fixed(0.0))
         self.scale = nn.Embedding(num_classes, channels,
                                   weight_attr=nn.initializer.Constant(1.0))
         self.shift = nn.Embedding(num_classes, channels,
@@ -182,17 +360,18 @@ class SampleLayerNorm(nn.Layer):
 
 class GeneratorBlock(nn.Layer):
     """Residual "up" block: norm, ReLU, upsample + 3x3 conv, norm, ReLU, 3x3 conv;
-    shortcut: upsample + 1x1 conv. Norms are class-conditional when num_classes is set."""
+    shortcut: upsample + 1x1 conv. Norms are class-conditional when num_classes is set;
+    bn_groups: see GroupedBatchNorm2D."""
 
-    def __init__(self, channels: int, num_classes: int = 0):
+    def __init__(self, channels: int, num_classes: int = 0, bn_groups: int = 1):
         super().__init__()
         self.conditional = num_classes > 0
-        norm = (lambda: ConditionalBatchNorm(channels, num_classes)) if self.conditional \
-            else (lambda: nn.BatchNorm2D(channels))
+        norm = (lambda: ConditionalBatchNorm(channels, num_classes, bn_groups)) \
+            if self.conditional else (lambda: GroupedBatchNorm2D(channels, bn_groups))
         self.norm1, self.norm2 = norm(), norm()
-        self.conv1 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.shortcut = nn.Conv2D(channels, channels, 1)
+        self.conv1 = conv(channels, channels, 3, padding=1)  # he_init, as tflib's default
+        self.conv2 = conv(channels, channels, 3, padding=1)
+        self.shortcut = conv(channels, channels, 1, he_init=False)  # as the paper's blocks
 
     def _norm(self, layer, x, labels):
         return layer(x, labels) if self.conditional else layer(x)
@@ -204,15 +383,21 @@ class GeneratorBlock(nn.Layer):
 
 
 class CifarGenerator(nn.Layer):
-    """Linear 128 -> 4x4x128, three up blocks to 32x32, BN, ReLU, 3x3 conv to RGB, tanh."""
+    """Linear 128 -> 4x4x128, three up blocks to 32x32, BN, ReLU, 3x3 conv to RGB, tanh.
 
-    def __init__(self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10):
+    bn_groups: every batch norm normalises this many equal parts of a training batch
+    separately (the paper's two towers: 2; under data parallelism, this process's share,
+    see local_bn_groups)."""
+
+    def __init__(self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10,
+                 bn_groups: int = 1):
         super().__init__()
         self.dim = dim
-        self.fc = nn.Linear(noise_dim, 4 * 4 * dim)
-        self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes) for _ in range(3)])
-        self.norm = nn.BatchNorm2D(dim)  # never conditional, as in the paper's code
-        self.out = nn.Conv2D(dim, 3, 3, padding=1)
+        self.fc = linear(noise_dim, 4 * 4 * dim)
+        self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes, bn_groups)
+                                    for _ in range(3)])
+        self.norm = GroupedBatchNorm2D(dim, bn_groups)  # never conditional, as the paper's
+        self.out = conv(dim, 3, 3, padding=1, he_init=False)  # as the paper's Generator.Output
 
     def forward(self, noise, labels=None):
         x = self.fc(noise).reshape([-1, self.dim, 4, 4])
@@ -230,9 +415,9 @@ class CriticBlock(nn.Layer):
         norm = (lambda: SampleLayerNorm(channels)) if layer_norm else (lambda: nn.Identity())
         self.down = down
         self.norm1, self.norm2 = norm(), norm()
-        self.conv1 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2D(channels, channels, 3, padding=1)
-        self.shortcut = nn.Conv2D(channels, channels, 1) if down else None
+        self.conv1 = conv(channels, channels, 3, padding=1)
+        self.conv2 = conv(channels, channels, 3, padding=1)
+        self.shortcut = conv(channels, channels, 1, he_init=False) if down else None
 
     def forward(self, x):
         h = self.conv1(nn.functional.relu(self.norm1(x)))
@@ -251,14 +436,14 @@ class CifarCritic(nn.Layer):
 
     def __init__(self, dim: int = 128, num_classes: int = 0, layer_norm: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2D(3, dim, 3, padding=1)
-        self.conv2 = nn.Conv2D(dim, dim, 3, padding=1)
-        self.shortcut1 = nn.Conv2D(3, dim, 1)
+        self.conv1 = conv(3, dim, 3, padding=1)
+        self.conv2 = conv(dim, dim, 3, padding=1)
+        self.shortcut1 = conv(3, dim, 1, he_init=False)
         self.blocks = nn.Sequential(CriticBlock(dim, True, layer_norm),
                                     CriticBlock(dim, False, layer_norm),
                                     CriticBlock(dim, False, layer_norm))
-        self.score = nn.Linear(dim, 1)
-        self.classes = nn.Linear(dim, num_classes) if num_classes else None
+        self.score = linear(dim, 1)
+        self.classes = linear(dim, num_classes) if num_classes else None
 
     def features(self, images):
         h = _mean_pool(self.conv2(nn.functional.relu(self.conv1(images))))
@@ -274,9 +459,11 @@ class CifarCritic(nn.Layer):
         return self.score(features), self.classes(features)
 
 
-def cifar_models(noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool):
-    """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with 10 classes."""
+def cifar_models(noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool,
+                 bn_groups: int = 1):
+    """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with 10 classes;
+    bn_groups: the generator's batch-norm groups in this process (local_bn_groups)."""
     classes = 10 if conditional else 0
     keys = ("noise", "labels") if conditional else ("noise",)
-    generator = Generator(CifarGenerator(noise_dim, dim_g, classes), keys)
+    generator = Generator(CifarGenerator(noise_dim, dim_g, classes, bn_groups), keys)
     return generator, CifarCritic(dim_d, classes, layer_norm)

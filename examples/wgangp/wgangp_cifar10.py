@@ -13,6 +13,7 @@ from os import path as osp
 import hydra
 import numpy as np
 import ppsci
+import paddle.distributed as dist
 from omegaconf import DictConfig
 from paddle.static import InputSpec
 
@@ -32,7 +33,14 @@ logger = ppsci.utils.logger
 
 def build_models(cfg: DictConfig):
     m = cfg.MODEL
-    return models.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm)
+    try:  # this process's share of the generator's batch-norm groups
+        groups = models.local_bn_groups(m.bn_groups, dist.get_world_size(),
+                                        (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size))
+    except ValueError as e:
+        raise UsageError(f"MODEL.bn_groups: {e}") from None
+    if cfg.EVAL.sample_norm not in ("batch", "running"):
+        raise UsageError(f"EVAL.sample_norm={cfg.EVAL.sample_norm!r}: use batch or running.")
+    return models.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
 
 
 def draw_inputs(cfg: DictConfig, n: int, rng: np.random.Generator, labels=None) -> dict:
@@ -49,9 +57,9 @@ def grid_inputs(cfg: DictConfig) -> dict:
     return draw_inputs(cfg, 100, np.random.default_rng(cfg.seed + 2), labels)
 
 
-def generate_images(generator, inputs: dict, batch_size: int) -> np.ndarray:
-    """uint8 images [N, 32, 32, 3] of the generator on `inputs`."""
-    return functions.to_uint8(functions.generate(generator, inputs, batch_size))
+def generate_images(generator, inputs: dict, batch_size: int, norm: str) -> np.ndarray:
+    """uint8 images [N, 32, 32, 3] of the generator on `inputs` (norm: EVAL.sample_norm)."""
+    return functions.to_uint8(functions.generate(generator, inputs, batch_size, norm))
 
 
 class ImageScorer:
@@ -91,7 +99,7 @@ def train_statistics(cfg: DictConfig, net):
     import inception
 
     path = cfg.EVAL.fid_stats_path or osp.expanduser(
-        f"~/.cache/wgangp/cifar10_train_{cfg.EVAL.inception}.npz")
+        f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")
     if osp.isfile(path):
         stats = np.load(path)
         return stats["mu"], stats["sigma"]
@@ -188,11 +196,12 @@ def train(cfg: DictConfig):
     scorer = ImageScorer(cfg) if per_epoch_metrics else None
 
     def on_epoch_end(epoch: int) -> dict:
-        save_grid(cfg, generate_images(generator, grid, 100),
+        save_grid(cfg, generate_images(generator, grid, 100, cfg.EVAL.sample_norm),
                   osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
         if scorer is None or scorer.net is None:
             return {}
-        m = scorer(generate_images(generator, metric_inputs, cfg.EVAL.batch_size))
+        m = scorer(generate_images(generator, metric_inputs, cfg.EVAL.batch_size,
+                                   cfg.EVAL.sample_norm))
         return {k: m[k] for k in ("inception_score", "fid")}
 
     training.train_alternately(cfg, model, critic_solver, generator_solver,
@@ -208,13 +217,13 @@ def evaluate_generator(cfg: DictConfig, generator, num_samples: int, scorer=None
     """The 10x10 grid, then IS/FID of num_samples images (none when they cannot be computed:
     samples.npz then holds the grid's images)."""
     grid = grid_inputs(cfg)
-    grid_images = generate_images(generator, grid, 100)
+    grid_images = generate_images(generator, grid, 100, cfg.EVAL.sample_norm)
     save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
     scorer = scorer or ImageScorer(cfg)
     if scorer.net is None:
         return report(cfg, scorer(grid_images), grid_images, grid.get("labels"))
     inputs = draw_inputs(cfg, num_samples, np.random.default_rng(cfg.seed + 4))
-    images = generate_images(generator, inputs, cfg.EVAL.batch_size)
+    images = generate_images(generator, inputs, cfg.EVAL.batch_size, cfg.EVAL.sample_norm)
     return report(cfg, scorer(images), images, inputs.get("labels"))
 
 

@@ -1,0 +1,150 @@
+"""The Inception Score protocol of the papers: the 2015 TF graph's own input processing
+(TF1 ResizeBilinear without half-pixel centres, then (x - 128) / 128 on 0..255 pixels),
+and pytorch-fid's weights file fetched through ppsci's download cache with its SHA-256
+prefix checked."""
+
+import hashlib
+import os
+
+import inception
+import numpy as np
+import paddle
+import pytest
+from ppsci.utils import download
+
+
+def tf1_resize_reference(image, out_h, out_w):
+    """TF1's ResizeBilinear (align_corners=False, no half-pixel centres), pixel by pixel as
+    its definition reads: source = destination * in / out in float32, no offset; blend
+    floor and floor + 1 (clamped to the last pixel): top/bottom rows, then vertically."""
+    h, w = image.shape
+    out = np.zeros((out_h, out_w), np.float64)
+    for i in range(out_h):
+        y = np.float32(i) * (np.float32(h) / np.float32(out_h))
+        y0 = int(np.floor(y))
+        y1, dy = min(y0 + 1, h - 1), float(y) - y0
+        for j in range(out_w):
+            x = np.float32(j) * (np.float32(w) / np.float32(out_w))
+            x0 = int(np.floor(x))
+            x1, dx = min(x0 + 1, w - 1), float(x) - x0
+            top = image[y0, x0] + (image[y0, x1] - image[y0, x0]) * dx
+            bottom = image[y1, x0] + (image[y1, x1] - image[y1, x0]) * dx
+            out[i, j] = top + (bottom - top) * dy
+    return out
+
+
+@pytest.mark.parametrize("in_h, in_w, out", [(32, 32, 299), (5, 7, 11), (9, 4, 3)])
+def test_tf1_resize_matches_its_definition(in_h, in_w, out):
+    rng = np.random.default_rng(in_h)
+    images = rng.integers(0, 256, (2, 3, in_h, in_w)).astype("float32")
+    got = inception.resize_tf1(paddle.to_tensor(images), out).numpy()
+    assert got.shape == (2, 3, out, out)
+    for n in range(2):
+        for c in range(3):
+            np.testing.assert_allclose(got[n, c], tf1_resize_reference(images[n, c], out, out),
+                                       rtol=0, atol=2e-4)
+
+
+def test_tf1_resize_has_no_half_pixel_offset():
+    m = inception.tf1_resize_matrix(32, 299)
+    np.testing.assert_allclose(m.sum(1), 1, atol=1e-6)
+    assert m[0, 0] == 1  # the first output pixel is the first input pixel
+    # x = i * 32 / 299 reaches the last pixel at i = 290: the rest is clamped to it
+    assert (m[290:, 31] == 1).all() and m[289, 31] < 1
+    # pytorch-fid's half-pixel resize samples elsewhere: not the same image
+    x = paddle.to_tensor(np.random.default_rng(0).random((1, 3, 32, 32)).astype("float32"))
+    assert float((inception.resize_tf1(x) - inception.resize_to_input(x)).abs().max()) > 0.05
+
+
+def test_graph_preprocessing_is_resize_then_minus_128_over_128():
+    paddle.seed(0)
+    net = inception.TFInceptionV3()
+    assert net.preprocessing == "tf_graph" and net.protocol == "tf2015-graph"
+    pixels = np.random.default_rng(1).integers(0, 256, (2, 3, 32, 32))
+    x = net.preprocess(paddle.to_tensor((pixels / 255).astype("float32"))).numpy()
+    assert x.shape == (2, 3, 299, 299)
+    expected = (tf1_resize_reference(pixels[1, 2].astype("float64"), 299, 299) - 128) / 128
+    np.testing.assert_allclose(x[1, 2], expected, rtol=0, atol=1e-5)
+    constant = net.preprocess(paddle.full([1, 3, 32, 32], 255 / 255)).numpy()
+    np.testing.assert_allclose(constant, 127 / 128, atol=1e-6)  # white is not 1.0 in the graph
+
+
+def test_pytorch_fid_preprocessing_is_a_named_option():
+    net = inception.TFInceptionV3("pytorch_fid")
+    assert net.protocol == "tf2015-pytorch-fid"
+    x = net.preprocess(paddle.full([1, 3, 32, 32], 1.0)).numpy()
+    np.testing.assert_allclose(x, 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="Unknown Inception preprocessing 'tf'"):
+        inception.TFInceptionV3("tf")
+
+
+# ---- pytorch-fid's weights through ppsci's download cache ----
+
+
+class FakeDownload:
+    """ppsci.utils.download.get_path_from_url writing `content` into the cache dir."""
+
+    def __init__(self, content=b"", error=None):
+        self.content, self.error, self.calls = content, error, []
+
+    def __call__(self, url, root_dir, md5sum=None, check_exist=True, decompress=True):
+        self.calls.append((url, root_dir, decompress))
+        if self.error:
+            raise self.error
+        os.makedirs(root_dir, exist_ok=True)
+        path = os.path.join(root_dir, url.rsplit("/", 1)[-1])
+        with open(path, "wb") as f:
+            f.write(self.content)
+        return path
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "WEIGHTS_HOME", str(tmp_path / "weights"))
+    return tmp_path / "weights"
+
+
+def test_file_name_carries_the_sha256_prefix():
+    assert inception.TF_WEIGHTS_URL == ("https://github.com/mseitzer/pytorch-fid/releases/"
+                                        "download/fid_weights/pt_inception-2015-12-05-6726825d.pth")
+    assert inception.sha256_prefix(inception.TF_WEIGHTS_URL) == "6726825d"
+    assert inception.sha256_prefix("inception_tf2015.pdparams") is None
+
+
+def test_matching_download_is_accepted_unpacked(cache, monkeypatch):
+    content = b"weights"
+    prefix = hashlib.sha256(content).hexdigest()[:8]
+    fake = FakeDownload(content)
+    monkeypatch.setattr(download, "get_path_from_url", fake)
+    path = inception.download_tf_weights(f"https://example.org/w/fake-{prefix}.pth")
+    assert path == str(cache / f"fake-{prefix}.pth") and os.path.isfile(path)
+    assert fake.calls == [(f"https://example.org/w/fake-{prefix}.pth", str(cache), False)]
+
+
+def test_mismatching_download_is_refused_and_removed(cache, monkeypatch):
+    fake = FakeDownload(b"an HTML error page")
+    monkeypatch.setattr(download, "get_path_from_url", fake)
+    cached = cache / "pt_inception-2015-12-05-6726825d.pth"
+    with pytest.raises(ValueError, match="does not start with 6726825d .*removed it from "
+                                         "ppsci's download cache"):
+        inception.load_inception("tf2015", None)  # the default: the official URL
+    assert fake.calls[0][0] == inception.TF_WEIGHTS_URL
+    assert not cached.exists()
+
+
+def test_local_file_with_the_official_name_is_checked_not_removed(tmp_path):
+    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    path.write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="does not start with 6726825d.*use an intact copy"):
+        inception.load_inception("tf2015", str(path))
+    assert path.exists()
+
+
+def test_offline_message_says_what_to_download_where_and_which_setting(cache, monkeypatch):
+    monkeypatch.setattr(download, "get_path_from_url", FakeDownload(
+        error=RuntimeError(f"Download from {inception.TF_WEIGHTS_URL} failed. Retry limit reached")))
+    with pytest.raises(ValueError) as info:
+        inception.load_inception("tf2015", None)
+    message = str(info.value)
+    assert inception.TF_WEIGHTS_URL in message and "EVAL.inception_weights=" in message
+    assert str(cache) in message and "could not be downloaded" in message
