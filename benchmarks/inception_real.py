@@ -59,6 +59,7 @@ def main(argv=None) -> dict:
     args = parse(argv)
     import functions  # first: Paddle's CPU set-up before paddle loads
     import inception
+    import inception_weights
 
     md5 = None if str(args.md5).lower() == "none" else args.md5
     images = functions.load_cifar10(args.data, md5)["train"][0]  # UsageError: one line, exit 2
@@ -66,9 +67,9 @@ def main(argv=None) -> dict:
         images = images[:args.limit]
     try:
         if args.inception == "tf2015":
-            net = inception.load_inception("tf2015", args.weights, args.preprocessing)
+            net = inception_weights.load_inception("tf2015", args.weights, args.preprocessing)
         else:
-            net = inception.load_inception("paddle", args.weights)
+            net = inception_weights.load_inception("paddle", args.weights)
     except ValueError as e:
         raise functions.UsageError(f"--inception {args.inception}: {e}") from None
     tic = time.perf_counter()

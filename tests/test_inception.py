@@ -12,6 +12,7 @@ import zipfile
 
 import convert_inception_weights as convert
 import inception
+import inception_weights
 import torch_weights
 import numpy as np
 import paddle
@@ -201,7 +202,7 @@ def test_converted_weights_load_unchanged(tf_weights, tf_pth, tmp_path):
     out = str(tmp_path / "inception_tf2015.pdparams")
     assert convert.main([tf_pth, out]) == 0
     for weights in (out, tf_pth):  # the converted file and the .pth directly
-        net = inception.load_inception("tf2015", weights)
+        net = inception_weights.load_inception("tf2015", weights)
         loaded = net.state_dict()
         assert set(loaded) == set(expected)
         for name, values in expected.items():
@@ -236,7 +237,7 @@ def test_malicious_pickle_is_refused_unrun(tmp_path, write, module, name, code):
     with pytest.raises(ValueError, match=f"evil.pth refers to {module}.{name}.*refused"):
         torch_weights.read_torch_state_dict(str(path))
     with pytest.raises(ValueError, match="refused"):
-        inception.load_inception("tf2015", str(path))
+        inception_weights.load_inception("tf2015", str(path))
     assert not marker.exists()
 
 
@@ -253,25 +254,25 @@ def test_wrong_shape_is_named(tf_weights, tmp_path):
         convert.convert(path, str(tmp_path / "out.pdparams"))
     assert convert.main([path, str(tmp_path / "out.pdparams")]) == 1
     with pytest.raises(ValueError, match=message):
-        inception.load_inception("tf2015", path)
+        inception_weights.load_inception("tf2015", path)
 
 
 def test_missing_and_unreadable_files_give_value_errors(tmp_path, monkeypatch):
     missing = str(tmp_path / "nowhere.pth")
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
-        inception.load_inception("tf2015", missing)
+        inception_weights.load_inception("tf2015", missing)
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
         torch_weights.read_torch_state_dict(missing)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a weights file")
     with pytest.raises(ValueError, match="junk.pth is not a file written by torch.save"):
-        inception.load_inception("tf2015", str(junk))
+        inception_weights.load_inception("tf2015", str(junk))
     junk_params = tmp_path / "junk.pdparams"
     junk_params.write_bytes(b"not a weights file")
     with pytest.raises(ValueError, match="junk.pdparams could not be read"):
-        inception.load_inception("paddle", str(junk_params))
+        inception_weights.load_inception("paddle", str(junk_params))
     with pytest.raises(ValueError, match="Unknown Inception kind"):
-        inception.load_inception("tf2016", None)
+        inception_weights.load_inception("tf2016", None)
     # no file given and no network: the download's error, with what to do offline
     from ppsci.utils import download
 
@@ -280,7 +281,7 @@ def test_missing_and_unreadable_files_give_value_errors(tmp_path, monkeypatch):
 
     monkeypatch.setattr(download, "get_path_from_url", offline)
     with pytest.raises(ValueError, match="could not be downloaded.*EVAL.inception_weights"):
-        inception.load_inception("tf2015", None)
+        inception_weights.load_inception("tf2015", None)
 
 
 # ---- the networks ----
@@ -340,7 +341,7 @@ def test_paddle_vision_inception_shapes_and_local_weights(tmp_path):
 
     path = str(tmp_path / "inception_v3.pdparams")
     paddle.save(net.net.state_dict(), path)
-    loaded = inception.load_inception("paddle", path)
+    loaded = inception_weights.load_inception("paddle", path)
     for name, value in net.net.state_dict().items():
         np.testing.assert_array_equal(loaded.net.state_dict()[name].numpy(), value.numpy())
 
@@ -358,5 +359,5 @@ def test_inception_pdparams_with_code_is_refused_without_running_it(tmp_path):
     path = tmp_path / "inception.pdparams"
     path.write_bytes(pickle.dumps({"Conv2d_1a_3x3.conv.weight": Payload()}, protocol=4))
     with pytest.raises(ValueError, match="could not be read"):
-        inception.load_inception("tf2015", str(path))
+        inception_weights.load_inception("tf2015", str(path))
     assert not marker.exists()

@@ -7,6 +7,7 @@ import hashlib
 import os
 
 import inception
+import inception_weights
 import numpy as np
 import paddle
 import pytest
@@ -105,10 +106,10 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_file_name_carries_the_sha256_prefix():
-    assert inception.TF_WEIGHTS_URL == ("https://github.com/mseitzer/pytorch-fid/releases/"
+    assert inception_weights.TF_WEIGHTS_URL == ("https://github.com/mseitzer/pytorch-fid/releases/"
                                         "download/fid_weights/pt_inception-2015-12-05-6726825d.pth")
-    assert inception.sha256_prefix(inception.TF_WEIGHTS_URL) == "6726825d"
-    assert inception.sha256_prefix("inception_tf2015.pdparams") is None
+    assert inception_weights.sha256_prefix(inception_weights.TF_WEIGHTS_URL) == "6726825d"
+    assert inception_weights.sha256_prefix("inception_tf2015.pdparams") is None
 
 
 def test_matching_download_is_accepted_unpacked(cache, monkeypatch):
@@ -116,7 +117,7 @@ def test_matching_download_is_accepted_unpacked(cache, monkeypatch):
     prefix = hashlib.sha256(content).hexdigest()[:8]
     fake = FakeDownload(content)
     monkeypatch.setattr(download, "get_path_from_url", fake)
-    path = inception.download_tf_weights(f"https://example.org/w/fake-{prefix}.pth")
+    path = inception_weights.download_tf_weights(f"https://example.org/w/fake-{prefix}.pth")
     assert path == str(cache / f"fake-{prefix}.pth") and os.path.isfile(path)
     assert fake.calls == [(f"https://example.org/w/fake-{prefix}.pth", str(cache), False)]
 
@@ -127,8 +128,8 @@ def test_mismatching_download_is_refused_and_removed(cache, monkeypatch):
     cached = cache / "pt_inception-2015-12-05-6726825d.pth"
     with pytest.raises(ValueError, match="does not start with 6726825d .*removed it from "
                                          "ppsci's download cache"):
-        inception.load_inception("tf2015", None)  # the default: the official URL
-    assert fake.calls[0][0] == inception.TF_WEIGHTS_URL
+        inception_weights.load_inception("tf2015", None)  # the default: the official URL
+    assert fake.calls[0][0] == inception_weights.TF_WEIGHTS_URL
     assert not cached.exists()
 
 
@@ -136,15 +137,15 @@ def test_local_file_with_the_official_name_is_checked_not_removed(tmp_path):
     path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
     path.write_bytes(b"truncated")
     with pytest.raises(ValueError, match="does not start with 6726825d.*use an intact copy"):
-        inception.load_inception("tf2015", str(path))
+        inception_weights.load_inception("tf2015", str(path))
     assert path.exists()
 
 
 def test_offline_message_says_what_to_download_where_and_which_setting(cache, monkeypatch):
     monkeypatch.setattr(download, "get_path_from_url", FakeDownload(
-        error=RuntimeError(f"Download from {inception.TF_WEIGHTS_URL} failed. Retry limit reached")))
+        error=RuntimeError(f"Download from {inception_weights.TF_WEIGHTS_URL} failed. Retry limit reached")))
     with pytest.raises(ValueError) as info:
-        inception.load_inception("tf2015", None)
+        inception_weights.load_inception("tf2015", None)
     message = str(info.value)
-    assert inception.TF_WEIGHTS_URL in message and "EVAL.inception_weights=" in message
+    assert inception_weights.TF_WEIGHTS_URL in message and "EVAL.inception_weights=" in message
     assert str(cache) in message and "could not be downloaded" in message

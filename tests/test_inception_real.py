@@ -6,8 +6,7 @@ import json
 import os
 
 import functions
-import inception
-import numpy as np
+import inception_weights
 import paddle
 import pytest
 
@@ -47,7 +46,7 @@ def standin(monkeypatch):
         calls.append(args)
         return net
 
-    monkeypatch.setattr(inception, "load_inception", load)
+    monkeypatch.setattr(inception_weights, "load_inception", load)
     return net, calls
 
 
@@ -84,7 +83,7 @@ def test_missing_weights_is_one_error_line(tmp_path, monkeypatch, capsys):
     def offline(*args):
         raise ValueError("The tf2015 Inception's weights could not be downloaded")
 
-    monkeypatch.setattr(inception, "load_inception", offline)
+    monkeypatch.setattr(inception_weights, "load_inception", offline)
     tarball = write_tarball(str(tmp_path / "c.tar.gz"))
     with pytest.raises(SystemExit) as info:
         load_benchmark().main(["--data", tarball, "--md5", "none"])

@@ -12,6 +12,7 @@ import paddle
 import pytest
 
 import published
+import published_weights
 from published_files import EXTRA, published_layout, write_published_file
 
 EXAMPLES = [("toy", "generator"), ("toy", "critic"), ("mnist", "generator"),
@@ -235,7 +236,7 @@ def test_published_file_format(tmp_path, example, role):
     paddle.save(pickle.loads(open(path, "rb").read()), buffer)
     assert buffer.getvalue() == open(path, "rb").read()
 
-    assert published.layout_of(state) == published.layout_of(list(state) + [EXTRA]) == "published"
+    assert published_weights.layout_of(state) == published_weights.layout_of(list(state) + [EXTRA]) == "published"
     net = published.published_network(example, role)
     weights.load_weights(net, path, "published")  # our strict loader: names and shapes
     for key, value in net.state_dict().items():
@@ -246,11 +247,11 @@ def test_paper_layouts_are_recognised(tmp_path):
     nets = [*models.toy_models(2, 16, 2), *models.mnist_models(128, 8),
             *models.cifar_models(128, 8, 8, True, True)]
     for net in nets:
-        assert published.layout_of(net.state_dict()) == "paper"
+        assert published_weights.layout_of(net.state_dict()) == "paper"
     weights.save_weights(nets[0], str(tmp_path / "g.pdparams"))  # with paddle.save's extra entry
-    assert published.layout_of(weights.read_pdparams(str(tmp_path / "g.pdparams"))) == "paper"
+    assert published_weights.layout_of(weights.read_pdparams(str(tmp_path / "g.pdparams"))) == "paper"
     with pytest.raises(ValueError, match="mix"):
-        published.layout_of(["generator.linear1.weight", "net.fc.weight"])
+        published_weights.layout_of(["generator.linear1.weight", "net.fc.weight"])
     assert isinstance(published.published_network("cifar10", "critic", dim=8), published.PublishedCifarCritic)
     with pytest.raises(ValueError):
         published.published_network("celeba", "generator")
@@ -416,7 +417,7 @@ def test_paddlescience_inception_score():
     net.train()
     # images of distinct colours, so that the classes differ
     images = (rng.uniform(-0.9, 0.9, (10, 3, 1, 1)) + rng.uniform(-0.1, 0.1, (10, 3, 32, 32))).astype("float32")
-    mean, std = published.paddlescience_inception_score(net, images.reshape(10, 3072), splits=3,
+    mean, std = published_weights.paddlescience_inception_score(net, images.reshape(10, 3072), splits=3,
                                                         batch_size=4)
     expected = inception_score_reference(net, (images.astype("float64") + 1) * 255.99 / 2, 3)
     np.testing.assert_allclose([mean, std], expected, rtol=1e-4)
@@ -425,6 +426,6 @@ def test_paddlescience_inception_score():
     np.testing.assert_array_equal(net.fc.bias.numpy(), bias)  # restored
     # uint8 pixels (NHWC as functions.to_uint8 writes them) are used as they are
     pixels = np.clip(rng.integers(0, 256, (6, 1, 1, 3)) + rng.integers(-9, 9, (6, 32, 32, 3)), 0, 255).astype(np.uint8)
-    mean, std = published.paddlescience_inception_score(net, pixels, splits=2, batch_size=64)
+    mean, std = published_weights.paddlescience_inception_score(net, pixels, splits=2, batch_size=64)
     np.testing.assert_allclose([mean, std], inception_score_reference(
         net, pixels.transpose(0, 3, 1, 2).astype("float64"), 2), rtol=1e-4)

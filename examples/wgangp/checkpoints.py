@@ -65,6 +65,10 @@ def save_checkpoint(output_dir: str, save_freq: int, history: list, parts: Dict[
 
 def load_checkpoint(path: str, parts: Dict[str, object]) -> list:
     """Restore `parts` from a checkpoint (numpy-only unpickler); returns its epoch log."""
+    if str(path).endswith(".pdparams"):
+        raise UsageError(f"TRAIN.checkpoint_path={path} is a weights file, not a checkpoint: "
+                         "weights (PaddleScience's published ones too) are for mode=eval or "
+                         "export; a run resumes from <run dir>/checkpoints/latest.")
     file = checkpoint_file(path)
     if not osp.isfile(file):
         raise UsageError(f"TRAIN.checkpoint_path={path}: no such checkpoint ({file}); give "

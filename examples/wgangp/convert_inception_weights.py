@@ -17,11 +17,12 @@ import numpy as np
 import paddle
 
 import inception
+import inception_weights
 
 
 def convert(torch_path: str, paddle_path: str) -> Dict[str, np.ndarray]:
     """Convert the TF Inception .pth to a .pdparams, checked against TFInceptionV3."""
-    state = inception.state_from_torch(torch_path)
+    state = inception_weights.state_from_torch(torch_path)
     inception.check_weights(inception.TFInceptionV3(), state, torch_path,
                             "the 2015 TF Inception graph")
     paddle.save(state, paddle_path)

@@ -4,7 +4,13 @@ gradient penalty, used as ppsci.loss.FunctionalLoss; toy metrics, Inception Scor
 the MNIST classifier's metrics."""
 
 import contextlib
+import gzip
+import io
 import os
+import pickle
+import tarfile
+import warnings
+import zlib
 from os import path as osp
 from typing import Dict, Optional
 
@@ -130,8 +136,6 @@ def _check_mnist(images: np.ndarray, labels: np.ndarray, source: str):
 
 
 def _read_idx(path: str, magic: int) -> np.ndarray:
-    import gzip
-
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -179,10 +183,6 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
         return splits
     if not osp.isfile(data_path):
         raise UsageError(f"DATA.data_path={data_path}: no such file or directory; {_MNIST_HELP}.")
-    import gzip
-    import pickle
-    import zlib
-
     try:
         with gzip.open(data_path, "rb") as f:
             train, _valid, test = NumpyOnlyUnpickler.load(f, data_path)
@@ -206,9 +206,6 @@ _CIFAR10_HELP = (f"set DATA.data_path to cifar-10-python.tar.gz (download {CIFAR
 
 
 def _cifar_batch(raw: bytes, source: str):
-    import io
-    import pickle
-
     try:
         batch = NumpyOnlyUnpickler.load(io.BytesIO(raw), source)
         images = np.asarray(batch[b"data"] if b"data" in batch else batch["data"], np.uint8)
@@ -247,8 +244,6 @@ def load_cifar10(data_path: Optional[str], md5: Optional[str]) -> Dict[str, tupl
             raise UsageError(f"DATA.data_path={data_path} has MD5 {actual}, not "
                              f"{md5}: {what}; download {CIFAR10_URL} again (or set "
                              "DATA.md5=null to skip the check for your own copy).")
-        import tarfile
-
         try:
             archive = tarfile.open(data_path, "r:gz")
             members = {osp.basename(m.name): m for m in archive.getmembers() if m.isfile()
@@ -394,6 +389,33 @@ def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int,
     return np.concatenate(out)
 
 
+@paddle.no_grad()
+def critic_scores(critic, real: np.ndarray, fake: np.ndarray, batch_size: int,
+                  real_labels=None, fake_labels=None) -> dict:
+    """The critic's mean score of real and generated samples and their difference, its
+    estimate of the Wasserstein distance; with labels (AC-GAN), its class head's accuracy."""
+    def run(x, labels):
+        scores, hits = [], []
+        for i in range(0, len(x), batch_size):
+            batch = paddle.to_tensor(x[i:i + batch_size])
+            if labels is None:
+                scores.append(critic(batch).numpy())
+                continue
+            score, logits = critic.forward_with_logits(batch)
+            scores.append(score.numpy())
+            hits.append(logits.numpy().argmax(1) == np.asarray(labels[i:i + batch_size]))
+        return float(np.concatenate(scores).mean()), \
+            (float(np.concatenate(hits).mean()) if hits else None)
+
+    real_score, real_accuracy = run(real, real_labels)
+    fake_score, fake_accuracy = run(fake, fake_labels)
+    scores = {"mean_score_real": real_score, "mean_score_generated": fake_score,
+              "wasserstein_estimate": real_score - fake_score}
+    if real_labels is not None:
+        scores.update(acgan_accuracy_real=real_accuracy, acgan_accuracy_generated=fake_accuracy)
+    return scores
+
+
 def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
     """Exact W1 between two equal-size point sets (optimal assignment)."""
     from scipy.optimize import linear_sum_assignment
@@ -460,8 +482,6 @@ def feature_statistics(features: np.ndarray):
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians (FID's form)."""
-    import warnings
-
     from scipy import linalg
 
     with warnings.catch_warnings():  # singular products (e.g. one class only) are handled below

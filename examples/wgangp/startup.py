@@ -83,6 +83,13 @@ def check_config(cfg) -> None:
         if value is not None and value % processes:
             raise UsageError(f"{key}={value} is the global batch and must divide evenly over "
                              f"the {processes} processes; give a multiple of {processes}.")
+    architecture = _setting(cfg, "MODEL.architecture")
+    if architecture is not None and architecture not in ("auto", "paper", "paddlescience"):
+        raise UsageError(f"MODEL.architecture={architecture!r}: use auto, paper or paddlescience.")
+    if architecture == "paddlescience" and cfg.mode == "train":
+        raise UsageError("MODEL.architecture=paddlescience: PaddleScience's published networks "
+                         "are for evaluating its weights (mode=eval or export); training uses "
+                         "the paper's networks.")
     if cfg.get("device") == "gpu" and not paddle.is_compiled_with_cuda():
         raise UsageError(
             "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "

@@ -6,7 +6,7 @@ import os
 import pickle
 import urllib.parse
 from os import path as osp
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -132,19 +132,24 @@ def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> st
     return path
 
 
-def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,
-                 sha256: Optional[str] = None) -> None:
-    """Load a .pdparams path or http(s) URL named by `setting` into `layer`, strictly:
-    every name and shape must match (paddle's own loading only warns)."""
+def read_weights(source: Optional[str], setting: str,
+                 sha256: Optional[str] = None) -> Tuple[str, Dict[str, np.ndarray]]:
+    """(local path, {name: array}) of the .pdparams path or http(s) URL named by `setting`."""
     if not source:
         raise UsageError(f"{setting} is not set; give a .pdparams path or URL.")
     path = fetch_weights(source, setting, sha256)
     try:
-        state = read_pdparams(path)
+        return path, read_pdparams(path)
     except ValueError as e:
         if path != str(source):  # a downloaded page or broken file: never keep it cached
             os.remove(path)
         raise UsageError(f"{setting}: {e}") from None
+
+
+def load_state(layer: paddle.nn.Layer, state: Dict[str, np.ndarray], setting: str,
+               path: str) -> None:
+    """Copy `state` into `layer`, strictly: every name and shape must match (paddle's own
+    loading only warns)."""
     problems = state_problems(layer, state)
     if set(state) != set(layer.state_dict()):
         raise UsageError(f"{setting}: {path} holds weights of another model "
@@ -153,4 +158,11 @@ def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,
     if problems:
         raise UsageError(f"{setting}: {path} does not fit this model ({summarise(problems)}).")
     layer.set_state_dict(state)
+
+
+def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,
+                 sha256: Optional[str] = None) -> None:
+    """Load a .pdparams path or http(s) URL named by `setting` into `layer`, strictly."""
+    path, state = read_weights(source, setting, sha256)
+    load_state(layer, state, setting, path)
     logger.info(f"Loaded {setting} from {source}")

@@ -20,13 +20,16 @@ from paddle.static import InputSpec
 import cpu
 import deploy
 import functions
+import inception
+import inception_weights
 import models
 import parallel
 import plots
+import published_weights
 import startup
 import training
 from errors import UsageError
-from weights import load_weights, save_json
+from weights import save_json
 
 logger = ppsci.utils.logger
 
@@ -63,41 +66,64 @@ def generate_images(generator, inputs: dict, batch_size: int, norm: str) -> np.n
 
 
 class ImageScorer:
-    """Inception Score (10 splits) and FID against CIFAR-10's training images.
+    """Inception Score (10 splits) and FID against CIFAR-10's training images, with the
+    EVAL.inception network; with `paddlescience`, also the Inception Score as PaddleScience
+    computed its published 5.2 (paddle.vision's Inception, published.py), not comparable
+    with papers' scores.
 
-    The Inception network is loaded first: when it cannot be (offline, no weights),
-    `why_not` says why, and no samples are generated for these metrics.
+    The networks are loaded first: when none can be (offline, no weights), `available` is
+    False, the metrics say why, and no samples are generated for them.
     """
 
-    def __init__(self, cfg: DictConfig):
-        import inception
+    def __init__(self, cfg: DictConfig, paddlescience: bool = False):
+        self.cfg, self.paddlescience = cfg, paddlescience and cfg.EVAL.paddlescience_score
+        self.net, self.why_not = self._load(
+            lambda: inception_weights.load_inception(cfg.EVAL.inception, cfg.EVAL.inception_weights),
+            f"EVAL.inception={cfg.EVAL.inception}, "
+            f"EVAL.inception_weights={cfg.EVAL.inception_weights}", "Inception Score and FID")
+        self.paddle_net = self.paddle_why_not = None
+        if self.paddlescience:
+            self.paddle_net, self.paddle_why_not = self._load(
+                lambda: inception_weights.load_paddle_inception(cfg.EVAL.paddle_inception_weights).net,
+                f"EVAL.paddle_inception_weights={cfg.EVAL.paddle_inception_weights}",
+                "PaddleScience's Inception Score")
 
-        self.cfg, self.net, self.why_not = cfg, None, None
+    @staticmethod
+    def _load(load, settings: str, what: str):
         try:
-            self.net = inception.load_inception(cfg.EVAL.inception, cfg.EVAL.inception_weights)
+            return load(), None
         except ValueError as e:
-            self.why_not = (f"EVAL.inception={cfg.EVAL.inception}, "
-                            f"EVAL.inception_weights={cfg.EVAL.inception_weights}: {e}")
-            logger.warning(f"Inception Score and FID not computed: {self.why_not}")
+            logger.warning(f"{what} not computed: {settings}: {e}")
+            return None, f"{settings}: {e}"
+
+    @property
+    def available(self) -> bool:
+        return self.net is not None or self.paddle_net is not None
 
     def __call__(self, images: np.ndarray) -> dict:
-        import inception
-
         if self.net is None:
-            return {"inception_score": None, "fid": None, "not_computed_because": self.why_not}
-        features, probs = inception.features_and_probs(self.net, images, self.cfg.EVAL.batch_size)
-        score, score_std = functions.inception_score(probs, splits=10)
-        reference = train_statistics(self.cfg, self.net)
-        fid = functions.frechet_distance(*functions.feature_statistics(features), *reference)
-        return {"inception_score": score, "inception_score_std": score_std, "fid": fid,
-                "inception": self.cfg.EVAL.inception,
-                "inception_weights": self.cfg.EVAL.inception_weights}
+            metrics = {"inception_score": None, "fid": None, "not_computed_because": self.why_not}
+        else:
+            features, probs = inception.features_and_probs(self.net, images,
+                                                           self.cfg.EVAL.batch_size)
+            score, score_std = functions.inception_score(probs, splits=10)
+            reference = train_statistics(self.cfg, self.net)
+            fid = functions.frechet_distance(*functions.feature_statistics(features), *reference)
+            metrics = {"inception_score": score, "inception_score_std": score_std, "fid": fid,
+                       "inception": self.cfg.EVAL.inception,
+                       "inception_weights": self.cfg.EVAL.inception_weights}
+        if self.paddlescience and self.paddle_net is None:
+            metrics["paddlescience_inception_score"] = None
+            metrics["paddlescience_not_computed_because"] = self.paddle_why_not
+        elif self.paddlescience:
+            score, score_std = published_weights.paddlescience_inception_score(self.paddle_net, images)
+            metrics["paddlescience_inception_score"] = score
+            metrics["paddlescience_inception_score_std"] = score_std
+        return metrics
 
 
 def train_statistics(cfg: DictConfig, net):
     """Inception feature mean and covariance of the training images, computed once and cached."""
-    import inception
-
     path = cfg.EVAL.fid_stats_path or osp.expanduser(
         f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")
     if osp.isfile(path):
@@ -198,11 +224,11 @@ def train(cfg: DictConfig):
     def on_epoch_end(epoch: int) -> dict:
         save_grid(cfg, generate_images(generator, grid, 100, cfg.EVAL.sample_norm),
                   osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
-        if scorer is None or scorer.net is None:
+        if scorer is None or not scorer.available:
             return {}
         m = scorer(generate_images(generator, metric_inputs, cfg.EVAL.batch_size,
                                    cfg.EVAL.sample_norm))
-        return {k: m[k] for k in ("inception_score", "fid")}
+        return {k: m[k] for k in ("inception_score", "fid") if m[k] is not None}
 
     training.train_alternately(cfg, model, critic_solver, generator_solver,
                                data_state={"rng": rng, "real_batches": real_batch},
@@ -210,37 +236,65 @@ def train(cfg: DictConfig):
 
     # evaluate the trained generator (rank 0 writes the results)
     if parallel.is_main_process():
-        evaluate_generator(cfg, generator, cfg.TRAIN.final_eval_samples, scorer)
+        evaluate_generator(cfg, generator, cfg.TRAIN.final_eval_samples)
 
 
-def evaluate_generator(cfg: DictConfig, generator, num_samples: int, scorer=None) -> dict:
+def evaluate_generator(cfg: DictConfig, generator, num_samples: int, scorer=None, critic=None,
+                       architecture: str = "paper") -> dict:
     """The 10x10 grid, then IS/FID of num_samples images (none when they cannot be computed:
-    samples.npz then holds the grid's images)."""
+    samples.npz then holds the grid's images); with a critic, its scores too."""
+    # PaddleScience sampled its networks with running batch-norm averages
+    norm = "running" if architecture == "paddlescience" else cfg.EVAL.sample_norm
     grid = grid_inputs(cfg)
-    grid_images = generate_images(generator, grid, 100, cfg.EVAL.sample_norm)
+    grid_images = generate_images(generator, grid, 100, norm)
     save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
-    scorer = scorer or ImageScorer(cfg)
-    if scorer.net is None:
-        return report(cfg, scorer(grid_images), grid_images, grid.get("labels"))
-    inputs = draw_inputs(cfg, num_samples, np.random.default_rng(cfg.seed + 4))
-    images = generate_images(generator, inputs, cfg.EVAL.batch_size, cfg.EVAL.sample_norm)
-    return report(cfg, scorer(images), images, inputs.get("labels"))
+    scorer = scorer or ImageScorer(cfg, paddlescience=cfg.mode == "eval")
+    inputs, images = grid, grid_images
+    if scorer.available:
+        inputs = draw_inputs(cfg, num_samples, np.random.default_rng(cfg.seed + 4))
+        images = generate_images(generator, inputs, cfg.EVAL.batch_size, norm)
+    metrics = {**scorer(images), "architecture": architecture, "sample_norm": norm}
+    if critic is not None:
+        real, real_labels = functions.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
+        real = real[:len(images)].astype("float32") * np.float32(2 / 255) - 1
+        fake = images.transpose(0, 3, 1, 2).astype("float32") * np.float32(2 / 255) - 1
+        labels = (real_labels[:len(images)], inputs.get("labels"))
+        metrics["critic"] = functions.critic_scores(critic, real, fake, cfg.EVAL.batch_size,
+                                                    *labels if cfg.MODEL.conditional else ())
+    return report(cfg, metrics, images, inputs.get("labels"))
+
+
+def load_published_or_ours(cfg: DictConfig, role: str, ours, source, setting: str, sha256):
+    """published.load, and PaddleScience's networks are conditional (AC-GAN) only."""
+    network, architecture = published_weights.load("cifar10", role, ours, source, setting,
+                                                    sha256, cfg.MODEL.architecture)
+    if architecture == "paddlescience" and not cfg.MODEL.conditional:
+        raise UsageError(f"{setting}: PaddleScience's published CIFAR-10 networks are "
+                         "conditional; evaluate them with MODEL.conditional=true.")
+    return network, architecture
 
 
 def evaluate(cfg: DictConfig):
     generator, critic = build_models(cfg)
-    load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                 "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
-    if cfg.EVAL.pretrained_dis_model_path:  # optional: checked to fit, not needed for metrics
-        load_weights(critic, cfg.EVAL.pretrained_dis_model_path,
-                     "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
-    evaluate_generator(cfg, generator, cfg.EVAL.num_samples)
+    # the paper's networks, or PaddleScience's published ones (recognised by the file's keys)
+    generator, architecture = load_published_or_ours(
+        cfg, "generator", generator, cfg.EVAL.pretrained_gen_model_path,
+        "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
+    if cfg.EVAL.pretrained_dis_model_path:  # optional: the critic's scores and class head
+        critic, _ = load_published_or_ours(
+            cfg, "critic", critic, cfg.EVAL.pretrained_dis_model_path,
+            "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
+    else:
+        critic = None
+    evaluate_generator(cfg, generator, cfg.EVAL.num_samples, critic=critic,
+                       architecture=architecture)
 
 
 def export(cfg: DictConfig):
     generator, _ = build_models(cfg)
-    load_weights(generator, cfg.INFER.pretrained_model_path,
-                 "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
+    generator, _ = load_published_or_ours(
+        cfg, "generator", generator, cfg.INFER.pretrained_model_path,
+        "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     if cfg.MODEL.conditional:
         spec["labels"] = InputSpec([None], "int64", name="labels")
@@ -251,8 +305,8 @@ def inference(cfg: DictConfig):
     grid = grid_inputs(cfg)
     grid_images = functions.to_uint8(deploy.predict_exported(cfg, grid))
     save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
-    scorer = ImageScorer(cfg)
-    if scorer.net is None:  # no samples for metrics that cannot be computed
+    scorer = ImageScorer(cfg, paddlescience=True)
+    if not scorer.available:  # no samples for metrics that cannot be computed
         report(cfg, scorer(grid_images), grid_images, grid.get("labels"))
         return
     inputs = draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))

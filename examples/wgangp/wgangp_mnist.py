@@ -21,6 +21,7 @@ import functions
 import models
 import parallel
 import plots
+import published_weights
 import startup
 import training
 from errors import UsageError
@@ -69,10 +70,12 @@ class DigitScorer:
         return self(self.test_images[:n])
 
 
-def report(cfg: DictConfig, scorer: DigitScorer, samples: np.ndarray) -> dict:
-    """Metrics (generated and real held-out digits), samples.npz, metrics.json, grid PNG."""
+def report(cfg: DictConfig, scorer: DigitScorer, samples: np.ndarray, extra: dict = None) -> dict:
+    """Metrics (generated and real held-out digits, and `extra`: the architecture, the
+    critic's scores), samples.npz, metrics.json, grid PNG."""
     metrics = {"num_samples": len(samples), "classifier_test_accuracy": scorer.accuracy,
-               "generated": scorer(samples), "real_test_digits": scorer.ceiling(len(samples))}
+               "generated": scorer(samples), "real_test_digits": scorer.ceiling(len(samples)),
+               **(extra or {})}
     np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples.reshape(len(samples), 784))
     save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
     plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
@@ -159,22 +162,33 @@ def train(cfg: DictConfig):
     # evaluate the trained generator (rank 0 writes the results)
     if parallel.is_main_process():
         samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-        report(cfg, scorer or DigitScorer(cfg, data), samples)
+        report(cfg, scorer or DigitScorer(cfg, data), samples, {"architecture": "paper"})
 
 
 def evaluate(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
-    generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                 "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
+    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
+    # the paper's networks, or PaddleScience's published ones (recognised by the file's keys)
+    generator, architecture = published_weights.load(
+        "mnist", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
+        "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
     samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-    report(cfg, DigitScorer(cfg, data), samples)
+    extra = {"architecture": architecture}
+    if cfg.EVAL.pretrained_dis_model_path:  # optional: the critic's scores of real and fake
+        critic, _ = published_weights.load(
+            "mnist", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
+            "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
+            cfg.MODEL.architecture)
+        real = data["test"][0][:len(samples), None]
+        extra["critic"] = functions.critic_scores(critic, real, samples, cfg.EVAL.batch_size)
+    report(cfg, DigitScorer(cfg, data), samples, extra)
 
 
 def export(cfg: DictConfig):
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    load_weights(generator, cfg.INFER.pretrained_model_path,
-                 "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
+    generator, _ = published_weights.load(
+        "mnist", "generator", generator, cfg.INFER.pretrained_model_path,
+        "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     deploy.export_generator(generator, spec, cfg.INFER.export_path)
 

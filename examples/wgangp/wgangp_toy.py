@@ -21,19 +21,22 @@ import functions
 import models
 import parallel
 import plots
+import published_weights
 import startup
 import training
 from errors import UsageError
-from weights import load_weights, save_json
+from weights import save_json
 
 logger = ppsci.utils.logger
 
 
-def report(cfg: DictConfig, samples: np.ndarray, critic=None, title: str = "") -> dict:
-    """Metrics, samples.npz, metrics.json and the plot of N generated points."""
+def report(cfg: DictConfig, samples: np.ndarray, critic=None, title: str = "",
+           extra: dict = None) -> dict:
+    """Metrics (and `extra`: the architecture), samples.npz, metrics.json and the plot of N
+    generated points."""
     toy = functions.ToyDistribution(cfg.DATA.mode)
     rng = np.random.default_rng(cfg.seed + 1)  # real points independent of training's
-    metrics = functions.toy_metrics(samples, toy, rng)
+    metrics = {**functions.toy_metrics(samples, toy, rng), **(extra or {})}
     np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
     save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
     plots.plot_toy(osp.join(cfg.output_dir, "samples.png"), toy.sample(1000, rng),
@@ -116,29 +119,35 @@ def train(cfg: DictConfig):
     # evaluate the trained generator (rank 0 writes the results)
     if parallel.is_main_process():
         samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-        report(cfg, samples, critic, f"{cfg.DATA.mode} after training")
+        report(cfg, samples, critic, f"{cfg.DATA.mode} after training", {"architecture": "paper"})
 
 
 def evaluate(cfg: DictConfig):
     functions.ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
     generator, critic = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                           cfg.MODEL.num_layers)
-    load_weights(generator, cfg.EVAL.pretrained_gen_model_path,
-                 "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
+    # the paper's networks, or PaddleScience's published ones (recognised by the file's keys)
+    generator, architecture = published_weights.load(
+        "toy", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
+        "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
     if cfg.EVAL.pretrained_dis_model_path:  # optional: draws the critic's contour map
-        load_weights(critic, cfg.EVAL.pretrained_dis_model_path,
-                     "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
+        critic, _ = published_weights.load(
+            "toy", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
+            "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
+            cfg.MODEL.architecture)
     else:
         critic = None
     samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-    report(cfg, samples, critic, f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}")
+    report(cfg, samples, critic, f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}",
+           {"architecture": architecture})
 
 
 def export(cfg: DictConfig):
     generator, _ = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                      cfg.MODEL.num_layers)
-    load_weights(generator, cfg.INFER.pretrained_model_path,
-                 "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
+    generator, _ = published_weights.load(
+        "toy", "generator", generator, cfg.INFER.pretrained_model_path,
+        "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
     spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     deploy.export_generator(generator, spec, cfg.INFER.export_path)
 

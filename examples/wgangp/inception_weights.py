@@ -1,0 +1,129 @@
+"""The Inception networks' weights: pytorch-fid's TF 2015 file (downloaded into ppsci's cache
+and accepted only with the SHA-256 its name carries, read without torch) and
+paddle.vision's ImageNet weights; load_inception builds the network the settings name."""
+
+import os
+import re
+from typing import Dict, Optional
+
+import numpy as np
+from paddle import nn
+
+import torch_weights
+from inception import PaddleVisionInception, TFInceptionV3, load_checked
+from weights import file_digest, read_pdparams
+
+
+BATCH_NORM_STATISTICS = ((".running_mean", "._mean"), (".running_var", "._variance"))
+
+
+def paddle_name(torch_name: str) -> str:
+    """torchvision's batch-norm statistics are Paddle's _mean and _variance."""
+    for torch_suffix, paddle_suffix in BATCH_NORM_STATISTICS:
+        if torch_name.endswith(torch_suffix):
+            return torch_name[: -len(torch_suffix)] + paddle_suffix
+    return torch_name
+
+
+def state_from_torch(path: str) -> Dict[str, np.ndarray]:
+    """A torchvision-named state dict file as float32 arrays with Paddle's names.
+
+    num_batches_tracked (training bookkeeping Paddle has no slot for) is dropped.
+    """
+    return {paddle_name(name): values.astype(np.float32)
+            for name, values in torch_weights.read_torch_state_dict(path).items()
+            if not name.endswith(".num_batches_tracked")}
+
+
+TF_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+TF_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                  + TF_WEIGHTS_NAME)
+TF_WEIGHTS_HELP = (f"pass pytorch-fid's {TF_WEIGHTS_NAME} ({TF_WEIGHTS_URL}) or its "
+                   "conversion by convert_inception_weights.py")
+
+
+def sha256_prefix(name: str) -> Optional[str]:
+    """The SHA-256 prefix a weights file name carries, torch.hub's convention:
+    "<name>-<hex digits>.<ext>" -> the hex digits (None without)."""
+    match = re.search(r"-([0-9a-f]{8,64})\.[^.]+$", os.path.basename(name))
+    return match.group(1) if match else None
+
+
+def check_sha256_prefix(path: str, name: str, cached: bool) -> None:
+    """ValueError unless the file's SHA-256 starts with the prefix in `name`; a refused
+    file of the download cache (`cached`) is removed so the next run downloads it again."""
+    prefix = sha256_prefix(name)
+    if prefix is None:
+        return
+    actual = file_digest(path, "sha256")
+    if actual.startswith(prefix):
+        return
+    if cached:
+        os.remove(path)
+    what = ("removed it from ppsci's download cache, so the next run downloads it again"
+            if cached else "use an intact copy")
+    raise ValueError(f"{path} has SHA-256 {actual}, which does not start with {prefix} as its "
+                     f"name {os.path.basename(name)} says: a partial or different file. Refused "
+                     f"it; {what}.")
+
+
+def download_tf_weights(url: str = TF_WEIGHTS_URL) -> str:
+    """Path of pytorch-fid's TF Inception weights in ppsci's download cache, downloaded on
+    first use and accepted only if its SHA-256 starts with the prefix in its name.
+
+    get_path_from_url with decompress=False, not get_weights_path_from_url: torch's zip
+    format is a zip archive, which that would unpack and delete.
+    """
+    from ppsci.utils import download
+
+    name = url.rsplit("/", 1)[-1]
+    try:
+        path = download.get_path_from_url(url, download.WEIGHTS_HOME, decompress=False)
+    except Exception as e:  # offline: connection errors, retries exhausted, HTTP errors
+        raise ValueError(
+            f"The tf2015 Inception's weights could not be downloaded ({type(e).__name__}: "
+            f"{e}). Offline, fetch {url} on a connected machine and set "
+            f"EVAL.inception_weights=/path/to/{name}, or put the file into "
+            f"{download.WEIGHTS_HOME}/, where it is looked for first.") from None
+    check_sha256_prefix(path, name, cached=True)
+    return path
+
+
+def load_tf_inception(weights: Optional[str], preprocessing: str = "tf_graph") -> TFInceptionV3:
+    """TFInceptionV3 with the 2015 graph's weights from a .pth or a converted .pdparams;
+    weights None: pytorch-fid's file from ppsci's download cache (download_tf_weights)."""
+    if weights is None:
+        weights = download_tf_weights()
+    elif not os.path.isfile(weights):
+        raise ValueError(f"Inception weights file {weights} does not exist; {TF_WEIGHTS_HELP}.")
+    elif os.path.basename(weights) == TF_WEIGHTS_NAME:
+        check_sha256_prefix(weights, weights, cached=False)
+    state = state_from_torch(weights) if weights.endswith((".pth", ".pt")) \
+        else read_pdparams(weights)
+    net = TFInceptionV3(preprocessing)
+    load_checked(net, state, weights, "the 2015 TF Inception graph")
+    return net
+
+
+def load_paddle_inception(weights: Optional[str]) -> PaddleVisionInception:
+    """paddle.vision's Inception v3 from a local .pdparams, else paddle's download."""
+    if weights is not None:
+        return PaddleVisionInception(weights_path=weights)
+    try:
+        return PaddleVisionInception(pretrained=True)
+    except Exception as e:  # offline: the download fails in several ways
+        from paddle.vision.models.inceptionv3 import model_urls
+        raise ValueError(f"Could not download paddle.vision's Inception v3 weights "
+                         f"({type(e).__name__}: {e}); fetch {model_urls['inception_v3'][0]} "
+                         f"elsewhere and pass the file as the weights (or put it in "
+                         f"~/.cache/paddle/hapi/weights/).") from None
+
+
+def load_inception(kind: str, weights: Optional[str], preprocessing: str = "tf_graph") -> nn.Layer:
+    """The Inception network for IS/FID: kind "tf2015" (papers' numbers; preprocessing, see
+    TFInceptionV3) or "paddle" (not comparable with papers)."""
+    if kind == "tf2015":
+        return load_tf_inception(weights, preprocessing)
+    if kind == "paddle":
+        return load_paddle_inception(weights)
+    raise ValueError(f"Unknown Inception kind {kind!r}; use 'tf2015' or 'paddle'.")
