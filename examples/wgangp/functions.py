@@ -29,8 +29,10 @@ from weights import NumpyOnlyUnpickler, file_digest
 # Data: noise, the paper's toy distributions (gan_toy.py, scaled to about unit
 # variance), shuffled passes over a data set
 # ---------------------------------------------------------------------------
-def draw_noise(n: int, noise_dim: int, rng: np.random.Generator) -> np.ndarray:
-    """Generator noise: n standard normal rows of noise_dim, float32."""
+def draw_noise(n: int, noise_dim: int, rng) -> np.ndarray:
+    """Generator noise: n standard normal rows of noise_dim, float32, from `rng` (a numpy
+    Generator, or a seed for a fresh one)."""
+    rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
     return rng.standard_normal((n, noise_dim)).astype("float32")
 
 

@@ -85,9 +85,8 @@ def report(cfg: DictConfig, scorer: DigitScorer, samples: np.ndarray, extra: dic
     return metrics
 
 
-def eval_noise(cfg: DictConfig) -> np.ndarray:
-    return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim,
-                                np.random.default_rng(cfg.seed + 4))
+def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's evaluation
+    return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
 
 
 def train(cfg: DictConfig):
