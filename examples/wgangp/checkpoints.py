@@ -46,7 +46,8 @@ def checkpoint_file(path: str) -> str:
     return path if str(path).endswith(".pdckpt") else f"{path}.pdckpt"
 
 
-def save_checkpoint(output_dir: str, save_freq: int, history: list, parts: Dict[str, object]) -> None:
+def save_checkpoint(output_dir: str, save_freq: int, history: list,
+                    parts: Dict[str, object]) -> None:
     """checkpoints/latest.pdckpt (and epoch_N.pdckpt every save_freq epochs), atomically."""
     directory = osp.join(output_dir, "checkpoints")
     os.makedirs(directory, exist_ok=True)

@@ -79,13 +79,14 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
     if row_labels is None:
         plt.imsave(path, grid, cmap="gray" if c == 1 else None)
         return
-    scale = 3  # screen pixels per image pixel
-    fig = plt.figure(figsize=((grid.shape[1] * scale + 90) / 100, grid.shape[0] * scale / 100), dpi=100)
-    ax = fig.add_axes([90 / (grid.shape[1] * scale + 90), 0, 1 - 90 / (grid.shape[1] * scale + 90), 1])
+    scale, margin = 3, 90  # screen pixels per image pixel; room for the labels
+    width, height = grid.shape[1] * scale + margin, grid.shape[0] * scale
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes([margin / width, 0, 1 - margin / width, 1])
     ax.imshow(grid, cmap="gray" if c == 1 else None, interpolation="nearest")
     ax.set_xticks([])
-    ax.set_yticks([2 + r * (h + 2) + h / 2 for r in range(len(row_labels))], labels=list(row_labels),
-                  fontsize=9)
+    ax.set_yticks([2 + r * (h + 2) + h / 2 for r in range(len(row_labels))],
+                  labels=list(row_labels), fontsize=9)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)

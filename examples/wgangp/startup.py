@@ -83,9 +83,12 @@ def check_config(cfg) -> None:
         if value is not None and value % processes:
             raise UsageError(f"{key}={value} is the global batch and must divide evenly over "
                              f"the {processes} processes; give a multiple of {processes}.")
+    for key, choices in (("MODEL.architecture", ("auto", "paper", "paddlescience")),
+                         ("EVAL.sample_norm", ("batch", "running"))):
+        value = _setting(cfg, key)
+        if value is not None and value not in choices:
+            raise UsageError(f"{key}={value!r}: use {' or '.join(choices)}.")
     architecture = _setting(cfg, "MODEL.architecture")
-    if architecture is not None and architecture not in ("auto", "paper", "paddlescience"):
-        raise UsageError(f"MODEL.architecture={architecture!r}: use auto, paper or paddlescience.")
     if architecture == "paddlescience" and cfg.mode == "train":
         raise UsageError("MODEL.architecture=paddlescience: PaddleScience's published networks "
                          "are for evaluating its weights (mode=eval or export); training uses "

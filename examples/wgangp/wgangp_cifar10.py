@@ -12,8 +12,8 @@ from os import path as osp
 
 import hydra
 import numpy as np
-import ppsci
 import paddle.distributed as dist
+import ppsci
 from omegaconf import DictConfig
 from paddle.static import InputSpec
 
@@ -41,8 +41,6 @@ def build_models(cfg: DictConfig):
                                         (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size))
     except ValueError as e:
         raise UsageError(f"MODEL.bn_groups: {e}") from None
-    if cfg.EVAL.sample_norm not in ("batch", "running"):
-        raise UsageError(f"EVAL.sample_norm={cfg.EVAL.sample_norm!r}: use batch or running.")
     return models.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
 
 
@@ -68,7 +66,7 @@ def generate_images(generator, inputs: dict, batch_size: int, norm: str) -> np.n
 class ImageScorer:
     """Inception Score (10 splits) and FID against CIFAR-10's training images, with the
     EVAL.inception network; with `paddlescience`, also the Inception Score as PaddleScience
-    computed its published 5.2 (paddle.vision's Inception, published.py), not comparable
+    computed its published 5.2 (paddle.vision's Inception, published_weights.py), not comparable
     with papers' scores.
 
     The networks are loaded first: when none can be (offline, no weights), `available` is
@@ -78,13 +76,15 @@ class ImageScorer:
     def __init__(self, cfg: DictConfig, paddlescience: bool = False):
         self.cfg, self.paddlescience = cfg, paddlescience and cfg.EVAL.paddlescience_score
         self.net, self.why_not = self._load(
-            lambda: inception_weights.load_inception(cfg.EVAL.inception, cfg.EVAL.inception_weights),
+            lambda: inception_weights.load_inception(cfg.EVAL.inception,
+                                                     cfg.EVAL.inception_weights),
             f"EVAL.inception={cfg.EVAL.inception}, "
             f"EVAL.inception_weights={cfg.EVAL.inception_weights}", "Inception Score and FID")
         self.paddle_net = self.paddle_why_not = None
         if self.paddlescience:
             self.paddle_net, self.paddle_why_not = self._load(
-                lambda: inception_weights.load_paddle_inception(cfg.EVAL.paddle_inception_weights).net,
+                lambda: inception_weights.load_paddle_inception(
+                    cfg.EVAL.paddle_inception_weights).net,
                 f"EVAL.paddle_inception_weights={cfg.EVAL.paddle_inception_weights}",
                 "PaddleScience's Inception Score")
 
@@ -116,7 +116,8 @@ class ImageScorer:
             metrics["paddlescience_inception_score"] = None
             metrics["paddlescience_not_computed_because"] = self.paddle_why_not
         elif self.paddlescience:
-            score, score_std = published_weights.paddlescience_inception_score(self.paddle_net, images)
+            score, score_std = published_weights.paddlescience_inception_score(self.paddle_net,
+                                                                               images)
             metrics["paddlescience_inception_score"] = score
             metrics["paddlescience_inception_score_std"] = score_std
         return metrics
@@ -131,7 +132,8 @@ def train_statistics(cfg: DictConfig, net):
         return stats["mu"], stats["sigma"]
     logger.info(f"Computing CIFAR-10 training-set Inception statistics for FID (cached in {path})")
     images = functions.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["train"][0]
-    features, _ = inception.features_and_probs(net, images.transpose(0, 2, 3, 1), cfg.EVAL.batch_size)
+    features, _ = inception.features_and_probs(net, images.transpose(0, 2, 3, 1),
+                                               cfg.EVAL.batch_size)
     mu, sigma = functions.feature_statistics(features)
     os.makedirs(osp.dirname(path), exist_ok=True)
     np.savez(path, mu=mu, sigma=sigma)

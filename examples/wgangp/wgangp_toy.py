@@ -61,7 +61,8 @@ def train(cfg: DictConfig):
     rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
 
     def critic_batch():
-        return {"real": toy.sample(batch, rng), "noise": functions.draw_noise(batch, noise_dim, rng)}
+        return {"real": toy.sample(batch, rng),
+                "noise": functions.draw_noise(batch, noise_dim, rng)}
 
     def generator_batch():
         return {"noise": functions.draw_noise(batch, noise_dim, rng)}
