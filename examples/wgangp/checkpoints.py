@@ -1,5 +1,8 @@
-"""Checkpoints: everything needed to continue a run exactly (networks, optimizers and their
-learning-rate schedules, data streams, random states, the epoch log), in one pickle of arrays."""
+"""Checkpoints: save and restore everything needed to continue a run exactly.
+
+Checkpoints: everything needed to continue a run exactly (networks, optimizers and their
+learning-rate schedules, data streams, random states, the epoch log), in one pickle of arrays.
+"""
 
 import os
 import pickle

@@ -1,7 +1,10 @@
-"""The WGAN-GP examples' data, losses and metrics (Gulrajani et al. 2017, arXiv:1704.00028):
+"""The WGAN-GP examples' data loaders, losses and metrics (Gulrajani et al. 2017).
+
+The WGAN-GP examples' data, losses and metrics (Gulrajani et al. 2017, arXiv:1704.00028):
 the toy distributions, MNIST and CIFAR-10 loaders; the critic and generator losses with the
 gradient penalty, used as ppsci.loss.FunctionalLoss; toy metrics, Inception Score, FID and
-the MNIST classifier's metrics."""
+the MNIST classifier's metrics.
+"""
 
 import contextlib
 import gzip

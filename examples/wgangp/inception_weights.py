@@ -1,6 +1,9 @@
-"""The Inception networks' weights: pytorch-fid's TF 2015 file (downloaded into ppsci's cache
+"""Inception weights: fetched, checked and loaded into the IS/FID networks.
+
+The Inception networks' weights: pytorch-fid's TF 2015 file (downloaded into ppsci's cache
 and accepted only with the SHA-256 its name carries, read without torch) and
-paddle.vision's ImageNet weights; load_inception builds the network the settings name."""
+paddle.vision's ImageNet weights; load_inception builds the network the settings name.
+"""
 
 import os
 import re

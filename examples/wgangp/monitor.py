@@ -1,5 +1,8 @@
-"""ppsci's monitoring switches: VisualDL (use_vdl), TensorBoard (use_tbd) and Weights & Biases
-(use_wandb) receive the scalars of every progress line and the sample grid of every epoch."""
+"""Monitoring: VisualDL, TensorBoard and W&B writers for ppsci's use_vdl/use_tbd/use_wandb.
+
+ppsci's monitoring switches: VisualDL (use_vdl), TensorBoard (use_tbd) and Weights & Biases
+(use_wandb) receive the scalars of every progress line and the sample grid of every epoch.
+"""
 
 from os import path as osp
 from typing import Dict

@@ -1,5 +1,8 @@
-"""Data parallelism under `python -m paddle.distributed.launch`: every process draws the same
-global batch and computes its own rows, both networks' gradients are averaged, rank 0 writes."""
+"""Data parallelism under `python -m paddle.distributed.launch`.
+
+Data parallelism under `python -m paddle.distributed.launch`: every process draws the same
+global batch and computes its own rows, both networks' gradients are averaged, rank 0 writes.
+"""
 
 import logging
 from os import path as osp

@@ -1,6 +1,9 @@
-"""PaddleScience's published weights: recognised by their keys, loaded into the matching network
+"""PaddleScience's published weights: recognised, loaded and scored as PaddleScience did.
+
+PaddleScience's published weights: recognised by their keys, loaded into the matching network
 (the paper's, models.py, or PaddleScience's, published.py), and scored as PaddleScience
-scored its CIFAR-10 generator."""
+scored its CIFAR-10 generator.
+"""
 
 from typing import Iterable, Optional, Tuple
 

@@ -1,5 +1,8 @@
-"""Run start-up: one-line errors for bad settings and run directories, before ppsci's own
-set-up (Hydra calls InitCallback, named in each config's hydra.callbacks)."""
+"""Run start-up: one-line errors for bad settings, and the run directory's claim.
+
+Run start-up: one-line errors for bad settings and run directories, before ppsci's own
+set-up (Hydra calls InitCallback, named in each config's hydra.callbacks).
+"""
 
 import contextlib
 import logging

@@ -1,4 +1,6 @@
-"""The paper's weight initialisation (tflib/ops): every weight uniform in
+"""The paper's weight initialisation (tflib/ops), layer by layer.
+
+The paper's weight initialisation (tflib/ops): every weight uniform in
 [-std*sqrt(3), std*sqrt(3)] with a std from the layer's fans, every bias zero.
 
 The draws come from Paddle's global generator while the layers are constructed, so

@@ -1,4 +1,6 @@
-"""Reads PyTorch weights files (torch.save'd state dicts) as numpy arrays, without torch and
+"""Reads PyTorch weights files as numpy arrays, without torch and without running them.
+
+Reads PyTorch weights files (torch.save'd state dicts) as numpy arrays, without torch and
 without running anything from the file.
 
 torch.save writes a pickle whose tensors are calls of

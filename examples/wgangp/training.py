@@ -1,5 +1,8 @@
-"""The alternating WGAN-GP training loop over two ppsci Solvers (n_critic critic steps, then
-one generator step), with per-epoch logging, weights, checkpoints and resume."""
+"""The alternating WGAN-GP training loop over two ppsci Solvers, with resume.
+
+Each generator iteration is n_critic critic steps, then one generator step; progress lines
+every log_freq iterations; weights, checkpoints and the epoch log every epoch.
+"""
 
 import contextlib
 import datetime

@@ -1,5 +1,8 @@
-"""Weights and other files, read and written safely: a numpy-only unpickler, checksums,
-strict name/shape checks, weights by path or URL, and atomic writes."""
+"""Weights and result files, read and written safely.
+
+Weights and other files, read and written safely: a numpy-only unpickler, checksums,
+strict name/shape checks, weights by path or URL, and atomic writes.
+"""
 
 import json
 import os

@@ -1,4 +1,6 @@
-"""WGAN-GP on CIFAR-10 with the paper's ResNets (gan_cifar_resnet.py): conditional AC-GAN
+"""WGAN-GP on CIFAR-10 with the paper's ResNets (gan_cifar_resnet.py).
+
+WGAN-GP on CIFAR-10 with the paper's ResNets (gan_cifar_resnet.py): conditional AC-GAN
 by default, unconditional with MODEL.conditional=false; Inception Score and FID.
 
     python wgangp_cifar10.py DATA.data_path=/path/to/cifar-10-python.tar.gz   # 100k iterations
