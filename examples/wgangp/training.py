@@ -117,6 +117,9 @@ def train_alternately(cfg, model: GeneratorAndCritic, critic_solver, generator_s
     monitor = Monitor(cfg) if parallel.is_main_process() else None
     progress = Progress(cfg, len(history) * cfg.TRAIN.iters_per_epoch,
                         history[-1]["seconds"] if history else 0.0)
+    logger.info(f"Training generator iterations {progress.done + 1} to {progress.total} "
+                f"({cfg.TRAIN.n_critic} critic steps and 1 generator step each); a progress "
+                f"line follows iteration {progress.done + 1}, then every {cfg.log_freq}.")
     for epoch in range(len(history) + 1, cfg.TRAIN.epochs + 1):
         paddle.seed(cfg.seed + epoch)  # the penalty's random interpolates, reproducible on resume
         tic = time.perf_counter()
@@ -147,8 +150,8 @@ def train_alternately(cfg, model: GeneratorAndCritic, critic_solver, generator_s
         plots.plot_losses(history, osp.join(cfg.output_dir, "losses.png"))
         save_json(history, osp.join(cfg.output_dir, "losses.json"))
         monitor.close()
-        logger.info(f"Trained {len(history)} epochs; continue a longer run with "
-                    f"TRAIN.checkpoint_path={osp.abspath(cfg.output_dir)}/checkpoints/latest")
+        logger.info(f"Training done after epoch {len(history)}; a longer run continues "
+                    f"with TRAIN.checkpoint_path={osp.abspath(cfg.output_dir)}/checkpoints/latest")
     return history
 
 
