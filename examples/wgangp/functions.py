@@ -1,9 +1,7 @@
 """The WGAN-GP examples' data loaders, losses and metrics (Gulrajani et al. 2017).
 
-The WGAN-GP examples' data, losses and metrics (Gulrajani et al. 2017, arXiv:1704.00028):
-the toy distributions, MNIST and CIFAR-10 loaders; the critic and generator losses with the
-gradient penalty, used as ppsci.loss.FunctionalLoss; toy metrics, Inception Score, FID and
-the MNIST classifier's metrics.
+Toy, MNIST and CIFAR-10 data; critic and generator losses with the gradient penalty, used as
+ppsci.loss.FunctionalLoss; toy metrics, Inception Score, FID, the MNIST classifier's metrics.
 """
 
 import contextlib
@@ -33,8 +31,7 @@ from weights import NumpyOnlyUnpickler, file_digest
 # variance), shuffled passes over a data set
 # ---------------------------------------------------------------------------
 def draw_noise(n: int, noise_dim: int, rng) -> np.ndarray:
-    """Generator noise: n standard normal rows of noise_dim, float32, from `rng` (a numpy
-    Generator, or a seed for a fresh one)."""
+    """Generator noise: n float32 N(0, 1) rows of noise_dim from `rng` (a Generator or a seed)."""
     rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
     return rng.standard_normal((n, noise_dim)).astype("float32")
 
