@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import shutil
+import time
 from os import path as osp
 
 import paddle
@@ -203,13 +204,21 @@ class InitCallback(ppsci_callbacks.InitCallback):
     """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
 
     def on_run_start(self, config, **kwargs) -> None:
-        if dist.get_world_size() > 1:
-            join_processes(config)
-        check_config(config)
-        with read_write(config), open_dict(config):
-            resolve_generator_alias(config)
-        if parallel.is_main_process():
-            claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
+        try:
+            if dist.get_world_size() > 1:
+                join_processes(config)
+            check_config(config)
+            with read_write(config), open_dict(config):
+                resolve_generator_alias(config)
+            if parallel.is_main_process():
+                claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
+        except UsageError:
+            # every process finds a bad setting; the launcher exits with the status of the
+            # first process in rank order that failed, so let rank 0 fail first (the
+            # launcher stops the others)
+            if int(os.environ.get("PADDLE_TRAINER_ID", 0)) > 0:
+                time.sleep(10)
+            raise
 
     def on_job_start(self, config, **kwargs) -> None:
         super().on_job_start(config, **kwargs)
