@@ -11,6 +11,8 @@ import math
 
 from paddle import nn
 
+from conv_layers import Conv2D, Conv2DTranspose
+
 
 def uniform_init(std: float) -> nn.initializer.Uniform:
     """U(-std*sqrt(3), std*sqrt(3)): the uniform distribution of standard deviation `std`."""
@@ -50,17 +52,17 @@ def linear(fan_in: int, fan_out: int, init: str = "glorot") -> nn.Linear:
 
 
 def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding=0,
-         he_init: bool = True) -> nn.Conv2D:
-    """nn.Conv2D with tflib's Conv2D initialisation (see conv_std), zero bias."""
+         he_init: bool = True) -> Conv2D:
+    """Conv2D (conv_layers) with tflib's Conv2D initialisation (see conv_std), zero bias."""
     std = conv_std(c_in, c_out, kernel, stride, he_init)
-    return nn.Conv2D(c_in, c_out, kernel, stride=stride, padding=padding,
-                     weight_attr=uniform_init(std), bias_attr=_ZERO)
+    return Conv2D(c_in, c_out, kernel, stride=stride, padding=padding,
+                  weight_attr=uniform_init(std), bias_attr=_ZERO)
 
 
 def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding=0, output_padding=0,
-           he_init: bool = True) -> nn.Conv2DTranspose:
-    """nn.Conv2DTranspose with tflib's Deconv2D initialisation (see conv_std), zero bias."""
+           he_init: bool = True) -> Conv2DTranspose:
+    """Conv2DTranspose (conv_layers) with tflib's Deconv2D initialisation (see conv_std), zero bias."""
     std = conv_std(c_in, c_out, kernel, stride, he_init, transposed=True)
-    return nn.Conv2DTranspose(c_in, c_out, kernel, stride=stride, padding=padding,
-                              output_padding=output_padding, weight_attr=uniform_init(std),
-                              bias_attr=_ZERO)
+    return Conv2DTranspose(c_in, c_out, kernel, stride=stride, padding=padding,
+                           output_padding=output_padding, weight_attr=uniform_init(std),
+                           bias_attr=_ZERO)
