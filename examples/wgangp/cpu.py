@@ -5,41 +5,75 @@ import os
 # Paddle's bundled MKL reads this at its first computation, not at import: setting it
 # in main(), before any tensor math, is enough (checked with MKL_VERBOSE=1).
 MKL_ISA = "MKL_DEBUG_CPU_TYPE"
+# the user's own thread settings, in the order they are read
+THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _started_with(name: str):
+    """The value `name` had when the user started the command, or None.
+
+    os.environ cannot tell: importing paddle sets OMP_NUM_THREADS=1 when it is unset, and
+    paddle.distributed.launch hands that to its processes. /proc/<pid>/environ keeps a
+    process's environment as it started: this process's, or under the launcher its parent's.
+    """
+    pid = os.getppid() if "PADDLE_LOCAL_SIZE" in os.environ else os.getpid()
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:  # no /proc: the environment as it is now
+        return os.environ.get(name)
+    prefix = name.encode() + b"="
+    return next((e[len(prefix):].decode() for e in entries if e.startswith(prefix)), None)
+
+
+def _cpu_flags():
+    """(vendor id, set of flags) of the first processor in /proc/cpuinfo, or None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    fields = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("vendor_id", ""), set(fields.get("flags", "").split())
 
 
 def use_fast_cpu_math() -> str:
-    """Pick MKL's code path and the thread count for this CPU; returns what was chosen.
+    """Pick MKL's code path and the math thread count for this CPU; returns what was chosen.
 
-    Paddle's bundled MKL runs a slow generic code path on AMD processors unless
-    MKL_DEBUG_CPU_TYPE names the instruction set (5: AVX2). Call before any tensor math.
+    - AMD: Paddle's bundled MKL runs a slow generic code path on AMD processors unless
+      MKL_DEBUG_CPU_TYPE names the instruction set (5: AVX2).
+    - Threads, on every CPU: Paddle keeps 1 math thread unless told otherwise; one per
+      available core (at most 8) was faster for the toy and MNIST steps on both a 2-core
+      AMD EPYC and a 2-core Intel Xeon (benchmarks/speed.py). The cores are shared by
+      the processes paddle.distributed.launch starts on this machine.
+    The user's own settings, as the command started, are kept. Call before any tensor math.
     """
+    chosen = []
+    cpu = _cpu_flags()
     if MKL_ISA in os.environ:
-        return f"{MKL_ISA}={os.environ[MKL_ISA]} (yours)"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpuinfo = f.read()
-    except OSError:
-        return "Paddle's defaults (no /proc/cpuinfo)"
-    if "AuthenticAMD" not in cpuinfo:
-        return "Paddle's defaults"
-    flags = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    # 5 (AVX2) only: 6 (AVX-512) was no faster for training here, and Paddle's inference
-    # engine died of SIGILL with it on an AVX-512 EPYC
-    if not {"avx2", "fma"} <= flags:
-        return "Paddle's defaults (no AVX2)"
-    os.environ[MKL_ISA] = "5"
-    if "OMP_NUM_THREADS" in os.environ:
-        return f"{MKL_ISA}=5 (AMD), OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} (yours)"
-    # With the fast path, 2 threads beat 1 on a 2-core EPYC (benchmarks/speed.py);
-    # without it, more threads were 3x slower. Capped: the toy layers are small. The
-    # cores are shared by the processes paddle.distributed.launch starts on this node.
-    processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
-    threads = max(1, min(len(os.sched_getaffinity(0)) // processes, 8))
+        chosen.append(f"{MKL_ISA}={os.environ[MKL_ISA]} (yours)")
+    elif cpu and cpu[0] == "AuthenticAMD" and {"avx2", "fma"} <= cpu[1]:
+        # 5 (AVX2) only: 6 (AVX-512) was no faster for training, and Paddle's inference
+        # engine died of SIGILL with it on an AVX-512 EPYC
+        os.environ[MKL_ISA] = "5"
+        chosen.append(f"{MKL_ISA}=5 (MKL's AVX2 path on this AMD CPU)")
+
+    settings = ((name, _started_with(name)) for name in THREAD_SETTINGS)
+    yours = next(((name, v) for name, v in settings if v and v.isdigit() and int(v) > 0), None)
+    if yours:
+        threads, source = int(yours[1]), f"{yours[0]}={yours[1]}, yours"
+    else:
+        processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
+        cores = len(os.sched_getaffinity(0))
+        threads = max(1, min(cores // processes, 8))
+        source = (f"{cores} core{'s' if cores != 1 else ''}"
+                  + (f" / {processes} processes" if processes > 1 else "")
+                  + (", at most 8" if cores // processes > 8 else ""))
     import paddle
 
     paddle.base.core.set_num_threads(threads)
-    return f"{MKL_ISA}=5 (AMD), {threads} math threads"
+    chosen.append(f"{threads} math thread{'s' if threads != 1 else ''} ({source})")
+    return ", ".join(chosen)
