@@ -119,6 +119,23 @@ def test_mnist_two_processes_equal_one_process(tmp_path_factory):
     assert_same_as_one_process(outs[2], outs[1], atol=1e-5)
 
 
+def test_mnist_every_process_builds_the_metric_classifier(tmp_path):
+    """With per-epoch metrics, every process trains the metric's classifier before training:
+    gloo (CPU data parallelism) drops a process that waits 30 s in a collective, as the
+    others did while rank 0 alone trained it (about 2 minutes with the defaults)."""
+    data = write_idx_dir(str(tmp_path / "data"))
+    result = run("wgangp_mnist.py", tmp_path, *MNIST, "TRAIN.metric_samples=20", "TRAIN.epochs=1",
+                 "TRAIN.iters_per_epoch=1", f"DATA.data_path={data}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "replicas" / "rank0_trained_classifier").exists()
+    assert (tmp_path / "replicas" / "rank1_trained_classifier").exists()
+    history = json.loads((tmp_path / "run" / "losses.json").read_text())
+    assert history[0]["inception_score"] > 0  # rank 0 scored the epoch
+    written = sorted(n for n in os.listdir(tmp_path / "run") if n.endswith(".pdparams"))
+    assert written == ["mnist_classifier.pdparams", "model_discriminator.pdparams",
+                       "model_generator.pdparams"]  # rank 0 alone caches the classifier
+
+
 def test_cifar10_processes_hold_identical_weights_and_batch_norm_statistics(tmp_path):
     # the generator's batch norm normalises each process's rows, so no 1-process equality
     data = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
@@ -187,3 +204,22 @@ def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
         startup.check_config(cfg)
     assert info.value.code == 2
     assert "TRAIN.generator_batch_size=30 is the global batch" in capsys.readouterr().err
+
+
+def test_cifar10_per_epoch_metrics_are_refused_on_cpu_processes(monkeypatch, capsys):
+    """Rank 0's Inception metrics take minutes on a CPU; gloo drops the waiting processes
+    after 30 s, so the run would die after its first epoch."""
+    from omegaconf import OmegaConf
+
+    monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 2)
+    cfg = OmegaConf.create({"mode": "train", "device": "cpu", "EVAL": {"inception": "tf2015"},
+                            "TRAIN": {"batch_size": 64, "metric_samples": 1000}})
+    with pytest.raises(SystemExit) as info:
+        startup.check_config(cfg)
+    assert info.value.code == 2
+    assert "TRAIN.metric_samples=1000: on CPU processes" in capsys.readouterr().err
+    cfg.TRAIN.metric_samples = 0
+    startup.check_config(cfg)  # accepted
+    cfg.TRAIN.metric_samples, cfg.device = 1000, "gpu"
+    monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: True)
+    startup.check_config(cfg)  # NCCL waits 30 minutes

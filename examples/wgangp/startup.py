@@ -87,6 +87,14 @@ def check_config(cfg) -> None:
         if value is not None and value % processes:
             raise UsageError(f"{key}={value} is the global batch and must divide evenly over "
                              f"the {processes} processes; give a multiple of {processes}.")
+    on_cpu = cfg.get("device") == "cpu" or not paddle.is_compiled_with_cuda()
+    if processes > 1 and on_cpu and _setting(cfg, "EVAL.inception") and \
+            _setting(cfg, "TRAIN.metric_samples"):
+        # gloo, CPU data parallelism's backend, drops a process that waits 30 s
+        raise UsageError(f"TRAIN.metric_samples={cfg.TRAIN.metric_samples}: on CPU processes, "
+                         "rank 0's Inception metrics after each epoch outlast the 30 s the "
+                         "others may wait for it; use TRAIN.metric_samples=0 and score the "
+                         "saved weights with mode=eval.")
     for key, choices in (("MODEL.architecture", ("auto", "paper", "paddlescience")),
                          ("EVAL.sample_norm", ("batch", "running"))):
         value = _setting(cfg, key)

@@ -46,7 +46,8 @@ def digit_classifier(cfg: DictConfig, data: dict):
         logger.info(f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
                     f"epochs on {len(data['train'][0])} digits; cached as {path}) ...")
         classifier, _ = functions.train_digit_classifier(data, cfg.EVAL.classifier_epochs, cfg.seed)
-        save_weights(classifier, path)
+        if parallel.is_main_process():
+            save_weights(classifier, path)
     accuracy = functions.digit_accuracy(classifier, data["test"])
     logger.info(f"Metric classifier {path}: test accuracy {accuracy:.4f}")
     return classifier, accuracy
@@ -139,8 +140,9 @@ def train(cfg: DictConfig):
     )
 
     # train model: per generator iteration, n_critic critic steps and one generator step
-    per_epoch_metrics = cfg.TRAIN.metric_samples and parallel.is_main_process()
-    scorer = DigitScorer(cfg, data) if per_epoch_metrics else None
+    # every process builds the scorer (only rank 0 uses it): gloo, CPU data parallelism's
+    # backend, gives up on a process that waits 30 s, as the others would for rank 0
+    scorer = DigitScorer(cfg, data) if cfg.TRAIN.metric_samples else None
     grid_noise = functions.draw_noise(64, noise_dim, np.random.default_rng(cfg.seed + 2))
     metric_noise = functions.draw_noise(cfg.TRAIN.metric_samples, noise_dim,
                                         np.random.default_rng(cfg.seed + 3))
