@@ -9,7 +9,11 @@ by default):
 A MD5SUMS file beside them ("<md5>  <name>" lines), if present, is checked.
 
     python benchmarks/mnist_quality.py [--data DIR] [--epochs 15] [--iters-per-epoch 100]
-        [--out DIR] [KEY=VALUE ...]      # extra Hydra overrides for wgangp_mnist.py
+        [--processes N] [--out DIR] [KEY=VALUE ...]   # extra Hydra overrides for wgangp_mnist.py
+    python benchmarks/mnist_quality.py --report OUT/run     # the tables of a finished run
+
+With --processes N the script runs under paddle.distributed.launch (N CPU processes, the
+same global batch), as the README's MNIST quick start does.
 """
 
 import argparse
@@ -20,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -59,10 +64,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--iters-per-epoch", type=int, default=100)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="training processes (paddle.distributed.launch when > 1)")
     parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "wgangp_mnist_quality"))
     parser.add_argument("--data", default=PADDLE_MNIST_CACHE,
                         help="directory with the MNIST idx files (official set, or t10k alone)")
+    parser.add_argument("--report", metavar="RUN_DIR",
+                        help="only print the tables of a finished run (its --out/run directory)")
     args, overrides = parser.parse_known_args()
+    if args.report:
+        return report(args.report, os.path.dirname(os.path.abspath(args.report)))
 
     if not os.path.isfile(os.path.join(args.data, "t10k-images-idx3-ubyte.gz")):
         sys.exit(f"ERROR: --data {args.data} has no t10k-images-idx3-ubyte.gz; give the "
@@ -77,23 +88,33 @@ def main():
     run_dir = os.path.join(args.out, "run")
     if os.path.exists(run_dir):
         sys.exit(f"ERROR: {run_dir} exists (an earlier measurement); give another --out.")
+    launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(args.processes),
+                "--log_dir", os.path.join(args.out, "launch_logs")] if args.processes > 1 else []
+    start = time.time()
     subprocess.run([
-        sys.executable, os.path.join(ROOT, "examples", "wgangp", "wgangp_mnist.py"),
+        sys.executable, *launcher, os.path.join(ROOT, "examples", "wgangp", "wgangp_mnist.py"),
         f"DATA.data_path={data_dir}", f"TRAIN.epochs={args.epochs}",
         f"TRAIN.iters_per_epoch={args.iters_per_epoch}", "TRAIN.metric_samples=1000",
         "EVAL.num_samples=2000", "EVAL.classifier_epochs=8", f"hydra.run.dir={run_dir}",
         *overrides,
     ], check=True)
+    report(run_dir, args.out, (time.time() - start) / 60)
 
+
+def report(run_dir, out, wall_minutes=None):
+    """Print the score curve and the final metrics of a finished run; plot the curve."""
     history = json.load(open(os.path.join(run_dir, "losses.json")))
     metrics = json.load(open(os.path.join(run_dir, "metrics.json")))
-    print("\nscore curve (1 000 samples per epoch; IS: classifier-based, at most 10)\n")
-    print("| generator iterations | wall time (min) | ms / iteration | IS | Frechet distance |")
-    print("|---|---|---|---|---|")
+    gen, real = metrics["generated"], metrics["real_test_digits"]
+    print(f"\nscore curve (1 000 samples per epoch; IS: classifier-based, at most 10; real "
+          f"held-out digits: IS {real['inception_score']:.2f})\n")
+    print("| generator iterations | training time (min) | ms / iteration | IS | IS / real IS "
+          "| Frechet distance |")
+    print("|---|---|---|---|---|---|")
     for h in history:
         print(f"| {h['iteration']} | {h['seconds'] / 60:.1f} | {1000 / h['iters_per_second']:.0f} "
-              f"| {h['inception_score']:.2f} | {h['frechet_distance']:.1f} |")
-    gen, real = metrics["generated"], metrics["real_test_digits"]
+              f"| {h['inception_score']:.2f} | {h['inception_score'] / real['inception_score']:.3f} "
+              f"| {h['frechet_distance']:.1f} |")
     print(f"\nfinal, {metrics['num_samples']} samples; classifier test accuracy "
           f"{metrics['classifier_test_accuracy']:.4f}\n")
     print("| digits | IS | Frechet distance | classes covered | class histogram |")
@@ -101,8 +122,35 @@ def main():
     for name, m in (("generated", gen), ("real held-out", real)):
         print(f"| {name} | {m['inception_score']:.2f} ± {m['inception_score_std']:.2f} "
               f"| {m['frechet_distance']:.2f} | {m['classes_covered']}/10 | {m['class_histogram']} |")
+    in_all = (f", {wall_minutes:.1f} min in all (start-up, the metric's classifier and the final "
+              "evaluation included)") if wall_minutes else ""
     print(f"\nIS ratio generated / real: {gen['inception_score'] / real['inception_score']:.3f}; "
-          f"sample grid: {os.path.join(run_dir, 'samples.png')}")
+          f"training {history[-1]['seconds'] / 60:.1f} min{in_all}")
+    curve = os.path.join(out, "score_curve.png")
+    plot_curve(history, real["inception_score"], curve)
+    print(f"sample grid: {os.path.join(run_dir, 'samples.png')}; score curve: {curve}")
+
+
+def plot_curve(history, real_score, path):
+    """IS / real IS against training time and against generator iterations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratio = [h["inception_score"] / real_score for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, x, label in ((axes[0], [h["seconds"] / 60 for h in history], "training time (min)"),
+                         (axes[1], [h["iteration"] for h in history], "generator iterations")):
+        ax.plot(x, ratio, "o-", ms=3, label="generated (1 000 samples)")
+        ax.axhline(0.85, color="gray", ls="--", lw=1, label="0.85 x real")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("classifier IS / real IS")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """ms per generator iteration of an example's training (wgangp_<example>.py, as users run
-it) next to a minimal hand-written Paddle loop of the same models and step, with Paddle's
-stock CPU settings and with the examples' automatic ones; optionally next to the same
-minimal loop in PyTorch.
+it) next to a minimal hand-written Paddle loop of the same models and step, under several
+CPU settings (Paddle's stock ones, 1 or 2 math threads, the examples' automatic choice);
+optionally next to the same minimal loop in PyTorch (toy, MNIST) and to the script on 2
+processes (paddle.distributed.launch, one math thread each).
 
 Every program runs in a fresh process (the math-library settings must be chosen before
 the framework loads); the programs take turns, round after round, so that a busy machine
@@ -10,6 +11,7 @@ table gives the median over rounds.
 
     python benchmarks/speed.py --example toy   [--rounds 3] [--iters 60] [--torch-python PY]
     python benchmarks/speed.py --example mnist [--rounds 3] [--iters 6]  [--data DIR]
+        [--configs stock,1thread,2threads,auto] [--processes 2] [--torch-python PY]
     python benchmarks/speed.py --example cifar10 [--rounds 2] [--iters 2]
 """
 
@@ -25,8 +27,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 
-# stock: Paddle as installed (1 thread, MKL's generic path on AMD); tuned: the examples' choice
-CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "OMP_NUM_THREADS": "1"}, "tuned": {}}
+# stock: Paddle as installed (1 thread, MKL's generic path on AMD); 1thread / 2threads: the
+# examples' MKL choice with that many threads; auto: everything as the examples choose it
+CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "OMP_NUM_THREADS": "1"},
+           "1thread": {"OMP_NUM_THREADS": "1"}, "2threads": {"OMP_NUM_THREADS": "2"},
+           "auto": {}}
 
 # what each example trains: (script overrides, noise dim, batch, lambda, models.* factory)
 EXAMPLES = {
@@ -53,8 +58,10 @@ print(1000 * (time.perf_counter() - tic) / {iters})
 MINIMAL = r'''
 import sys, time
 sys.path.insert(0, {example!r})
-import functions  # the same automatic CPU settings as the scripts (none when env sets them)
-import numpy as np, paddle, models
+import cpu
+cpu.use_fast_cpu_math()  # the scripts' CPU settings (the environment's, where it sets them)
+import functions, models
+import numpy as np, paddle
 paddle.seed(0)
 rng = np.random.default_rng(0)
 {data}
@@ -87,6 +94,8 @@ def step():
 MINIMAL_CIFAR = r'''
 import sys, time
 sys.path.insert(0, {example!r})
+import cpu
+cpu.use_fast_cpu_math()
 import functions
 import numpy as np, paddle, models
 import paddle.nn.functional as F
@@ -157,6 +166,55 @@ def step():
 ''' + TIMED
 
 
+# gan_mnist.py's networks in PyTorch, the same shapes as models.mnist_models (speed only:
+# torch's default initialisation); symmetric padding 2 gives TF's "SAME" output sizes
+TORCH_MNIST = r'''
+import time, numpy as np, torch
+from torch import nn
+torch.manual_seed(0)
+D_ = 64
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(128, 4 * 4 * 4 * D_)
+        up = lambda i, o: nn.ConvTranspose2d(i, o, 5, 2, padding=2, output_padding=1)
+        self.up1, self.up2, self.up3 = up(4 * D_, 2 * D_), up(2 * D_, D_), up(D_, 1)
+    def forward(self, z):
+        x = torch.relu(self.fc(z)).view(-1, 4 * D_, 4, 4)
+        x = torch.relu(self.up1(x))[:, :, :7, :7]
+        return torch.sigmoid(self.up3(torch.relu(self.up2(x))))
+class Critic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, D_, 5, 2, 2), nn.LeakyReLU(0.2), nn.Conv2d(D_, 2 * D_, 5, 2, 2),
+            nn.LeakyReLU(0.2), nn.Conv2d(2 * D_, 4 * D_, 5, 2, 2), nn.LeakyReLU(0.2))
+        self.fc = nn.Linear(4 * 4 * 4 * D_, 1)
+    def forward(self, x):
+        return self.fc(self.convs(x).reshape(x.shape[0], -1))
+G, D = Generator(), Critic()
+opt_g = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.5, 0.9))
+opt_d = torch.optim.Adam(D.parameters(), 1e-4, betas=(0.5, 0.9))
+rng = np.random.default_rng(0)
+images = rng.random((2000, 1, 28, 28), dtype="float32")
+def step():
+    for _ in range(5):
+        real = torch.from_numpy(images[rng.integers(0, 2000, 50)])
+        with torch.no_grad():
+            fake = G(torch.randn(50, 128))
+        alpha = torch.rand(50, 1, 1, 1)
+        x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        grad = torch.autograd.grad(D(x).sum(), x, create_graph=True)[0]
+        gp = ((grad.reshape(50, -1).norm(2, dim=1) - 1) ** 2).mean()
+        loss = D(fake).mean() - D(real).mean() + 10 * gp
+        opt_d.zero_grad(); loss.backward(); opt_d.step()
+    for p in D.parameters(): p.requires_grad_(False)
+    loss = -D(G(torch.randn(50, 128))).mean()
+    opt_g.zero_grad(); loss.backward(); opt_g.step()
+    for p in D.parameters(): p.requires_grad_(True)
+''' + TIMED
+
+
 def run_ours(example, env, iters, data, processes=1):
     """The real script for 3 epochs of `iters` (on `processes` processes, launched with
     paddle.distributed.launch); steady state from epochs 2 and 3."""
@@ -187,6 +245,15 @@ def generated_data(example):
     return write_tarball(os.path.join(tempfile.mkdtemp(), "cifar-10-python.tar.gz"))
 
 
+def automatic_choice():
+    """What cpu.use_fast_cpu_math() chooses on this machine, in a fresh process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+    code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); import cpu; print(cpu.use_fast_cpu_math())"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, PYTHONWARNINGS="ignore"),
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
 def run_code(python, code, env):
     out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True,
                          text=True).stdout
@@ -198,10 +265,13 @@ def main():
     parser.add_argument("--example", choices=sorted(EXAMPLES), default="toy")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, help="timed generator iterations (toy 60, mnist 6)")
-    parser.add_argument("--configs", default="stock,tuned", help="comma-separated: stock,tuned")
+    parser.add_argument("--configs", default="stock,1thread,2threads,auto",
+                        help="comma-separated, of: " + ",".join(CONFIGS))
+    parser.add_argument("--processes", type=int, default=1,
+                        help="also time the script on this many launched processes")
     parser.add_argument("--data", help="DATA.data_path for the script (MNIST: a directory "
                                        "with idx files); the minimal loop uses random images")
-    parser.add_argument("--torch-python", help="a python with torch, for a PyTorch row (toy)")
+    parser.add_argument("--torch-python", help="a python with torch, for PyTorch rows (toy, mnist)")
     args = parser.parse_args()
     spec = EXAMPLES[args.example]
     iters = args.iters or {"toy": 60, "mnist": 6, "cifar10": 2}[args.example]
@@ -211,21 +281,23 @@ def main():
         args.data = generated_data("cifar10")
 
     programs = {}
+    template = MINIMAL_CIFAR if args.example == "cifar10" else MINIMAL
+    code = template.format(example=EXAMPLE, warmup=1 if args.example == "cifar10" else 2,
+                           iters=iters, **spec)
+    torch_code = {"toy": TORCH_TOY, "mnist": TORCH_MNIST}.get(args.example)
     for name in args.configs.split(","):
         env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
         env.update(CONFIGS[name], PYTHONWARNINGS="ignore")
-        template = MINIMAL_CIFAR if args.example == "cifar10" else MINIMAL
-        code = template.format(example=EXAMPLE, warmup=1 if args.example == "cifar10" else 2,
-                               iters=iters, **spec)
         programs[(name, f"wgangp_{args.example}.py")] = \
             lambda env=env: run_ours(args.example, env, iters, args.data)
-        programs[(name, "minimal Paddle loop")] = \
-            lambda env=env, code=code: run_code(sys.executable, code, env)
-    if args.torch_python and args.example == "toy":
-        code = TORCH_TOY.format(warmup=5, iters=iters)
-        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-        programs[("torch default", "minimal PyTorch loop")] = \
-            lambda: run_code(args.torch_python, code, env)
+        programs[(name, "minimal Paddle loop")] = lambda env=env: run_code(sys.executable, code, env)
+        if args.torch_python and torch_code and name != "stock":  # auto: torch's own choice
+            programs[(name, "minimal PyTorch loop")] = lambda env=env: run_code(
+                args.torch_python, torch_code.format(warmup=2, iters=iters), env)
+    if args.processes > 1:
+        env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+        programs[(f"auto, {args.processes} processes", f"wgangp_{args.example}.py")] = \
+            lambda: run_ours(args.example, env, iters, args.data, args.processes)
 
     times = {key: [] for key in programs}
     start = time.time()
@@ -235,14 +307,27 @@ def main():
     print(f"{args.example}: ms per generator iteration (n_critic=5, batch {spec['batch']}), "
           f"median of {args.rounds} rounds of {iters} timed iterations; "
           f"{os.cpu_count()} CPUs; {time.time() - start:.0f} s in all\n")
-    print("| CPU settings | program | ms / iteration | all rounds | vs minimal Paddle loop |")
-    print("|---|---|---|---|---|")
+    minimal = {c: statistics.median(v) for (c, p), v in times.items() if p == "minimal Paddle loop"}
+    best = min(minimal, key=minimal.get)
+    print(f"| CPU settings | program | ms / iteration | all rounds | vs minimal Paddle loop, "
+          f"same settings | vs minimal Paddle loop, best ({best}) |")
+    print("|---|---|---|---|---|---|")
     for (config, program), values in times.items():
         median = statistics.median(values)
-        base = times.get((config, "minimal Paddle loop"))
-        ratio = f"{median / statistics.median(base):.2f}x" if base else "-"
+        same = f"{median / minimal[config]:.2f}x" if config in minimal else "-"
         rounds = ", ".join(f"{v:.0f}" for v in values)
-        print(f"| {config} | {program} | {median:.1f} | {rounds} | {ratio} |")
+        print(f"| {config} | {program} | {median:.1f} | {rounds} | {same} "
+              f"| {median / minimal[best]:.2f}x |")
+    print(f"\nthe examples' automatic choice here: {automatic_choice()}")
+    ours = {c: statistics.median(v) for (c, p), v in times.items() if p.startswith("wgangp_")}
+    torch = {c: statistics.median(v) for (c, p), v in times.items() if p == "minimal PyTorch loop"}
+    if "auto" in ours:
+        print(f"wgangp_{args.example}.py (auto) / minimal Paddle loop at its best: "
+              f"{ours['auto'] / minimal[best]:.2f}x")
+    if torch:
+        fastest = min(ours, key=ours.get)
+        print(f"fastest wgangp_{args.example}.py ({fastest}) / fastest PyTorch loop "
+              f"({min(torch, key=torch.get)}): {ours[fastest] / min(torch.values()):.2f}x")
 
 
 if __name__ == "__main__":
