@@ -97,6 +97,30 @@ def test_mnist_round_trip_as_typed(tmp_path):
     assert "Resumed from" in more and "[Epoch 2/2]" in more
 
 
+def test_mnist_quick_start_as_typed(tmp_path):
+    """README's MNIST quick start, under paddle.distributed.launch as printed (smaller
+    networks and fewer iterations): the run directory printed by rank 0 holds the results."""
+    readme = open(os.path.join(EXAMPLE_DIR, "..", "..", "README.md"), encoding="utf-8").read()
+    command = next(line for line in readme.splitlines()
+                   if line.startswith("python -m paddle.distributed.launch")
+                   and "wgangp_mnist.py" in line and "TRAIN.lr_decay=true" in line)
+    data = shlex.quote(write_idx_dir(str(tmp_path / "mnist")))
+    command = command.replace("examples/wgangp/", f"{EXAMPLE_DIR}/")
+    command = command.replace("DATA.data_path=/path/to/mnist.pkl.gz", f"DATA.data_path={data}")
+    command = re.sub(r"TRAIN\.epochs=\d+", "TRAIN.epochs=1", command)
+    command = re.sub(r"TRAIN\.iters_per_epoch=\d+", "TRAIN.iters_per_epoch=2", command)
+    small = MNIST.replace("TRAIN.metric_samples=0", "TRAIN.metric_samples=20")
+    out = shell(f"{command} {small}", tmp_path)
+    run_dir = printed_run_dir(out)
+    assert run_dir.startswith(str(tmp_path / "outputs_wgangp_mnist"))
+    assert "Data parallel on 2 processes" in out
+    # the cores are shared by the two processes (unless the environment sets the threads)
+    threads = os.environ.get("OMP_NUM_THREADS") or max(1, min(len(os.sched_getaffinity(0)) // 2, 8))
+    assert re.search(rf"CPU math: .*\b{threads} math threads? \(", out)
+    assert {"metrics.json", "model_generator.pdparams", "train.rank1.log"} <= set(os.listdir(run_dir))
+    assert (tmp_path / "log" / "workerlog.1").exists()  # the launcher's per-process logs
+
+
 def test_cifar10_round_trip_as_typed(tmp_path):
     tarball = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
     out = shell(f"{script('wgangp_cifar10.py')} {CIFAR} TRAIN.epochs=1 TRAIN.iters_per_epoch=1 "
