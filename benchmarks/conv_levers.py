@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +128,10 @@ def run(name, iters):
     code = STEP.format(example=EXAMPLE, iters=iters, **{**EXAMPLES_STEP, **switches})
     env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
     env.update(extra_env, PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".py") as program:  # to_static reads the source
+        program.write(code)
+        program.flush()
+        out = subprocess.run([sys.executable, program.name], env=env, capture_output=True, text=True)
     if out.returncode:
         return None, out.stderr.strip().splitlines()[-1][:120]
     return float(out.stdout.strip().splitlines()[-1]), None
