@@ -2,7 +2,7 @@
 
 Paddle's CPU kernel for a broadcast add ([N, C, H, W] + [1, C, 1, 1]) is several times
 slower than an add of equal shapes: on the MNIST critic it took as long as a third of the
-convolutions (benchmarks/speed.py, levers). These layers expand the bias to the output's
+convolutions (benchmarks/conv_levers.py). These layers expand the bias to the output's
 shape and add that; on GPU and in static graphs (export) they are Paddle's own forward.
 """
 
