@@ -29,10 +29,11 @@ import numpy as np, paddle
 from paddle import nn
 import conv_layers, models
 if {mkldnn}:
-    paddle.set_flags({{"FLAGS_use_mkldnn": True}})
+    paddle.set_flags({{"FLAGS_use_mkldnn": True, "FLAGS_use_onednn": True}})
 if {paddle_layers}:  # Paddle's own forward: the bias added by a broadcast add
     conv_layers.Conv2D.forward = nn.Conv2D.forward
     conv_layers.Conv2DTranspose.forward = nn.Conv2DTranspose.forward
+{extra}
 FMT = {layout!r}
 paddle.seed(0)
 rng = np.random.default_rng(0)
@@ -107,7 +108,58 @@ for _ in range({iters}): step()
 print(1000 * (time.perf_counter() - tic) / {iters})
 '''
 
-EXAMPLES_STEP = dict(paddle_layers=False, layout="NCHW", mkldnn=False, concat=False, static=False)
+# Convolutions as one matrix product over the whole batch (Paddle's CPU kernels run one
+# per sample): unfold (im2col) or fold (col2im) and matmul. Paddle has no double backward
+# for unfold, so it is a PyLayer whose backward (fold) is itself differentiable.
+GEMM_CONVOLUTIONS = r'''
+from paddle.autograd import PyLayer
+F = nn.functional
+
+class Unfold(PyLayer):
+    @staticmethod
+    def forward(ctx, x, kernel, stride):
+        ctx.args = (x.shape[2:], kernel, stride)
+        return F.unfold(x, kernel, strides=stride)
+
+    @staticmethod
+    def backward(ctx, cols):
+        size, kernel, stride = ctx.args
+        return F.fold(cols, size, kernel, strides=stride)
+
+def same_padding(size, k, s):  # TF "SAME": [before, after]
+    total = max((-(-size // s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+def gemm_conv(self, x):  # 'SAME' stride-s convolution
+    n, _, h, w = x.shape
+    o, _, k, _ = self.weight.shape
+    s = self._stride[0]
+    (top, bottom), (left, right) = same_padding(h, k, s), same_padding(w, k, s)
+    cols = Unfold.apply(F.pad(x, [left, right, top, bottom]), [k, k], s)  # N, C*k*k, L
+    kk, length = cols.shape[1], cols.shape[2]
+    cols = cols.transpose([1, 0, 2]).reshape([kk, n * length])
+    out = paddle.matmul(self.weight.reshape([o, kk]), cols).reshape([o, n, length])
+    out = out.transpose([1, 0, 2]).reshape([n, o, -(-h // s), -(-w // s)])
+    return conv_layers._add_bias(out, self.bias)
+
+def gemm_deconv(self, x, output_size=None):  # padding [top, bottom, left, right]
+    n, ci, h, w = x.shape
+    _, co, k, _ = self.weight.shape
+    s = self._stride[0]
+    top, bottom, left, right = self._padding
+    xs = x.reshape([n, ci, h * w]).transpose([1, 0, 2]).reshape([ci, n * h * w])
+    cols = paddle.matmul(self.weight.reshape([ci, co * k * k]), xs, transpose_x=True)
+    cols = cols.reshape([co * k * k, n, h * w]).transpose([1, 0, 2])
+    full = F.fold(cols, [(h - 1) * s + k, (w - 1) * s + k], [k, k], strides=s)
+    out = full[:, :, top:(h - 1) * s + k - bottom, left:(w - 1) * s + k - right]
+    return conv_layers._add_bias(out, self.bias)
+
+conv_layers.Conv2D.forward = gemm_conv
+conv_layers.Conv2DTranspose.forward = gemm_deconv
+'''
+
+EXAMPLES_STEP = dict(paddle_layers=False, layout="NCHW", mkldnn=False, concat=False, static=False,
+                     extra="")
 # name: (what changes, switches, environment)
 VARIANTS = {
     "examples": ("the examples' step: conv_layers (bias added at the output's shape), NCHW, "
@@ -115,8 +167,11 @@ VARIANTS = {
     "paddle_layers": ("Paddle's own Conv2D / Conv2DTranspose (broadcast bias add)",
                       {"paddle_layers": True}, {}),
     "nhwc": ("NHWC data layout", {"layout": "NHWC"}, {}),
-    "mkldnn": ("FLAGS_use_mkldnn=1 (oneDNN kernels)", {"mkldnn": True}, {"FLAGS_use_mkldnn": "1"}),
+    "mkldnn": ("FLAGS_use_mkldnn=1 and FLAGS_use_onednn=1 (oneDNN kernels)", {"mkldnn": True},
+               {"FLAGS_use_mkldnn": "1", "FLAGS_use_onednn": "1"}),
     "concat": ("real and fake in one critic forward (batch 100)", {"concat": True}, {}),
+    "gemm": ("each convolution one matrix product over the batch (unfold / fold + matmul)",
+             {"extra": GEMM_CONVOLUTIONS}, {}),
     "static": ("paddle.jit.to_static forwards (all but the penalty's)", {"static": True}, {}),
     "1thread": ("1 math thread (OMP_NUM_THREADS=1)", {}, {"OMP_NUM_THREADS": "1"}),
     "2threads": ("2 math threads (OMP_NUM_THREADS=2)", {}, {"OMP_NUM_THREADS": "2"}),
