@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from speed import environment_without_cpu_settings
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 
@@ -181,7 +183,7 @@ VARIANTS = {
 def run(name, iters):
     _, switches, extra_env = VARIANTS[name]
     code = STEP.format(example=EXAMPLE, iters=iters, **{**EXAMPLES_STEP, **switches})
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+    env = environment_without_cpu_settings()
     env.update(extra_env, PYTHONWARNINGS="ignore")
     with tempfile.NamedTemporaryFile("w", suffix=".py") as program:  # to_static reads the source
         program.write(code)

@@ -245,9 +245,14 @@ def generated_data(example):
     return write_tarball(os.path.join(tempfile.mkdtemp(), "cifar-10-python.tar.gz"))
 
 
+def environment_without_cpu_settings():
+    """This environment less the CPU settings the examples would otherwise keep as the user's."""
+    return {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+
+
 def automatic_choice():
     """What cpu.use_fast_cpu_math() chooses on this machine, in a fresh process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+    env = environment_without_cpu_settings()
     code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); import cpu; print(cpu.use_fast_cpu_math())"
     out = subprocess.run([sys.executable, "-c", code], env=dict(env, PYTHONWARNINGS="ignore"),
                          check=True, capture_output=True, text=True).stdout
@@ -286,7 +291,7 @@ def main():
                            iters=iters, **spec)
     torch_code = {"toy": TORCH_TOY, "mnist": TORCH_MNIST}.get(args.example)
     for name in args.configs.split(","):
-        env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+        env = environment_without_cpu_settings()
         env.update(CONFIGS[name], PYTHONWARNINGS="ignore")
         programs[(name, f"wgangp_{args.example}.py")] = \
             lambda env=env: run_ours(args.example, env, iters, args.data)
@@ -295,7 +300,7 @@ def main():
             programs[(name, "minimal PyTorch loop")] = lambda env=env: run_code(
                 args.torch_python, torch_code.format(warmup=2, iters=iters), env)
     if args.processes > 1:
-        env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+        env = environment_without_cpu_settings()
         programs[(f"auto, {args.processes} processes", f"wgangp_{args.example}.py")] = \
             lambda: run_ours(args.example, env, iters, args.data, args.processes)
 
