@@ -26,6 +26,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
+sys.path.insert(0, EXAMPLE)
+import cpu  # noqa: E402  (the names of the settings it reads; it imports nothing heavy)
 
 # stock: Paddle as installed (1 thread, MKL's generic path on AMD); 1thread / 2threads: the
 # examples' MKL choice with that many threads; auto: everything as the examples choose it
@@ -246,8 +248,9 @@ def generated_data(example):
 
 
 def environment_without_cpu_settings():
-    """This environment less the CPU settings the examples would otherwise keep as the user's."""
-    return {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_NUM_THREADS")}
+    """This environment less the CPU settings the examples would otherwise keep as the user's
+    (cpu.py's names: MKL's code path and both thread counts)."""
+    return {k: v for k, v in os.environ.items() if k not in (cpu.MKL_ISA, *cpu.THREAD_SETTINGS)}
 
 
 def automatic_choice():
