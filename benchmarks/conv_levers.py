@@ -2,7 +2,7 @@
 step (5 critic steps with the gradient penalty, 1 generator step; gan_mnist.py's networks,
 batch 50), each variant in a fresh process, the variants taking turns round after round.
 
-Every variant is the examples' step (conv_layers' convolutions, NCHW, the automatic thread
+Every variant is the examples' step (models.py's convolutions, NCHW, the automatic thread
 count) with one change; "Paddle's layers" is the step with Paddle's own convolution layers.
 The table keeps the levers that lose: the examples use only those that win.
 
@@ -25,16 +25,16 @@ EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 STEP = r'''
 import os, sys, time
 sys.path.insert(0, {example!r})
-import cpu
+from runtime import cpu
 print(cpu.use_fast_cpu_math(), file=sys.stderr)
 import numpy as np, paddle
 from paddle import nn
-import conv_layers, models
+import models
 if {mkldnn}:
     paddle.set_flags({{"FLAGS_use_mkldnn": True, "FLAGS_use_onednn": True}})
 if {paddle_layers}:  # Paddle's own forward: the bias added by a broadcast add
-    conv_layers.Conv2D.forward = nn.Conv2D.forward
-    conv_layers.Conv2DTranspose.forward = nn.Conv2DTranspose.forward
+    models.Conv2D.forward = nn.Conv2D.forward
+    models.Conv2DTranspose.forward = nn.Conv2DTranspose.forward
 {extra}
 FMT = {layout!r}
 paddle.seed(0)
@@ -46,7 +46,7 @@ B, D_ = 50, 64
 
 # models.MnistCritic / MnistGenerator, with the layout as a parameter
 def conv(i, o):
-    return conv_layers.Conv2D(i, o, 5, stride=2, padding="SAME", data_format=FMT)
+    return models.Conv2D(i, o, 5, stride=2, padding="SAME", data_format=FMT)
 critic_convs = nn.Sequential(conv(1, D_), nn.LeakyReLU(0.2), conv(D_, 2 * D_), nn.LeakyReLU(0.2),
                              conv(2 * D_, 4 * D_), nn.LeakyReLU(0.2))
 critic_fc = nn.Linear(4 * 4 * 4 * D_, 1)
@@ -62,7 +62,7 @@ class Generator(nn.Layer):
         super().__init__()
         self.fc = nn.Linear(128, 4 * 4 * 4 * D_)
         pad = models.tf_same_transposed_padding(5, 2)
-        up = lambda i, o: conv_layers.Conv2DTranspose(i, o, 5, stride=2, padding=pad, data_format=FMT)
+        up = lambda i, o: models.Conv2DTranspose(i, o, 5, stride=2, padding=pad, data_format=FMT)
         self.up1, self.up2, self.up3 = up(4 * D_, 2 * D_), up(2 * D_, D_), up(D_, 1)
     def forward(self, z):
         x = nn.functional.relu(self.fc(z)).reshape([-1, 4 * D_, 4, 4])
@@ -142,7 +142,7 @@ def gemm_conv(self, x):  # 'SAME' stride-s convolution
     cols = cols.transpose([1, 0, 2]).reshape([kk, n * length])
     out = paddle.matmul(self.weight.reshape([o, kk]), cols).reshape([o, n, length])
     out = out.transpose([1, 0, 2]).reshape([n, o, -(-h // s), -(-w // s)])
-    return conv_layers._add_bias(out, self.bias)
+    return models._add_bias(out, self.bias)
 
 def gemm_deconv(self, x, output_size=None):  # padding [top, bottom, left, right]
     n, ci, h, w = x.shape
@@ -154,10 +154,10 @@ def gemm_deconv(self, x, output_size=None):  # padding [top, bottom, left, right
     cols = cols.reshape([co * k * k, n, h * w]).transpose([1, 0, 2])
     full = F.fold(cols, [(h - 1) * s + k, (w - 1) * s + k], [k, k], strides=s)
     out = full[:, :, top:(h - 1) * s + k - bottom, left:(w - 1) * s + k - right]
-    return conv_layers._add_bias(out, self.bias)
+    return models._add_bias(out, self.bias)
 
-conv_layers.Conv2D.forward = gemm_conv
-conv_layers.Conv2DTranspose.forward = gemm_deconv
+models.Conv2D.forward = gemm_conv
+models.Conv2DTranspose.forward = gemm_deconv
 '''
 
 EXAMPLES_STEP = dict(paddle_layers=False, layout="NCHW", mkldnn=False, concat=False, static=False,
@@ -175,8 +175,8 @@ VARIANTS = {
     "gemm": ("each convolution one matrix product over the batch (unfold / fold + matmul)",
              {"extra": GEMM_CONVOLUTIONS}, {}),
     "static": ("paddle.jit.to_static forwards (all but the penalty's)", {"static": True}, {}),
-    "1thread": ("1 math thread (OMP_NUM_THREADS=1)", {}, {"OMP_NUM_THREADS": "1"}),
-    "2threads": ("2 math threads (OMP_NUM_THREADS=2)", {}, {"OMP_NUM_THREADS": "2"}),
+    "1thread": ("1 math thread (MKL_NUM_THREADS=1)", {}, {"MKL_NUM_THREADS": "1"}),
+    "2threads": ("2 math threads (MKL_NUM_THREADS=2)", {}, {"MKL_NUM_THREADS": "2"}),
 }
 
 

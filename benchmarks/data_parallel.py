@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 
-from speed import EXAMPLES, generated_data, run_ours
+from speed import EXAMPLES, environment_without_cpu_settings, generated_data, run_ours
 
 
 def main():
@@ -32,11 +32,11 @@ def main():
     data = args.data or (generated_data(args.example) if args.example != "toy" else None)
     cores = len(os.sched_getaffinity(0))
 
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env = environment_without_cpu_settings()
     env["PYTHONWARNINGS"] = "ignore"
     # (processes, threads per process): the automatic choice on 1 and N processes, and one
     # process on one core for reference
-    runs = {(1, min(cores, 8)): {}, (1, 1): {"OMP_NUM_THREADS": "1"},
+    runs = {(1, min(cores, 8)): {}, (1, 1): {"MKL_NUM_THREADS": "1"},
             (args.processes, max(1, min(cores // args.processes, 8))): {}}
     times = {key: [] for key in runs}
     start = time.time()

@@ -27,12 +27,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 sys.path.insert(0, EXAMPLE)
-import cpu  # noqa: E402  (the names of the settings it reads; it imports nothing heavy)
+from runtime import cpu  # noqa: E402  (the names of the settings it reads; nothing heavy)
 
 # stock: Paddle as installed (1 thread, MKL's generic path on AMD); 1thread / 2threads: the
 # examples' MKL choice with that many threads; auto: everything as the examples choose it
-CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "OMP_NUM_THREADS": "1"},
-           "1thread": {"OMP_NUM_THREADS": "1"}, "2threads": {"OMP_NUM_THREADS": "2"},
+CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "MKL_NUM_THREADS": "1"},
+           "1thread": {"MKL_NUM_THREADS": "1"}, "2threads": {"MKL_NUM_THREADS": "2"},
            "auto": {}}
 
 # what each example trains: (script overrides, noise dim, batch, lambda, models.* factory)
@@ -41,7 +41,7 @@ EXAMPLES = {
                 models="models.toy_models(2, 512, 3)", real="data(256)",
                 data="dist = functions.ToyDistribution('8gaussians'); "
                      "data = lambda n: dist.sample(n, rng)"),
-    "mnist": dict(overrides=["TRAIN.metric_samples=0", "EVAL.num_samples=100"], noise=128,
+    "mnist": dict(overrides=["TRAIN.eval_during_train=false", "EVAL.num_samples=100"], noise=128,
                   batch=50, lam=10.0, models="models.mnist_models(128, 64)", real="data(50)",
                   data="images = rng.random((2000, 1, 28, 28), dtype='float32'); "
                        "data = lambda n: images[rng.integers(0, 2000, n)]"),
@@ -60,7 +60,7 @@ print(1000 * (time.perf_counter() - tic) / {iters})
 MINIMAL = r'''
 import sys, time
 sys.path.insert(0, {example!r})
-import cpu
+from runtime import cpu
 cpu.use_fast_cpu_math()  # the scripts' CPU settings (the environment's, where it sets them)
 import functions, models
 import numpy as np, paddle
@@ -96,7 +96,7 @@ def step():
 MINIMAL_CIFAR = r'''
 import sys, time
 sys.path.insert(0, {example!r})
-import cpu
+from runtime import cpu
 cpu.use_fast_cpu_math()
 import functions
 import numpy as np, paddle, models
@@ -113,7 +113,7 @@ opt_d = paddle.optimizer.Adam(2e-4, beta1=0.0, beta2=0.9, parameters=D.parameter
 def step():
     for _ in range(5):
         index = rng.integers(0, 2000, 64)
-        real = paddle.to_tensor(functions.cifar_preprocess(images[index], rng))
+        real = functions.cifar_real(paddle.to_tensor(images[index]))
         y = paddle.to_tensor(labels[index])
         with paddle.no_grad():
             fake = G(paddle.randn([64, 128]), y)
@@ -256,7 +256,7 @@ def environment_without_cpu_settings():
 def automatic_choice():
     """What cpu.use_fast_cpu_math() chooses on this machine, in a fresh process."""
     env = environment_without_cpu_settings()
-    code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); import cpu; print(cpu.use_fast_cpu_math())"
+    code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); from runtime import cpu; print(cpu.use_fast_cpu_math())"
     out = subprocess.run([sys.executable, "-c", code], env=dict(env, PYTHONWARNINGS="ignore"),
                          check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1]

@@ -10,7 +10,9 @@ what they show:
     ```
 
 The name after the colon is a top-level def or class of that file, `Class.method`,
-or, in a YAML file, a top-level key. This script finds that definition and rewrites
+`function / step` (a block of a function that opens with a step comment such as
+`# set constraint`, up to the next step comment or the function's end), or, in a YAML
+file, a top-level key. This script finds that definition and rewrites
 START, END and linenums so the range covers exactly it: from its first decorator (or
 its def / class line) to its last line (Python's ast end_lineno; for a YAML key, its
 last line before the next top-level entry, trailing blank and top-level comment lines
@@ -30,7 +32,9 @@ import sys
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ("docs/zh/examples/wgangp.md", "docs/en/examples/wgangp.md")
+SUBPAGES = ("usage", "faithfulness", "speed", "published")  # under the example in the navigation
+PAGES = tuple(f"docs/{lang}/examples/{page}.md" for lang in ("zh", "en")
+              for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES)))
 
 # a fenced block whose body is exactly one snippet include (with or without a range)
 SNIPPET = re.compile(
@@ -78,10 +82,31 @@ def find_snippets(page: str, text: Optional[str] = None) -> List[Snippet]:
     return found
 
 
+# the step comments of PaddleScience's examples that open a block of a script's function
+STEP = re.compile(r"^\s+# (set model|set constraint|set optimizer|set validator|initialize solver"
+                  r"|train model|evaluate|visualize|export model)\b")
+
+
+def step_blocks(lines: List[str], first: int, last: int) -> Dict[str, Tuple[int, int]]:
+    """{step: (first line, last line)} of the step blocks in lines first..last (1-based):
+    each from its comment to the line before the next one, trailing blank lines left out."""
+    heads = [(i, m.group(1)) for i in range(first, last + 1)
+             if (m := STEP.match(lines[i - 1]))]
+    blocks = {}
+    for n, (i, step) in enumerate(heads):
+        stop = heads[n + 1][0] - 1 if n + 1 < len(heads) else last
+        while stop > i and not lines[stop - 1].strip():
+            stop -= 1
+        blocks.setdefault(step, (i, stop))
+    return blocks
+
+
 def python_definitions(source: str) -> Dict[str, Tuple[int, int]]:
-    """{name: (first line, last line)} of top-level defs / classes and their methods."""
+    """{name: (first line, last line)} of top-level defs / classes, their methods, and the
+    step blocks of top-level functions ("train / set constraint")."""
     spans = {}
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    lines = source.splitlines()
 
     def span(node):
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
@@ -94,6 +119,9 @@ def python_definitions(source: str) -> Dict[str, Tuple[int, int]]:
             for child in node.body:
                 if isinstance(child, kinds):
                     spans[f"{node.name}.{child.name}"] = span(child)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for step, block in step_blocks(lines, node.lineno, node.end_lineno).items():
+                spans[f"{node.name} / {step}"] = block
     return spans
 
 
@@ -199,7 +227,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 when a range is stale")
     parser.add_argument("pages", nargs="*", default=list(PAGES),
-                        help="pages relative to the repository root (default: both example pages)")
+                        help="pages relative to the repository root (default: the example's pages)")
     args = parser.parse_args(argv)
     return sync(args.pages, check=args.check)
 

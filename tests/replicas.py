@@ -20,20 +20,24 @@ def main(out_dir, script, overrides):
     import numpy
     import paddle
 
-    parallel = importlib.import_module("parallel")  # the modules the script imports
-    training = importlib.import_module("training")
-    train_alternately, local_rows = training.train_alternately, parallel.local_rows
+    # the modules the script imports
+    parallel = importlib.import_module("runtime.parallel")
+    training = importlib.import_module("runtime.training")
+    functions = importlib.import_module("functions")
+    run_init, run_finish, local_rows = training.Run.__init__, training.Run.finish, parallel.local_rows
 
-    def train_and_save_replicas(cfg, model, *args, **kwargs):
-        def save(stage):
-            for name, layer in (("generator", model.generator), ("critic", model.critic)):
-                path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams")
-                paddle.save(layer.state_dict(), path)
+    def save(model, stage):
+        for name, layer in (("generator", model.generator), ("critic", model.critic)):
+            path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams")
+            paddle.save(layer.state_dict(), path)
 
-        save("initial")
-        history = train_alternately(cfg, model, *args, **kwargs)
-        save("final")
-        return history
+    def init_saving_the_initial_replicas(self, cfg, model, *args, **kwargs):
+        save(model, "initial")
+        run_init(self, cfg, model, *args, **kwargs)
+
+    def finish_saving_the_final_replicas(self):
+        save(self.model, "final")
+        return run_finish(self)
 
     def local_rows_saving_the_first_critic_batch(batch):
         rows = local_rows(batch)
@@ -42,7 +46,6 @@ def main(out_dir, script, overrides):
             numpy.savez(path, **rows)
         return rows
 
-    functions = importlib.import_module("functions")
     train_digit_classifier = functions.train_digit_classifier
 
     def train_digit_classifier_noting_it(*args, **kwargs):
@@ -51,7 +54,8 @@ def main(out_dir, script, overrides):
         return train_digit_classifier(*args, **kwargs)
 
     functions.train_digit_classifier = train_digit_classifier_noting_it
-    training.train_alternately = train_and_save_replicas
+    training.Run.__init__ = init_saving_the_initial_replicas
+    training.Run.finish = finish_saving_the_final_replicas
     parallel.local_rows = local_rows_saving_the_first_critic_batch
     os.makedirs(out_dir, exist_ok=True)
     sys.argv = [script, *overrides]

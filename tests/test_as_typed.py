@@ -1,22 +1,25 @@
 """The examples as a user types them in a shell: no hydra.run.dir, the run directory taken
 from the printed log line and pasted unquoted into eval, export, infer and resume."""
 
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cifar_files import write_tarball
+from runtime import cpu
 from conftest import EXAMPLE_DIR
 from mnist_files import write_idx_dir
 
 TOY = "TRAIN.epochs=2 TRAIN.iters_per_epoch=3 TRAIN.batch_size=32 MODEL.hidden_size=32 " \
       "EVAL.num_samples=200 log_freq=2"
 MNIST = "MODEL.dim=4 MODEL.noise_dim=16 TRAIN.batch_size=16 EVAL.classifier_epochs=1 " \
-        "EVAL.num_samples=100 EVAL.batch_size=50 TRAIN.metric_samples=0"
+        "EVAL.num_samples=100 EVAL.batch_size=50 TRAIN.eval_during_train=false"
 CIFAR = "MODEL.dim_g=8 MODEL.dim_d=8 MODEL.noise_dim=16 TRAIN.batch_size=8 " \
         "TRAIN.generator_batch_size=16 EVAL.num_samples=40 EVAL.batch_size=20 DATA.md5=null " \
         "TRAIN.n_critic=2"
@@ -57,7 +60,8 @@ def test_toy_round_trip_as_typed(tmp_path):
     progress = [line for line in lines[:first_epoch] if re.search(r"\[Iter \d+/6\]", line)]
     assert [re.search(r"\[Iter (\d+)/6\]", line).group(1) for line in progress] == ["1", "2"]
     assert all(re.search(r"eta: \d+:\d\d:\d\d", line) for line in progress)
-    assert "batch_cost" not in out  # ppsci's step lines for the first steps are not shown
+    # ppsci's training step lines for the first steps are not shown (its eval lines are)
+    assert not [line for line in out.splitlines() if "[Train]" in line and "batch_cost" in line]
     assert out.count("Using paddlepaddle") == 1
 
     weights = f"{run_dir}/model_generator.pdparams"
@@ -75,11 +79,43 @@ def test_toy_round_trip_as_typed(tmp_path):
     assert os.path.isfile(os.path.join(printed_run_dir(infer_out), "samples.npz"))
 
     # the resume command the run printed, with more epochs
+    # ppsci's validator after every epoch (TRAIN.eval_during_train, the toy's default)
+    assert "[Eval][Epoch 1][Avg]" in out and "[Eval][Epoch 2][Avg]" in out
+    history = json.loads(open(os.path.join(run_dir, "losses.json")).read())
+    assert [set(h) >= {"high_quality_fraction", "modes_covered"} for h in history] == [True, True]
+
     resume = re.search(r"TRAIN\.checkpoint_path=(\S+?)(\x1b|$)", out, re.M).group(1)
     assert resume == f"{run_dir}/checkpoints/latest"
     more = shell(f"{script('wgangp_toy.py')} {TOY.replace('epochs=2', 'epochs=3')} "
                  f"TRAIN.checkpoint_path={resume}", tmp_path)
     assert "Resumed from" in more and "[Epoch 3/3]" in more and "[Epoch 1/3]" not in more
+
+
+def test_eval_during_train_is_ppscis_switch_as_typed(tmp_path):
+    """TRAIN.eval_during_train and TRAIN.eval_freq choose the epochs the validator runs after."""
+    out = shell(f"{script('wgangp_toy.py')} {TOY.replace('epochs=2', 'epochs=4')} "
+                "TRAIN.eval_freq=2", tmp_path)
+    assert [e for e in range(1, 5) if f"[Eval][Epoch {e}][Avg]" in out] == [2, 4]
+    history = json.loads(open(os.path.join(printed_run_dir(out), "losses.json")).read())
+    assert ["modes_covered" in h for h in history] == [False, True, False, True]
+    off = shell(f"{script('wgangp_toy.py')} {TOY} TRAIN.eval_during_train=false", tmp_path)
+    assert "[Eval][Epoch" not in off and "[Eval][Avg]" in off  # the final evaluation only
+
+
+def test_onnx_export_and_inference_as_typed(tmp_path):
+    """mode=export INFER.onnx=true writes <export_path>.onnx beside the Paddle model, and
+    mode=infer INFER.engine=onnx samples it as the Paddle model does."""
+    out = shell(f"{script('wgangp_toy.py')} {TOY} TRAIN.epochs=1", tmp_path)
+    weights = f"{printed_run_dir(out)}/model_generator.pdparams"
+    shell(f"{script('wgangp_toy.py')} mode=export MODEL.hidden_size=32 "
+          f"INFER.pretrained_model_path={weights} INFER.onnx=true", tmp_path)
+    assert (tmp_path / "inference" / "wgangp_toy.onnx").stat().st_size > 0
+    samples = {}
+    for engine in ("native", "onnx"):
+        out = shell(f"{script('wgangp_toy.py')} mode=infer EVAL.num_samples=200 "
+                    f"INFER.engine={engine}", tmp_path)
+        samples[engine] = np.load(os.path.join(printed_run_dir(out), "samples.npz"))["samples"]
+    np.testing.assert_allclose(samples["onnx"], samples["native"], rtol=0, atol=1e-5)
 
 
 def test_mnist_round_trip_as_typed(tmp_path):
@@ -109,13 +145,14 @@ def test_mnist_quick_start_as_typed(tmp_path):
     command = command.replace("DATA.data_path=/path/to/mnist.pkl.gz", f"DATA.data_path={data}")
     command = re.sub(r"TRAIN\.epochs=\d+", "TRAIN.epochs=1", command)
     command = re.sub(r"TRAIN\.iters_per_epoch=\d+", "TRAIN.iters_per_epoch=2", command)
-    small = MNIST.replace("TRAIN.metric_samples=0", "TRAIN.metric_samples=20")
+    small = MNIST.replace("TRAIN.eval_during_train=false", "TRAIN.metric_samples=20")
     out = shell(f"{command} {small}", tmp_path)
     run_dir = printed_run_dir(out)
     assert run_dir.startswith(str(tmp_path / "outputs_wgangp_mnist"))
     assert "Data parallel on 2 processes" in out
     # the cores are shared by the two processes (unless the environment sets the threads)
-    threads = os.environ.get("OMP_NUM_THREADS") or max(1, min(len(os.sched_getaffinity(0)) // 2, 8))
+    yours = cpu.users_threads()
+    threads = yours[1] if yours else max(1, min(len(os.sched_getaffinity(0)) // 2, 8))
     assert re.search(rf"CPU math: .*\b{threads} math threads? \(", out)
     assert {"metrics.json", "model_generator.pdparams", "train.rank1.log"} <= set(os.listdir(run_dir))
     assert (tmp_path / "log" / "workerlog.1").exists()  # the launcher's per-process logs

@@ -9,7 +9,7 @@ import sys
 import functions
 import numpy as np
 import pytest
-import startup
+from runtime import startup
 from omegaconf import OmegaConf
 
 from cifar_files import batch, write_tarball
@@ -37,7 +37,7 @@ def test_numeric_settings_are_checked(capsys, key, value):
 
 @pytest.mark.parametrize("key, value", [
     ("use_amp", True), ("to_static", True), ("TRAIN.update_freq", 2),
-    ("TRAIN.eval_during_train", True), ("TRAIN.ema.use_ema", True), ("TRAIN.swa.use_swa", True),
+    ("TRAIN.ema.use_ema", True), ("TRAIN.swa.use_swa", True),
     ("INFER.engine", "tensorrt"), ("INFER.precision", "fp16"),
     ("EVAL.compute_metric_by_batch", True), ("TRAIN.pretrained_model_path", "w.pdparams"),
 ])

@@ -99,7 +99,7 @@ def test_generator_with_two_groups_computes_the_papers_two_towers():
     both = towers(noise, labels).numpy()
     halves = np.concatenate([one(noise[:4], labels[:4]).numpy(), one(noise[4:], labels[4:]).numpy()])
     np.testing.assert_allclose(both, halves, rtol=1e-4, atol=1e-5)
-    norms = [s for s in towers.sublayers() if isinstance(s, paddle.nn.layer.norm._BatchNormBase)]
+    norms = [s for s in towers.sublayers() if isinstance(s, models.BATCH_NORMS)]
     assert len(norms) == 7 and all(isinstance(s, models.GroupedBatchNorm2D) and s.groups == 2
                                    for s in norms)  # 3 blocks x 2 conditional, and the output's
 

@@ -9,7 +9,7 @@ import models
 import numpy as np
 import paddle
 import pytest
-import weights
+from runtime import files
 from omegaconf import OmegaConf
 
 from cifar_files import batch, write_tarball
@@ -32,8 +32,8 @@ def test_md5_is_checked(tmp_path, capsys):
     path = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
     official = OmegaConf.load(os.path.join(EXAMPLE_DIR, "conf", "wgangp_cifar10.yaml")).DATA.md5
     err = usage_error(capsys, functions.load_cifar10, path, official)  # the config's default
-    assert official in err and weights.file_digest(path, "md5") in err and "download" in err
-    assert functions.load_cifar10(path, weights.file_digest(path, "md5"))["train"][0].shape[0] == 300
+    assert official in err and files.file_digest(path, "md5") in err and "download" in err
+    assert functions.load_cifar10(path, files.file_digest(path, "md5"))["train"][0].shape[0] == 300
 
 
 def test_extracted_directory(tmp_path):
@@ -65,15 +65,19 @@ def test_wrong_data_set_is_refused(tmp_path, capsys):
 
 
 def test_preprocessing_is_the_papers_and_samples_map_back_to_bytes():
-    rng = np.random.default_rng(0)
+    paddle.seed(0)
     images = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16).repeat(3, 1)
-    x = functions.cifar_preprocess(images, rng)
+    x = functions.cifar_real(paddle.to_tensor(images)).numpy()
     base = 2 * (images / 256 - 0.5)
     assert np.all(x >= base - 1e-6) and np.all(x < base + 1 / 128 + 1e-6)
     assert x.min() >= -1 and x.max() < 1
-    # generator outputs -> bytes as the paper's code saves them: (y + 1) * 255 / 2
-    outputs = (2 * images.astype("float32") / 255 - 1)
+    noise = x - base  # the dequantisation noise: U(0, 1/128), independent per value
+    assert 0.8 / 256 < noise.mean() < 1.2 / 256 and len(np.unique(noise.round(9))) > 700
+    # generator outputs -> bytes as the paper's Inception Score code: int((y + 1) * 255.99 / 2)
+    outputs = (images.astype("float32") + 0.5) / np.float32(255.99 / 2) - 1
     np.testing.assert_array_equal(functions.to_uint8(outputs), images.transpose(0, 2, 3, 1))
+    edges = np.array([-1.0, 1.0, 0.0], "float32").reshape(1, 3, 1, 1)
+    assert functions.to_uint8(edges).ravel().tolist() == [0, 255, 127]  # 127.995 -> 127
 
 
 @pytest.mark.parametrize("conditional, layer_norm", [(True, False), (False, True)])

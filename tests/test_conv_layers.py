@@ -2,19 +2,19 @@
 and (convolutions, as in the critics) the gradient penalty's double backward, with the
 same parameters (names and values), so weights and checkpoints are interchangeable."""
 
-import conv_layers
+import models
 import numpy as np
 import paddle
 import pytest
 from paddle import nn
 
 CASES = {
-    "conv 5x5 stride 2 SAME": (conv_layers.Conv2D, nn.Conv2D,
+    "conv 5x5 stride 2 SAME": (models.Conv2D, nn.Conv2D,
                                dict(in_channels=3, out_channels=8, kernel_size=5, stride=2,
                                     padding="SAME"), [4, 3, 13, 13]),
-    "conv 3x3 pad 1": (conv_layers.Conv2D, nn.Conv2D,
+    "conv 3x3 pad 1": (models.Conv2D, nn.Conv2D,
                        dict(in_channels=3, out_channels=6, kernel_size=3, padding=1), [2, 3, 8, 8]),
-    "transposed 5x5 stride 2": (conv_layers.Conv2DTranspose, nn.Conv2DTranspose,
+    "transposed 5x5 stride 2": (models.Conv2DTranspose, nn.Conv2DTranspose,
                                 dict(in_channels=4, out_channels=3, kernel_size=5, stride=2,
                                      padding=[1, 2, 1, 2], output_padding=0), [3, 4, 5, 5]),
 }
@@ -58,7 +58,7 @@ def test_same_parameters_outputs_and_gradients(case):
 
 def test_export_uses_paddles_forward():
     """In a static graph (export) the layers fall back to Paddle's forward."""
-    layer = conv_layers.Conv2D(2, 4, 3, padding=1)
+    layer = models.Conv2D(2, 4, 3, padding=1)
     layer.bias.set_value(np.arange(4, dtype="float32"))
     x = paddle.rand([1, 2, 6, 6])
     static = paddle.jit.to_static(layer, full_graph=True)

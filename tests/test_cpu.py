@@ -1,12 +1,12 @@
 """cpu.use_fast_cpu_math: MKL's AVX2 path on AMD only, one math thread per available core
 (at most 8, shared by the launched processes) on every CPU, and the user's own settings
-kept as they are."""
+kept as they are (OMP_NUM_THREADS=1 is Paddle's own: MKL_NUM_THREADS=1 asks for one)."""
 
 import os
 import subprocess
 import sys
 
-import cpu
+from runtime import cpu
 import paddle
 import pytest
 
@@ -26,10 +26,9 @@ def machine(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
     def make(cpu_flags, cores=2, **env):
-        """env: the environment the command started with (and has now)."""
+        """env: the environment the command runs with."""
         monkeypatch.setattr(cpu, "_cpu_flags", lambda: cpu_flags)
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
-        monkeypatch.setattr(cpu, "_started_with", env.get)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         return given
@@ -85,7 +84,8 @@ def test_cpuinfo_is_read():
 def choice_in_a_fresh_process(**env):
     """What the scripts log: they import paddle (which sets OMP_NUM_THREADS=1 when it is
     unset) before main() calls use_fast_cpu_math."""
-    code = (f"import sys; sys.path.insert(0, {EXAMPLE_DIR!r}); import paddle, cpu; "
+    code = (f"import sys; sys.path.insert(0, {EXAMPLE_DIR!r}); import paddle; "
+            "from runtime import cpu; "
             "print(cpu.use_fast_cpu_math())")
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, check=True,
@@ -99,5 +99,16 @@ def test_paddles_own_omp_num_threads_is_not_taken_for_the_users():
     assert choice_in_a_fresh_process().endswith(
         f"{threads} math thread{'s' if threads > 1 else ''} ({cores} core{'s' if cores > 1 else ''}"
         + (", at most 8)" if cores > 8 else ")"))
-    assert choice_in_a_fresh_process(OMP_NUM_THREADS="1").endswith(
-        "1 math thread (OMP_NUM_THREADS=1, yours)")
+    assert choice_in_a_fresh_process(MKL_NUM_THREADS="1").endswith(
+        "1 math thread (MKL_NUM_THREADS=1, yours)")
+    assert choice_in_a_fresh_process(OMP_NUM_THREADS="2").endswith(
+        "2 math threads (OMP_NUM_THREADS=2, yours)")
+
+
+def test_omp_num_threads_1_is_taken_for_paddles_own(machine):
+    """Paddle's import writes OMP_NUM_THREADS=1 when it is unset: a 1 is not the user's."""
+    given = machine(INTEL, cores=2, OMP_NUM_THREADS="1")
+    assert cpu.use_fast_cpu_math() == "2 math threads (2 cores)"
+    given = machine(INTEL, cores=2, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    assert cpu.use_fast_cpu_math() == "1 math thread (MKL_NUM_THREADS=1, yours)"
+    assert given == [2, 1]

@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 
-import startup
-import parallel
+from runtime import startup
+from runtime import parallel
 import numpy as np
 import paddle
 import pytest
@@ -23,7 +23,7 @@ from mnist_files import write_idx_dir
 
 REPLICAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "replicas.py")
 TOY = ["MODEL.hidden_size=32", "TRAIN.batch_size=64", "EVAL.num_samples=100"]
-MNIST = ["MODEL.dim=4", "MODEL.noise_dim=16", "TRAIN.batch_size=16", "TRAIN.metric_samples=0",
+MNIST = ["MODEL.dim=4", "MODEL.noise_dim=16", "TRAIN.batch_size=16", "TRAIN.eval_during_train=false",
          "EVAL.classifier_epochs=1", "EVAL.num_samples=100", "EVAL.batch_size=50"]
 CIFAR = ["MODEL.dim_g=8", "MODEL.dim_d=8", "MODEL.noise_dim=16", "TRAIN.batch_size=8",
          "TRAIN.generator_batch_size=16", "EVAL.num_samples=20", "EVAL.batch_size=10", "DATA.md5=null"]
@@ -33,7 +33,7 @@ def run(script, out, *overrides, processes=2):
     """Train with `processes` CPU processes; returns the run and the launcher's log dir."""
     launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
                 "--log_dir", str(out / "launch_logs")] if processes > 1 else []
-    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")  # 2 cores, 2 processes
+    env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")  # 2 cores, 2 processes
     return subprocess.run(
         [sys.executable, *launcher, REPLICAS, str(out / "replicas"), os.path.join(EXAMPLE_DIR, script),
          *overrides, f"hydra.run.dir={out / 'run'}"],
@@ -124,7 +124,8 @@ def test_mnist_every_process_builds_the_metric_classifier(tmp_path):
     gloo (CPU data parallelism) drops a process that waits 30 s in a collective, as the
     others did while rank 0 alone trained it (about 2 minutes with the defaults)."""
     data = write_idx_dir(str(tmp_path / "data"))
-    result = run("wgangp_mnist.py", tmp_path, *MNIST, "TRAIN.metric_samples=20", "TRAIN.epochs=1",
+    result = run("wgangp_mnist.py", tmp_path, *MNIST, "TRAIN.eval_during_train=true",
+                 "TRAIN.metric_samples=20", "TRAIN.epochs=1",
                  "TRAIN.iters_per_epoch=1", f"DATA.data_path={data}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "replicas" / "rank0_trained_classifier").exists()
@@ -207,19 +208,19 @@ def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
 
 
 def test_cifar10_per_epoch_metrics_are_refused_on_cpu_processes(monkeypatch, capsys):
-    """Rank 0's Inception metrics take minutes on a CPU; gloo drops the waiting processes
+    """The Inception metrics take minutes on a CPU; gloo drops the waiting processes
     after 30 s, so the run would die after its first epoch."""
     from omegaconf import OmegaConf
 
     monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 2)
     cfg = OmegaConf.create({"mode": "train", "device": "cpu", "EVAL": {"inception": "tf2015"},
-                            "TRAIN": {"batch_size": 64, "metric_samples": 1000}})
+                            "TRAIN": {"batch_size": 64, "eval_during_train": True}})
     with pytest.raises(SystemExit) as info:
         startup.check_config(cfg)
     assert info.value.code == 2
-    assert "TRAIN.metric_samples=1000: on CPU processes" in capsys.readouterr().err
-    cfg.TRAIN.metric_samples = 0
+    assert "TRAIN.eval_during_train=true: on CPU processes" in capsys.readouterr().err
+    cfg.TRAIN.eval_during_train = False
     startup.check_config(cfg)  # accepted
-    cfg.TRAIN.metric_samples, cfg.device = 1000, "gpu"
+    cfg.TRAIN.eval_during_train, cfg.device = True, "gpu"
     monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: True)
     startup.check_config(cfg)  # NCCL waits 30 minutes

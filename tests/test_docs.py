@@ -16,7 +16,12 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ("docs/zh/examples/wgangp.md", "docs/en/examples/wgangp.md")
+MAIN_PAGES = ("docs/zh/examples/wgangp.md", "docs/en/examples/wgangp.md")
+SUBPAGES = ("usage", "faithfulness", "speed", "published")  # under the example in the navigation
+PAGES = MAIN_PAGES + tuple(f"docs/{lang}/examples/wgangp/{sub}.md"
+                           for lang in ("zh", "en") for sub in SUBPAGES)
+PAIRS = [(f"docs/zh/examples/{page}.md", f"docs/en/examples/{page}.md")
+         for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES))]
 FIX = "run `python docs/sync_snippets.py` to update the ranges"
 
 # fence line, then --8<--, the included file (optionally :START:END), --8<--
@@ -53,10 +58,16 @@ def snippets(page):
     return found
 
 
+STEPS = ("set model", "set constraint", "set optimizer", "set validator", "initialize solver",
+         "train model", "evaluate", "visualize", "export model")
+
+
 def python_spans(source):
-    """{name: (first line incl. decorators, end_lineno)} for top-level defs/classes and methods."""
+    """{name: (first line incl. decorators, end_lineno)} for top-level defs/classes and methods,
+    and "function / step" for the blocks a step comment opens in a top-level function."""
     spans = {}
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    lines = source.splitlines()
     for node in ast.parse(source).body:
         if not isinstance(node, kinds):
             continue
@@ -66,6 +77,20 @@ def python_spans(source):
         for name, n in nodes:
             first = min([n.lineno] + [d.lineno for d in n.decorator_list])
             spans[name] = (first, n.end_lineno)
+        if isinstance(node, ast.ClassDef):
+            continue
+        starts = []  # (line, step) of each step comment in the function
+        for number in range(node.lineno, node.end_lineno + 1):
+            text = lines[number - 1].strip()
+            step = next((s for s in STEPS if text == f"# {s}" or text.startswith(f"# {s} ")
+                         or text.startswith(f"# {s}:")), None)
+            if step:
+                starts.append((number, step))
+        for k, (number, step) in enumerate(starts):
+            end = starts[k + 1][0] - 1 if k + 1 < len(starts) else node.end_lineno
+            while not lines[end - 1].strip():
+                end -= 1
+            spans.setdefault(f"{node.name} / {step}", (number, end))
     return spans
 
 
@@ -93,7 +118,7 @@ def all_snippets():
 
 
 def test_pages_have_snippets():
-    for page in PAGES:
+    for page in MAIN_PAGES:
         ranged = [s for s in snippets(page) if s[2] is not None]
         assert len(ranged) >= 20, f"{page}: only {len(ranged)} ranged snippets found"
 
@@ -134,15 +159,16 @@ def test_ranges_cover_the_named_definition(page):
     assert not problems, f"stale or wrong snippets ({FIX}):\n" + "\n".join(problems)
 
 
-def test_pages_include_the_same_code():
+@pytest.mark.parametrize("pair", PAIRS, ids=[en for _, en in PAIRS])
+def test_pages_include_the_same_code(pair):
     def included(page):
         return [(path, start is not None, title or "")
                 for _, path, start, _, _, title in snippets(page)]
 
-    zh, en = (included(page) for page in PAGES)
+    zh, en = (included(page) for page in pair)
     assert sorted(zh) == sorted(en), (
-        f"only in {PAGES[0]}: {sorted(set(zh) - set(en))}; "
-        f"only in {PAGES[1]}: {sorted(set(en) - set(zh))}")
+        f"only in {pair[0]}: {sorted(set(zh) - set(en))}; "
+        f"only in {pair[1]}: {sorted(set(en) - set(zh))}")
 
 
 def test_sync_script_agrees():

@@ -10,10 +10,10 @@ import io
 import pickle
 import zipfile
 
-import convert_inception_weights as convert
-import inception
-import inception_weights
-import torch_weights
+from inception import convert
+from inception import networks
+from inception import weights as inception_weights
+from inception import torch_file
 import numpy as np
 import paddle
 import pytest
@@ -127,7 +127,7 @@ def write_torch_legacy(path, obj):
                 "type_sizes": {"short": 2, "int": 4, "long": 8}}
     storages = storages_of(obj)
     with open(path, "wb") as f:
-        for header in (torch_weights.LEGACY_MAGIC_NUMBER, 1001, sys_info):
+        for header in (torch_file.LEGACY_MAGIC_NUMBER, 1001, sys_info):
             pickle.dump(header, f, protocol=2)
         TorchPickler(f, legacy=True).dump(obj)
         pickle.dump(sorted(storages), f, protocol=2)
@@ -146,7 +146,7 @@ def torch_name(paddle_name):
 @pytest.fixture(scope="module")
 def tf_net():
     paddle.seed(0)
-    return inception.TFInceptionV3()
+    return networks.TFInceptionV3()
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def tf_pth(tf_weights, tmp_path_factory):
 
 def test_reader_follows_strides_offsets_and_storage_types(tf_weights, tf_pth):
     state, expected = tf_weights
-    read = torch_weights.read_torch_state_dict(tf_pth)
+    read = torch_file.read_torch_state_dict(tf_pth)
     assert set(read) == set(state)
     for name in ("Conv2d_1a_3x3.conv.weight", "Conv2d_2a_3x3.bn.weight", "Conv2d_2a_3x3.bn.bias"):
         np.testing.assert_array_equal(read[name], expected[name])
@@ -216,7 +216,7 @@ def test_legacy_torch_format_is_read(tmp_path):
     state = torch_state(arrays)
     state["a.weight_t"] = Tensor(state["a.weight"].storage, 0, (3, 2), (1, 3))
     write_torch_legacy(path, state)
-    read = torch_weights.read_torch_state_dict(str(path))
+    read = torch_file.read_torch_state_dict(str(path))
     np.testing.assert_array_equal(read["a.weight"], arrays["a.weight"])
     np.testing.assert_array_equal(read["a.weight_t"], arrays["a.weight"].T)
     assert read["a.num_batches_tracked"].tolist() == [7]
@@ -235,7 +235,7 @@ def test_malicious_pickle_is_refused_unrun(tmp_path, write, module, name, code):
     state["y"] = CodeRunner(module, name, code.format(marker=str(marker)))
     write(path, state)
     with pytest.raises(ValueError, match=f"evil.pth refers to {module}.{name}.*refused"):
-        torch_weights.read_torch_state_dict(str(path))
+        torch_file.read_torch_state_dict(str(path))
     with pytest.raises(ValueError, match="refused"):
         inception_weights.load_inception("tf2015", str(path))
     assert not marker.exists()
@@ -262,7 +262,7 @@ def test_missing_and_unreadable_files_give_value_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
         inception_weights.load_inception("tf2015", missing)
     with pytest.raises(ValueError, match="nowhere.pth does not exist"):
-        torch_weights.read_torch_state_dict(missing)
+        torch_file.read_torch_state_dict(missing)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a weights file")
     with pytest.raises(ValueError, match="junk.pth is not a file written by torch.save"):
@@ -308,7 +308,7 @@ def test_preprocessing_resizes_to_299_in_minus_one_one(tf_net):
     assert x.shape == (2, 3, 299, 299)
     np.testing.assert_allclose(x[0], -0.5 / 128, atol=1e-6)
     np.testing.assert_allclose(x[1], 127 / 128, atol=1e-6)
-    x = inception.TFInceptionV3("pytorch_fid").preprocess(images).numpy()  # 2 x - 1
+    x = networks.TFInceptionV3("pytorch_fid").preprocess(images).numpy()  # 2 x - 1
     np.testing.assert_allclose(x[0], 0.0, atol=1e-6)
     np.testing.assert_allclose(x[1], 1.0, atol=1e-6)
 
@@ -331,7 +331,7 @@ def test_block_pools_are_the_2015_graphs(tf_net):
 
 def test_paddle_vision_inception_shapes_and_local_weights(tmp_path):
     paddle.seed(0)
-    net = inception.PaddleVisionInception(pretrained=False)
+    net = networks.PaddleVisionInception(pretrained=False)
     with paddle.no_grad():
         features, logits = net(paddle.rand([2, 3, 32, 32]))
     assert features.shape == [2, 2048] and logits.shape == [2, 1000]

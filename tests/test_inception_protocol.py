@@ -6,8 +6,8 @@ prefix checked."""
 import hashlib
 import os
 
-import inception
-import inception_weights
+from inception import networks
+from inception import weights as inception_weights
 import numpy as np
 import paddle
 import pytest
@@ -38,7 +38,7 @@ def tf1_resize_reference(image, out_h, out_w):
 def test_tf1_resize_matches_its_definition(in_h, in_w, out):
     rng = np.random.default_rng(in_h)
     images = rng.integers(0, 256, (2, 3, in_h, in_w)).astype("float32")
-    got = inception.resize_tf1(paddle.to_tensor(images), out).numpy()
+    got = networks.resize_tf1(paddle.to_tensor(images), out).numpy()
     assert got.shape == (2, 3, out, out)
     for n in range(2):
         for c in range(3):
@@ -47,19 +47,19 @@ def test_tf1_resize_matches_its_definition(in_h, in_w, out):
 
 
 def test_tf1_resize_has_no_half_pixel_offset():
-    m = inception.tf1_resize_matrix(32, 299)
+    m = networks.tf1_resize_matrix(32, 299)
     np.testing.assert_allclose(m.sum(1), 1, atol=1e-6)
     assert m[0, 0] == 1  # the first output pixel is the first input pixel
     # x = i * 32 / 299 reaches the last pixel at i = 290: the rest is clamped to it
     assert (m[290:, 31] == 1).all() and m[289, 31] < 1
     # pytorch-fid's half-pixel resize samples elsewhere: not the same image
     x = paddle.to_tensor(np.random.default_rng(0).random((1, 3, 32, 32)).astype("float32"))
-    assert float((inception.resize_tf1(x) - inception.resize_to_input(x)).abs().max()) > 0.05
+    assert float((networks.resize_tf1(x) - networks.resize_to_input(x)).abs().max()) > 0.05
 
 
 def test_graph_preprocessing_is_resize_then_minus_128_over_128():
     paddle.seed(0)
-    net = inception.TFInceptionV3()
+    net = networks.TFInceptionV3()
     assert net.preprocessing == "tf_graph" and net.protocol == "tf2015-graph"
     pixels = np.random.default_rng(1).integers(0, 256, (2, 3, 32, 32))
     x = net.preprocess(paddle.to_tensor((pixels / 255).astype("float32"))).numpy()
@@ -71,12 +71,12 @@ def test_graph_preprocessing_is_resize_then_minus_128_over_128():
 
 
 def test_pytorch_fid_preprocessing_is_a_named_option():
-    net = inception.TFInceptionV3("pytorch_fid")
+    net = networks.TFInceptionV3("pytorch_fid")
     assert net.protocol == "tf2015-pytorch-fid"
     x = net.preprocess(paddle.full([1, 3, 32, 32], 1.0)).numpy()
     np.testing.assert_allclose(x, 1.0, atol=1e-6)
     with pytest.raises(ValueError, match="Unknown Inception preprocessing 'tf'"):
-        inception.TFInceptionV3("tf")
+        networks.TFInceptionV3("tf")
 
 
 # ---- pytorch-fid's weights through ppsci's download cache ----

@@ -6,7 +6,7 @@ import json
 import os
 
 import functions
-import inception_weights
+from inception import weights as inception_weights
 import paddle
 import pytest
 

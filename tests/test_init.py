@@ -10,11 +10,11 @@ asks for He sqrt(2 / in). Biases are zero.
 
 from math import sqrt
 
-import models
-import tflib_init
 import numpy as np
 import paddle
 import pytest
+
+import models
 
 NOISE = 128
 DIM_MNIST = 64
@@ -107,14 +107,14 @@ def test_biases_start_at_zero(example):
 
 
 def test_std_formulas():
-    assert tflib_init.conv_std(1, 64, 5, stride=2) == pytest.approx(sqrt(4 / (25 + 400)))
-    assert tflib_init.conv_std(256, 128, 5, stride=2, transposed=True) == \
+    assert models.conv_std(1, 64, 5, stride=2) == pytest.approx(sqrt(4 / (25 + 400)))
+    assert models.conv_std(256, 128, 5, stride=2, transposed=True) == \
         pytest.approx(sqrt(4 / (1600 + 3200)))
-    assert tflib_init.conv_std(128, 128, 1, he_init=False) == pytest.approx(sqrt(2 / 256))
-    assert tflib_init.linear_std(512, 2) == pytest.approx(sqrt(2 / 514))
-    assert tflib_init.linear_std(2, 512, "he") == pytest.approx(1.0)
+    assert models.conv_std(128, 128, 1, he_init=False) == pytest.approx(sqrt(2 / 256))
+    assert models.linear_std(512, 2) == pytest.approx(sqrt(2 / 514))
+    assert models.linear_std(2, 512, "he") == pytest.approx(1.0)
     with pytest.raises(ValueError, match="Unknown initialisation"):
-        tflib_init.linear_std(2, 2, "orthogonal")
+        models.linear_std(2, 2, "orthogonal")
 
 
 @pytest.mark.parametrize("name", ["toy", "mnist"])

@@ -1,7 +1,7 @@
 """The gradient penalty and both losses against closed forms and finite differences."""
 
 import functions
-import training
+from runtime import training
 import numpy as np
 import paddle
 import pytest

@@ -71,7 +71,7 @@ def test_eval_export_infer_round_trip(trained, data_dir, tmp_path):
 def test_the_seed_format_trains_too(tmp_path):
     path = write_pkl(str(tmp_path / "mnist.pkl.gz"))
     result = run_script("wgangp_mnist.py", *TINY, "TRAIN.epochs=1", "TRAIN.iters_per_epoch=1",
-                        "TRAIN.metric_samples=0", f"DATA.data_path={path}",
+                        "TRAIN.eval_during_train=false", f"DATA.data_path={path}",
                         f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "metrics.json").exists()

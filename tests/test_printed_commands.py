@@ -9,14 +9,16 @@ import subprocess
 import sys
 
 import pytest
-import startup
+from runtime import startup
 from hydra import compose, initialize_config_dir
 
 from conftest import EXAMPLE_DIR
 from mnist_files import write_idx_dir
 
 ROOT = os.path.dirname(EXAMPLE_DIR.rstrip("/").rsplit("/", 1)[0])
-PAGES = ("README.md", "docs/en/examples/wgangp.md", "docs/zh/examples/wgangp.md")
+PAGES = ("README.md", *(f"docs/{lang}/examples/{page}.md" for lang in ("en", "zh")
+                        for page in ("wgangp", "wgangp/usage", "wgangp/faithfulness",
+                                     "wgangp/speed", "wgangp/published")))
 
 
 def printed_commands():
@@ -29,7 +31,7 @@ def printed_commands():
                 line = line.split("  #")[0].split(" # ")[0].strip()
                 for part in line.split("&&"):
                     part = part.strip()
-                    if part.startswith("python") or part.startswith("OMP_NUM_THREADS"):
+                    if part.startswith(("python", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
                         found.append((page, part))
     return found
 

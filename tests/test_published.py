@@ -1,18 +1,18 @@
-"""PaddleScience's published networks (published.py) against the specification
+"""PaddleScience's published networks (published/networks.py) against the specification
 (seed_architectures.md): key layouts, the weights file format, and every forward pass
 against an independent float64 NumPy computation of the specification's equations."""
 
 import io
 import pickle
 
-import weights
+from runtime import files
 import models
 import numpy as np
 import paddle
 import pytest
 
-import published
-import published_weights
+from published import networks
+from published import weights as published_weights
 from published_files import EXTRA, published_layout, write_published_file
 
 EXAMPLES = [("toy", "generator"), ("toy", "critic"), ("mnist", "generator"),
@@ -192,7 +192,7 @@ def close(actual, expected, rtol=1e-4):
 def loaded(tmp_path, example, role, seed=0, **sizes):
     """(network with a written published file loaded, {key: float64 array})."""
     arrays = write_published_file(str(tmp_path / "w.pdparams"), example, role, seed, **sizes)
-    net = published.published_network(example, role, **sizes)
+    net = networks.published_network(example, role, **sizes)
     net.set_state_dict(arrays)
     return net, {k: v.astype("float64") for k, v in arrays.items()}
 
@@ -209,7 +209,7 @@ def test_state_dict_is_the_published_layout(example, role):
     entries, trainable, statistics, buffers = SPEC_COUNTS[example, role]
     layout = published_layout(example, role)
     assert len(layout) == entries
-    net = published.published_network(example, role)
+    net = networks.published_network(example, role)
     state = net.state_dict()
     assert [(k, list(v.shape)) for k, v in state.items()] == [(k, s) for k, s, _ in layout]
     assert all(v.dtype == paddle.float32 for v in state.values())
@@ -224,7 +224,7 @@ def test_published_file_format(tmp_path, example, role):
     path = str(tmp_path / "w.pdparams")
     arrays = write_published_file(path, example, role, seed=3)
     with open(path, "rb") as f:
-        state = weights.NumpyOnlyUnpickler.load(f, path)
+        state = files.NumpyOnlyUnpickler.load(f, path)
     assert list(state) == [k for k, _, _ in published_layout(example, role)] + [EXTRA]
     names = state.pop(EXTRA)
     assert set(names) == set(state) and all(isinstance(v, str) for v in names.values())
@@ -237,8 +237,8 @@ def test_published_file_format(tmp_path, example, role):
     assert buffer.getvalue() == open(path, "rb").read()
 
     assert published_weights.layout_of(state) == published_weights.layout_of(list(state) + [EXTRA]) == "published"
-    net = published.published_network(example, role)
-    weights.load_weights(net, path, "published")  # our strict loader: names and shapes
+    net = networks.published_network(example, role)
+    files.load_weights(net, path, "published")  # our strict loader: names and shapes
     for key, value in net.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), arrays[key], err_msg=key)
 
@@ -248,13 +248,13 @@ def test_paper_layouts_are_recognised(tmp_path):
             *models.cifar_models(128, 8, 8, True, True)]
     for net in nets:
         assert published_weights.layout_of(net.state_dict()) == "paper"
-    weights.save_weights(nets[0], str(tmp_path / "g.pdparams"))  # with paddle.save's extra entry
-    assert published_weights.layout_of(weights.read_pdparams(str(tmp_path / "g.pdparams"))) == "paper"
+    files.save_weights(nets[0], str(tmp_path / "g.pdparams"))  # with paddle.save's extra entry
+    assert published_weights.layout_of(files.read_pdparams(str(tmp_path / "g.pdparams"))) == "paper"
     with pytest.raises(ValueError, match="mix"):
         published_weights.layout_of(["generator.linear1.weight", "net.fc.weight"])
-    assert isinstance(published.published_network("cifar10", "critic", dim=8), published.PublishedCifarCritic)
+    assert isinstance(networks.published_network("cifar10", "critic", dim=8), networks.PublishedCifarCritic)
     with pytest.raises(ValueError):
-        published.published_network("celeba", "generator")
+        networks.published_network("celeba", "generator")
 
 
 # ---------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_mnist_networks(tmp_path):
 
 def test_upsampling_is_paddlescience_channel_mapping():
     x = np.random.default_rng(2).normal(size=(1, 128, 2, 2))
-    u = published.pixel_shuffle_upsample(tensor(x)).numpy()
+    u = networks.pixel_shuffle_upsample(tensor(x)).numpy()
     close(u, upsample(x), rtol=1e-6)
     # §2.2 (a): channel 0 shows inputs 0..3 at its sub-pixels; channels 32.. repeat 0..31
     np.testing.assert_array_equal(u[0, 0, :2, :2], np.float32(x[0, [[0, 1], [2, 3]], 0, 0]))
@@ -347,7 +347,7 @@ def test_cifar_critic(tmp_path, training):
 
 
 def test_cifar_generator_draws_its_own_noise_without_one():
-    generator = published.published_network("cifar10", "generator", dim=8)
+    generator = networks.published_network("cifar10", "generator", dim=8)
     generator.eval()
     labels = tensor([1, 2, 3], "int64")
     paddle.seed(5)

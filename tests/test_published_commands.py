@@ -13,7 +13,7 @@ import threading
 
 import models
 import numpy as np
-import published_weights
+from published import weights as published_weights
 import pytest
 
 from cifar_files import write_tarball

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-import checkpoints
-import weights
+from runtime import checkpoints
+from runtime import files
 import numpy as np
 import pytest
 
@@ -22,7 +22,7 @@ RUN = ["TRAIN.epochs=6", "TRAIN.iters_per_epoch=25", "TRAIN.batch_size=64", "MOD
 def saved_weights(run_dir):
     out = {}
     for name in ("model_generator.pdparams", "model_discriminator.pdparams"):
-        for key, value in weights.read_pdparams(str(run_dir / name)).items():
+        for key, value in files.read_pdparams(str(run_dir / name)).items():
             out[f"{name}:{key}"] = value
     return out
 

@@ -3,7 +3,7 @@
 import os
 import pickle
 
-import weights
+from runtime import files
 import models
 import numpy as np
 import paddle
@@ -17,9 +17,9 @@ from conftest import usage_error
 def test_round_trip_through_paddle_save(tmp_path):
     paddle.seed(1)
     saved, _ = models.toy_models(2, 16, 2)
-    weights.save_weights(saved, str(tmp_path / "g.pdparams"))
+    files.save_weights(saved, str(tmp_path / "g.pdparams"))
     loaded, _ = models.toy_models(2, 16, 2)
-    weights.load_weights(loaded, str(tmp_path / "g.pdparams"), "EVAL.pretrained_gen_model_path")
+    files.load_weights(loaded, str(tmp_path / "g.pdparams"), "EVAL.pretrained_gen_model_path")
     for (name, a), b in zip(saved.state_dict().items(), loaded.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 
@@ -37,16 +37,16 @@ def test_a_crafted_pickle_is_refused_and_never_run(tmp_path, capsys):
     assert marker.exists()
     marker.unlink()
     generator, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, weights.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
+    err = usage_error(capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
     assert "system" in err and "nothing from it was run" in err
     assert not marker.exists()  # ...ours did not
 
 
 def test_weights_of_another_size_are_refused(tmp_path, capsys):
     small, _ = models.toy_models(2, 16, 2)
-    weights.save_weights(small, str(tmp_path / "g.pdparams"))
+    files.save_weights(small, str(tmp_path / "g.pdparams"))
     large, _ = models.toy_models(2, 32, 2)
-    err = usage_error(capsys, weights.load_weights, large, str(tmp_path / "g.pdparams"), "INFER.pretrained_model_path")
+    err = usage_error(capsys, files.load_weights, large, str(tmp_path / "g.pdparams"), "INFER.pretrained_model_path")
     assert "INFER.pretrained_model_path" in err and "does not fit this model" in err and "expected [2, 32]" in err
 
 
@@ -54,7 +54,7 @@ def test_not_a_weights_file(tmp_path, capsys):
     path = tmp_path / "page.pdparams"
     path.write_text("<html><body>404 Not Found</body></html>")
     generator, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, weights.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
+    err = usage_error(capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
     assert "is not a readable .pdparams file" in err
 
 
@@ -72,7 +72,7 @@ def server(tmp_path, monkeypatch):
     site.mkdir()
     paddle.seed(2)
     generator, _ = models.toy_models(2, 16, 2)
-    weights.save_weights(generator, str(site / "good.pdparams"))
+    files.save_weights(generator, str(site / "good.pdparams"))
     (site / "page.pdparams").write_text("<!DOCTYPE html><html><body>Sign in</body></html>")
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -88,15 +88,15 @@ def server(tmp_path, monkeypatch):
 def test_weights_by_url_with_checksum(server):
     url, site, cache = server
     model, _ = models.toy_models(2, 16, 2)
-    weights.load_weights(model, f"{url}/good.pdparams", "EVAL.pretrained_gen_model_path",
-                           weights.file_digest(str(site / "good.pdparams"), "sha256"))
+    files.load_weights(model, f"{url}/good.pdparams", "EVAL.pretrained_gen_model_path",
+                           files.file_digest(str(site / "good.pdparams"), "sha256"))
     assert (cache / "good.pdparams").exists()
 
 
 def test_checksum_mismatch_is_refused_and_not_cached(server, capsys):
     url, _, cache = server
     model, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, weights.load_weights, model, f"{url}/good.pdparams",
+    err = usage_error(capsys, files.load_weights, model, f"{url}/good.pdparams",
                       "EVAL.pretrained_gen_model_path", "0" * 64)
     assert "SHA-256" in err and "removed it from the download cache" in err
     assert not (cache / "good.pdparams").exists()
@@ -104,8 +104,8 @@ def test_checksum_mismatch_is_refused_and_not_cached(server, capsys):
 
 def test_checksum_of_a_local_file(tmp_path, capsys):
     model, _ = models.toy_models(2, 16, 2)
-    weights.save_weights(model, str(tmp_path / "g.pdparams"))
-    err = usage_error(capsys, weights.load_weights, model, str(tmp_path / "g.pdparams"),
+    files.save_weights(model, str(tmp_path / "g.pdparams"))
+    err = usage_error(capsys, files.load_weights, model, str(tmp_path / "g.pdparams"),
                       "INFER.pretrained_model_path", "ab" * 32)
     assert "INFER.pretrained_model_path" in err and "not the expected" in err
     assert (tmp_path / "g.pdparams").exists()  # the user's own file is never deleted
@@ -114,7 +114,7 @@ def test_checksum_of_a_local_file(tmp_path, capsys):
 def test_url_returning_an_html_page_is_refused_and_not_cached(server, capsys):
     url, _, cache = server
     model, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, weights.load_weights, model, f"{url}/page.pdparams",
+    err = usage_error(capsys, files.load_weights, model, f"{url}/page.pdparams",
                       "EVAL.pretrained_gen_model_path")
     assert "is not a readable .pdparams file" in err
     assert not (cache / "page.pdparams").exists()
@@ -123,7 +123,7 @@ def test_url_returning_an_html_page_is_refused_and_not_cached(server, capsys):
 def test_missing_url_and_unreachable_host(server, capsys):
     url, _, _ = server
     model, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, weights.load_weights, model, f"{url}/nope.pdparams",
+    err = usage_error(capsys, files.load_weights, model, f"{url}/nope.pdparams",
                       "EVAL.pretrained_gen_model_path")
     assert "could not download" in err and "404" in err
     import socket
@@ -131,6 +131,6 @@ def test_missing_url_and_unreachable_host(server, capsys):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    err = usage_error(capsys, weights.load_weights, model, f"http://127.0.0.1:{port}/g.pdparams",
+    err = usage_error(capsys, files.load_weights, model, f"http://127.0.0.1:{port}/g.pdparams",
                       "EVAL.pretrained_gen_model_path")
     assert "could not download" in err

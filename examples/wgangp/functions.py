@@ -1,10 +1,11 @@
-"""The WGAN-GP examples' data loaders, losses and metrics (Gulrajani et al. 2017).
+"""The WGAN-GP examples' data, losses with the gradient penalty, and metrics (Gulrajani et al. 2017).
 
-Toy, MNIST and CIFAR-10 data; critic and generator losses with the gradient penalty, used as
-ppsci.loss.FunctionalLoss; toy metrics, Inception Score, FID, the MNIST classifier's metrics.
+Data: noise, the paper's toy distributions, MNIST and CIFAR-10 readers. Losses: the
+critic's and the generator's, as ppsci.loss.FunctionalLoss functions. Metrics: toy
+coverage and W1, the MNIST classifier's scores, Inception Score and FID, the critic's
+scores, as ppsci.metric.FunctionalMetric functions.
 """
 
-import contextlib
 import gzip
 import io
 import os
@@ -21,9 +22,9 @@ import paddle.distributed as dist
 from ppsci.utils import logger
 
 import models
-from errors import UsageError
-from parallel import local_rows
-from weights import NumpyOnlyUnpickler, file_digest
+from runtime.errors import UsageError
+from runtime.files import NumpyOnlyUnpickler, file_digest
+from runtime.parallel import local_rows
 
 
 # ---------------------------------------------------------------------------
@@ -81,34 +82,6 @@ class ToyDistribution:
         """Noiseless swiss-roll spine, in scaled units (for its quality metric)."""
         t = np.linspace(1.5 * np.pi, 4.5 * np.pi, n)
         return np.stack([t * np.cos(t), t * np.sin(t)], 1) / self.scale
-
-
-class ShuffledBatches:
-    """Callable returning the next batch of a pass over `arrays`, reshuffled every pass.
-
-    The last incomplete batch of a pass is dropped, so every batch has batch_size rows.
-    Its position is part of training checkpoints (state_dict / set_state_dict).
-    """
-
-    def __init__(self, arrays: Dict[str, np.ndarray], batch_size: int, rng: np.random.Generator):
-        self.arrays, self.batch_size, self.rng = arrays, batch_size, rng
-        self.n = len(next(iter(arrays.values())))
-        if batch_size > self.n:
-            raise UsageError(f"TRAIN.batch_size={batch_size} is larger than the data set ({self.n}).")
-        self.order, self.position = rng.permutation(self.n), 0
-
-    def __call__(self) -> Dict[str, np.ndarray]:
-        if self.position + self.batch_size > self.n:
-            self.order, self.position = self.rng.permutation(self.n), 0
-        index = np.sort(self.order[self.position:self.position + self.batch_size])  # faster gather
-        self.position += self.batch_size
-        return {key: value[index] for key, value in self.arrays.items()}
-
-    def state_dict(self) -> dict:
-        return {"order": self.order, "position": self.position}
-
-    def set_state_dict(self, state: dict) -> None:
-        self.order, self.position = np.asarray(state["order"]), int(state["position"])
 
 
 # ---------------------------------------------------------------------------
@@ -267,15 +240,20 @@ def load_cifar10(data_path: Optional[str], md5: Optional[str]) -> Dict[str, tupl
     }
 
 
-def cifar_preprocess(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 -> 2 (x / 256 - 0.5) + U(0, 1/128) dequantisation noise, as the paper's code."""
-    x = images.astype("float32") * np.float32(2 / 256) - np.float32(1)
-    return x + rng.uniform(0, 1 / 128, x.shape).astype("float32")
+def cifar_real(images: paddle.Tensor) -> paddle.Tensor:
+    """uint8 images -> 2 (x / 256 - 0.5) + U(0, 1/128) dequantisation noise, as the paper's
+    code feeds real images to its critic; the noise is drawn for the global batch."""
+    x = images.astype("float32") * (2 / 256) - 1
+    shape = [x.shape[0] * dist.get_world_size()] + list(x.shape[1:])
+    return x + local_rows(paddle.uniform(shape, min=0.0, max=1 / 128))
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Generator output in [-1, 1], NCHW -> uint8 NHWC images, as the paper's code saves them."""
-    return np.clip(np.rint((images + 1) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+def to_uint8(images) -> np.ndarray:
+    """Generator output in [-1, 1], NCHW -> uint8 NHWC images, truncated as the paper's
+    Inception Score code does: int((x + 1) * 255.99 / 2)."""
+    images = images.numpy() if isinstance(images, paddle.Tensor) else np.asarray(images)
+    pixels = ((images + 1) * np.float32(255.99 / 2)).astype(np.int32)
+    return np.clip(pixels, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
 # ---------------------------------------------------------------------------
@@ -373,6 +351,11 @@ class GeneratorLoss:
         return {"generator": -score.mean(), "generator_acgan": self.acgan_scale * acgan}
 
 
+def no_loss(output_dict, label_dict=None, weight_dict=None):
+    """The validators' loss: none (evaluation scores the samples with metrics)."""
+    return {}
+
+
 # ---------------------------------------------------------------------------
 # Sampling and metrics
 # ---------------------------------------------------------------------------
@@ -383,7 +366,7 @@ def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int,
     norm="batch": batch norms use each batch's own statistics (models.batch_statistics)."""
     generator.eval()
     n, out = len(inputs["noise"]), []
-    with models.batch_statistics(generator) if norm == "batch" else contextlib.nullcontext():
+    with models.sampling(generator, norm):
         for i in range(0, n, batch_size):
             batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
             out.append(generator(batch)["fake"].numpy())
@@ -392,10 +375,10 @@ def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int,
 
 
 @paddle.no_grad()
-def critic_scores(critic, real: np.ndarray, fake: np.ndarray, batch_size: int,
-                  real_labels=None, fake_labels=None) -> dict:
-    """The critic's mean score of real and generated samples and their difference, its
-    estimate of the Wasserstein distance; with labels (AC-GAN), its class head's accuracy."""
+def critic_scores(critic, real, fake, batch_size: int, real_labels=None, fake_labels=None) -> dict:
+    """The critic's mean score of real and generated samples (arrays or tensors) and their
+    difference, its estimate of the Wasserstein distance; with labels (AC-GAN), its class
+    head's accuracy."""
     def run(x, labels):
         scores, hits = [], []
         for i in range(0, len(x), batch_size):
@@ -409,6 +392,7 @@ def critic_scores(critic, real: np.ndarray, fake: np.ndarray, batch_size: int,
         return float(np.concatenate(scores).mean()), \
             (float(np.concatenate(hits).mean()) if hits else None)
 
+    critic.eval()
     real_score, real_accuracy = run(real, real_labels)
     fake_score, fake_accuracy = run(fake, fake_labels)
     scores = {"mean_score_real": real_score, "mean_score_generated": fake_score,
@@ -529,6 +513,40 @@ def train_digit_classifier(data: Dict[str, tuple], epochs: int, seed: int):
     return net, digit_accuracy(net, data["test"])
 
 
+def mnist_classifier(cfg, data: Dict[str, tuple]):
+    """(classifier, test accuracy) of the metric: EVAL.classifier_path if set, else the one
+    cached in this run directory or beside the evaluated generator's weights, else trained
+    (EVAL.classifier_epochs) and cached in the run directory."""
+    from runtime.files import load_weights, save_weights
+    from runtime.parallel import is_main_process
+
+    path = cfg.EVAL.classifier_path
+    if not path:
+        here = osp.join(cfg.output_dir, "mnist_classifier.pdparams")
+        weights = str(cfg.EVAL.pretrained_gen_model_path or "")
+        beside = osp.join(osp.dirname(weights), "mnist_classifier.pdparams")
+        path = here if osp.isfile(here) or not osp.isfile(beside) else beside
+    if osp.isfile(path) or cfg.EVAL.classifier_path:
+        classifier = models.MnistClassifier()
+        load_weights(classifier, path, "EVAL.classifier_path")
+    else:
+        logger.info(f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
+                    f"epochs on {len(data['train'][0])} digits; cached as {path}) ...")
+        classifier, _ = train_digit_classifier(data, cfg.EVAL.classifier_epochs, cfg.seed)
+        if is_main_process():
+            save_weights(classifier, path)
+    accuracy = digit_accuracy(classifier, data["test"])
+    logger.info(f"Metric classifier {path}: test accuracy {accuracy:.4f}")
+    return classifier, accuracy
+
+
+def digit_reference(classifier, images: np.ndarray):
+    """The classifier features' mean and covariance of real digits [N, 28, 28]."""
+    features, _ = classify(classifier, images[:, None])
+    logger.info(f"Metric reference: classifier features of {len(images)} training digits")
+    return feature_statistics(features)
+
+
 def digit_accuracy(net, split: tuple) -> float:
     images, labels = split
     _, probs = classify(net, images[:, None])
@@ -548,3 +566,164 @@ def digit_metrics(classifier, images: np.ndarray, reference_stats) -> dict:
         "classes_covered": int((histogram >= 0.1 * len(images) / 10).sum()),
         "class_histogram": histogram.tolist(),
     }
+
+
+# ---------------------------------------------------------------------------
+# The validators' metrics (ppsci.metric.FunctionalMetric functions). ppsci's evaluation
+# gathers every batch's output and calls each metric once with the whole set; each keeps
+# the samples and its full results (lists, names) for the run's files and returns its
+# numbers to ppsci's log.
+# ---------------------------------------------------------------------------
+def as_numpy(x) -> np.ndarray:
+    return x.numpy() if isinstance(x, paddle.Tensor) else np.asarray(x)
+
+
+def numbers(results: dict) -> dict:
+    """The plain numbers of a results dict (what ppsci logs)."""
+    return {k: v for k, v in results.items()
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+
+
+class ToyMetrics:
+    """toy_metrics of the generated points; W1 too with `rng` (slow: an assignment problem)."""
+
+    def __init__(self, toy: ToyDistribution, rng: Optional[np.random.Generator] = None):
+        self.toy, self.rng = toy, rng
+        self.samples = self.results = None
+
+    def __call__(self, output_dict, label_dict=None):
+        self.samples = as_numpy(output_dict["fake"])
+        self.results = toy_metrics(self.samples, self.toy, self.rng)
+        return numbers(self.results)
+
+
+class DigitMetrics:
+    """The MNIST classifier's metrics of generated digits (digit_metrics); with
+    `ceiling_images`, also of as many held-out real digits ("real_test_digits")."""
+
+    def __init__(self, classifier, reference_stats, ceiling_images: Optional[np.ndarray] = None):
+        self.classifier, self.reference = classifier, reference_stats
+        self.ceiling_images = ceiling_images
+        self.samples = self.results = None
+
+    def __call__(self, output_dict, label_dict=None):
+        self.samples = as_numpy(output_dict["fake"])
+        generated = digit_metrics(self.classifier, self.samples, self.reference)
+        self.results = {"generated": generated}
+        if self.ceiling_images is not None:
+            real = self.ceiling_images[:len(self.samples)]
+            self.results["real_test_digits"] = digit_metrics(self.classifier, real, self.reference)
+        return numbers(generated)
+
+
+class CriticScores:
+    """critic_scores of the generated samples against the real ones the validator carries
+    as its label "real" (CIFAR-10: uint8, preprocessed as in training); with `labels`
+    (AC-GAN), also the class head's accuracy on the labels of both."""
+
+    def __init__(self, critic, batch_size: int, acgan: bool = False):
+        self.critic, self.batch_size, self.acgan = critic, batch_size, acgan
+        self.results = None
+
+    def __call__(self, output_dict, label_dict):
+        real, fake = (paddle.to_tensor(x) if isinstance(x, np.ndarray) else x
+                      for x in (label_dict["real"], output_dict["fake"]))
+        if real.dtype == paddle.uint8:
+            real = cifar_real(real)
+        labels = (as_numpy(label_dict["real_labels"]), as_numpy(output_dict["labels"])) \
+            if self.acgan else ()
+        self.results = critic_scores(self.critic, real, fake, self.batch_size, *labels)
+        return numbers(self.results)
+
+
+class ImageMetrics:
+    """Inception Score (10 splits) and FID against CIFAR-10's training images, with the
+    EVAL.inception network; with `paddlescience`, also the Inception Score as PaddleScience
+    computed its published 5.2 (paddle.vision's Inception, published.weights), not comparable
+    with papers' scores. The samples are kept as uint8 images (to_uint8).
+
+    The networks are loaded first: when none can be (offline, no weights), `available` is
+    False and `unavailable()` says why; no samples need to be generated then.
+    """
+
+    def __init__(self, cfg, paddlescience: bool = False):
+        from inception import weights as inception_weights
+
+        self.cfg, self.paddlescience = cfg, paddlescience and cfg.EVAL.paddlescience_score
+        self.net, self.why_not = self._load(
+            lambda: inception_weights.load_inception(cfg.EVAL.inception,
+                                                     cfg.EVAL.inception_weights),
+            f"EVAL.inception={cfg.EVAL.inception}, "
+            f"EVAL.inception_weights={cfg.EVAL.inception_weights}", "Inception Score and FID")
+        self.paddle_net = self.paddle_why_not = None
+        if self.paddlescience:
+            self.paddle_net, self.paddle_why_not = self._load(
+                lambda: inception_weights.load_paddle_inception(
+                    cfg.EVAL.paddle_inception_weights).net,
+                f"EVAL.paddle_inception_weights={cfg.EVAL.paddle_inception_weights}",
+                "PaddleScience's Inception Score")
+        self.samples = self.results = None
+
+    @staticmethod
+    def _load(load, settings: str, what: str):
+        try:
+            return load(), None
+        except ValueError as e:
+            logger.warning(f"{what} not computed: {settings}: {e}")
+            return None, f"{settings}: {e}"
+
+    @property
+    def available(self) -> bool:
+        return self.net is not None or self.paddle_net is not None
+
+    def __call__(self, output_dict, label_dict=None):
+        self.samples = to_uint8(output_dict["fake"])
+        self.results = self.scores(self.samples)
+        return numbers(self.results)
+
+    def unavailable(self) -> dict:
+        """The results when no network could be loaded."""
+        return self.scores(None)
+
+    def scores(self, images: Optional[np.ndarray]) -> dict:
+        from inception import networks
+        from published.weights import paddlescience_inception_score
+
+        if self.net is None:
+            metrics = {"inception_score": None, "fid": None, "not_computed_because": self.why_not}
+        else:
+            features, probs = networks.features_and_probs(self.net, images,
+                                                          self.cfg.EVAL.batch_size)
+            score, score_std = inception_score(probs, splits=10)
+            reference = cifar10_train_statistics(self.cfg, self.net)
+            fid = frechet_distance(*feature_statistics(features), *reference)
+            metrics = {"inception_score": score, "inception_score_std": score_std, "fid": fid,
+                       "inception": self.cfg.EVAL.inception,
+                       "inception_weights": self.cfg.EVAL.inception_weights}
+        if self.paddlescience and self.paddle_net is None:
+            metrics["paddlescience_inception_score"] = None
+            metrics["paddlescience_not_computed_because"] = self.paddle_why_not
+        elif self.paddlescience:
+            score, score_std = paddlescience_inception_score(self.paddle_net, images)
+            metrics["paddlescience_inception_score"] = score
+            metrics["paddlescience_inception_score_std"] = score_std
+        return metrics
+
+
+def cifar10_train_statistics(cfg, net):
+    """Inception feature mean and covariance of the training images, computed once and cached."""
+    from inception import networks
+
+    path = cfg.EVAL.fid_stats_path or osp.expanduser(
+        f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")
+    if osp.isfile(path):
+        stats = np.load(path)
+        return stats["mu"], stats["sigma"]
+    logger.info(f"Computing CIFAR-10 training-set Inception statistics for FID (cached in {path})")
+    images = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["train"][0]
+    features, _ = networks.features_and_probs(net, images.transpose(0, 2, 3, 1),
+                                              cfg.EVAL.batch_size)
+    mu, sigma = feature_statistics(features)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    np.savez(path, mu=mu, sigma=sigma)
+    return mu, sigma

@@ -1,19 +1,136 @@
-"""Networks of the WGAN-GP examples, as in the paper's code (arXiv:1704.00028)."""
+"""The paper's networks (its code's layers and initialisation) and the ppsci Arch the Solvers train.
+
+Toy MLPs (gan_toy.py), MNIST's DCGAN-like networks (gan_mnist.py), CIFAR-10's ResNets
+(gan_cifar_resnet.py); every weight initialised as the paper's tflib does.
+"""
 
 import contextlib
+import math
 from typing import Tuple
 
 import paddle
 import ppsci
 from paddle import nn
+from paddle.nn import functional as F
 
-from tflib_init import conv, deconv, linear
+from runtime.parallel import local_rows
 
 
+# ---------------------------------------------------------------------------
+# The paper's initialisation (tflib/ops): every weight uniform in
+# [-std*sqrt(3), std*sqrt(3)] with a std from the layer's fans, every bias zero. The
+# draws come from Paddle's global generator while the layers are built, so paddle.seed
+# before construction fixes them.
+# ---------------------------------------------------------------------------
+def uniform_init(std: float) -> nn.initializer.Uniform:
+    """U(-std*sqrt(3), std*sqrt(3)): the uniform distribution of standard deviation `std`."""
+    bound = std * math.sqrt(3.0)
+    return nn.initializer.Uniform(-bound, bound)
+
+
+def linear_std(fan_in: int, fan_out: int, init: str = "glorot") -> float:
+    """tflib's Linear: "glorot" (its default) sqrt(2 / (fan_in + fan_out)), "he" sqrt(2 / fan_in)."""
+    if init == "glorot":
+        return math.sqrt(2.0 / (fan_in + fan_out))
+    if init == "he":
+        return math.sqrt(2.0 / fan_in)
+    raise ValueError(f"Unknown initialisation {init!r}; use 'glorot' or 'he'.")
+
+
+def conv_std(c_in: int, c_out: int, kernel: int, stride: int = 1, he_init: bool = True,
+             transposed: bool = False) -> float:
+    """tflib's Conv2D / Deconv2D: sqrt(4 / (fan_in + fan_out)) with he_init, else
+    sqrt(2 / (fan_in + fan_out)); fan_in = c_in k^2, fan_out = c_out k^2 / stride^2
+    (transposed: fan_in = c_in k^2 / stride^2, fan_out = c_out k^2)."""
+    fan_in, fan_out = c_in * kernel ** 2, c_out * kernel ** 2
+    if transposed:
+        fan_in /= stride ** 2
+    else:
+        fan_out /= stride ** 2
+    return math.sqrt((4.0 if he_init else 2.0) / (fan_in + fan_out))
+
+
+_ZERO = nn.initializer.Constant(0.0)
+
+
+def linear(fan_in: int, fan_out: int, init: str = "glorot") -> nn.Linear:
+    """nn.Linear with tflib's Linear initialisation (see linear_std), zero bias."""
+    return nn.Linear(fan_in, fan_out, weight_attr=uniform_init(linear_std(fan_in, fan_out, init)),
+                     bias_attr=_ZERO)
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding=0,
+         he_init: bool = True) -> "Conv2D":
+    """Conv2D (below) with tflib's Conv2D initialisation (see conv_std), zero bias."""
+    std = conv_std(c_in, c_out, kernel, stride, he_init)
+    return Conv2D(c_in, c_out, kernel, stride=stride, padding=padding,
+                  weight_attr=uniform_init(std), bias_attr=_ZERO)
+
+
+def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding=0,
+           he_init: bool = True) -> "Conv2DTranspose":
+    """Conv2DTranspose (below) with tflib's Deconv2D initialisation (see conv_std), zero bias."""
+    std = conv_std(c_in, c_out, kernel, stride, he_init, transposed=True)
+    return Conv2DTranspose(c_in, c_out, kernel, stride=stride, padding=padding,
+                           weight_attr=uniform_init(std), bias_attr=_ZERO)
+
+
+# ---------------------------------------------------------------------------
+# Convolutions with a bias add that is fast on CPU: Paddle's CPU kernel for the broadcast
+# add [N, C, H, W] + [1, C, 1, 1] cost as much as a third of the MNIST critic's
+# convolutions (17 % of its step, benchmarks/conv_levers.py); an add of equal shapes is
+# fast. Same parameters and results; on GPU and in static graphs (export) Paddle's own
+# forward. Each records its arguments to call the public functional form.
+# ---------------------------------------------------------------------------
+def _cpu_dynamic(x: paddle.Tensor) -> bool:
+    return paddle.in_dynamic_mode() and x.place.is_cpu_place()
+
+
+def _add_bias(out: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    return out + bias.reshape([1, -1, 1, 1]).expand(out.shape)
+
+
+class Conv2D(nn.Conv2D):
+    """nn.Conv2D, bias added at the output's shape on CPU (NCHW, zero padding, a bias)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding=0, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         **kwargs)
+        self.conv_args = {"stride": stride, "padding": padding}
+        self.fast_bias = kwargs.get("data_format", "NCHW") == "NCHW" and \
+            kwargs.get("padding_mode", "zeros") == "zeros" and kwargs.get("bias_attr") is not False
+
+    def forward(self, x):
+        if not (self.fast_bias and _cpu_dynamic(x)):
+            return super().forward(x)
+        return _add_bias(F.conv2d(x, self.weight, None, **self.conv_args), self.bias)
+
+
+class Conv2DTranspose(nn.Conv2DTranspose):
+    """nn.Conv2DTranspose, bias added at the output's shape on CPU (NCHW, a bias)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding=0, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         **kwargs)
+        self.conv_args = {"stride": stride, "padding": padding}
+        self.fast_bias = kwargs.get("data_format", "NCHW") == "NCHW" and \
+            kwargs.get("bias_attr") is not False and not kwargs.get("output_padding")
+
+    def forward(self, x, output_size=None):
+        if not (self.fast_bias and _cpu_dynamic(x)) or output_size is not None:
+            return super().forward(x, output_size)
+        return _add_bias(F.conv2d_transpose(x, self.weight, None, **self.conv_args), self.bias)
+
+
+# ---------------------------------------------------------------------------
+# The ppsci face of the networks: dict in, dict out
+# ---------------------------------------------------------------------------
 class Generator(ppsci.arch.Arch):
-    """ppsci face of a generator network: {"noise": z, ...} -> {"fake": G(z, ...)}.
+    """A generator network as a ppsci Arch: {"noise": z[, "labels": y]} -> {"fake": G(z[, y])}.
 
-    The Solvers, export and inference see this dict interface; `net` is the plain
+    Solvers, validators, export and inference see this dict interface; `net` is the plain
     network, called with the inputs in `input_keys` order.
     """
 
@@ -33,6 +150,30 @@ class Generator(ppsci.arch.Arch):
         return {"fake": self.net(*args)}
 
 
+class GeneratorAndCritic(ppsci.arch.Arch):
+    """The Solvers' model: the generator's forward, holding the critic as well; a batch
+    without "noise" gets fresh N(0, 1) noise, drawn for the global batch (local_rows).
+
+    With several processes, ppsci wraps its model in DataParallel and averages the
+    gradients of the model's parameters only; holding the critic here makes it average
+    the critic's too (each step, only the unfrozen network has gradients).
+    """
+
+    def __init__(self, generator: Generator, critic: nn.Layer, noise_dim: int):
+        super().__init__()
+        self.generator, self.critic, self.noise_dim = generator, critic, noise_dim
+        self.input_keys, self.output_keys = generator.input_keys, generator.output_keys
+
+    def forward(self, inputs):
+        if "noise" not in inputs:
+            rows = next(iter(inputs.values())).shape[0] * paddle.distributed.get_world_size()
+            inputs = {**inputs, "noise": local_rows(paddle.randn([rows, self.noise_dim]))}
+        return self.generator(inputs)
+
+
+# ---------------------------------------------------------------------------
+# Toy data and MNIST: gan_toy.py's MLPs, gan_mnist.py's networks, our metric's classifier
+# ---------------------------------------------------------------------------
 class ToyMLP(nn.Sequential):
     """gan_toy.py's networks: three ReLU layers of `hidden` units (He init), linear out
     (Glorot init, tflib's default)."""
@@ -138,6 +279,7 @@ class MnistClassifier(nn.Layer):
         return features, self.head(features)
 
 
+
 # ---------------------------------------------------------------------------
 # CIFAR-10: gan_cifar_resnet.py's ResNets (128 channels throughout)
 # ---------------------------------------------------------------------------
@@ -184,6 +326,9 @@ def local_bn_groups(bn_groups: int, world_size: int, batch_sizes=()) -> int:
     return bn_groups // world_size
 
 
+BATCH_NORMS = (nn.BatchNorm, nn.BatchNorm1D, nn.BatchNorm2D, nn.BatchNorm3D)
+
+
 class GroupedBatchNorm2D(nn.BatchNorm2D):
     """Paddle's BatchNorm2D, normalising `groups` equal contiguous parts of a training batch
     with the statistics of each part, as the paper's code does on its two towers.
@@ -198,9 +343,10 @@ class GroupedBatchNorm2D(nn.BatchNorm2D):
     Parameters and buffers are BatchNorm2D's, so weights files are unchanged.
     """
 
-    def __init__(self, num_features: int, groups: int = 1, **kwargs):
-        super().__init__(num_features, **kwargs)
-        self.groups = groups
+    def __init__(self, num_features: int, groups: int = 1, momentum: float = 0.9,
+                 epsilon: float = 1e-05, **kwargs):
+        super().__init__(num_features, momentum=momentum, epsilon=epsilon, **kwargs)
+        self.groups, self.momentum, self.epsilon = groups, momentum, epsilon
         self.batch_statistics_only = False  # set by batch_statistics()
 
     def forward(self, x):
@@ -218,13 +364,14 @@ class GroupedBatchNorm2D(nn.BatchNorm2D):
         parts = x.reshape([groups, n // groups, c, h, w])
         mean = parts.mean(axis=[1, 3, 4], keepdim=True)
         var = ((parts - mean) ** 2).mean(axis=[1, 3, 4], keepdim=True)
-        y = ((parts - mean) / paddle.sqrt(var + self._epsilon)).reshape([n, c, h, w])
+        y = ((parts - mean) / paddle.sqrt(var + self.epsilon)).reshape([n, c, h, w])
         if update:
+            running = self.state_dict()  # its "_mean" and "_variance", the weights files' names
             with paddle.no_grad():
-                m = self._momentum
-                self._mean.set_value(m * self._mean + (1 - m) * mean.mean(axis=0).reshape([c]))
-                self._variance.set_value(
-                    m * self._variance + (1 - m) * var.mean(axis=0).reshape([c]))
+                m = self.momentum
+                for name, batch_value in (("_mean", mean), ("_variance", var)):
+                    running[name].set_value(
+                        m * running[name] + (1 - m) * batch_value.mean(axis=0).reshape([c]))
         shape = [1, c, 1, 1]
         return y * self.weight.reshape(shape) + self.bias.reshape(shape)
 
@@ -236,28 +383,32 @@ def batch_statistics(layer: nn.Layer):
     running averages alone; on exit everything is as it was.
 
     This is how the paper's code samples (a batch of 100 through the training graph).
-    GroupedBatchNorm2D layers compute it directly; other Paddle batch norms run in
+    GroupedBatchNorm2D layers compute it directly; Paddle's other batch norms run in
     training mode and get their running averages and modes put back, bit for bit.
     """
-    norms = [sub for sub in layer.sublayers(include_self=True)
-             if isinstance(sub, nn.layer.norm._BatchNormBase)]
+    norms = [sub for sub in layer.sublayers(include_self=True) if isinstance(sub, BATCH_NORMS)]
     ours = [sub for sub in norms if isinstance(sub, GroupedBatchNorm2D)]
-    others = [(sub, sub.training, sub._use_global_stats, sub._mean.numpy(), sub._variance.numpy())
+    others = [(sub, sub.training, {k: v.numpy() for k, v in sub.state_dict().items()})
               for sub in norms if not isinstance(sub, GroupedBatchNorm2D)]
     flags = [sub.batch_statistics_only for sub in ours]
     try:
         for sub in ours:
             sub.batch_statistics_only = True
         for sub, *_ in others:
-            sub.training, sub._use_global_stats = True, False
+            sub.train()
         yield layer
     finally:
         for sub, flag in zip(ours, flags):
             sub.batch_statistics_only = flag
-        for sub, training, global_stats, mean, variance in others:
-            sub.training, sub._use_global_stats = training, global_stats
-            sub._mean.set_value(mean)
-            sub._variance.set_value(variance)
+        for sub, training, state in others:
+            sub.set_state_dict(state)
+            sub.train() if training else sub.eval()
+
+
+def sampling(generator: nn.Layer, norm: str):
+    """The batch norms' statistics when sampling: "batch", each batch's own (batch_statistics),
+    or "running", the running averages (what export and inference use)."""
+    return batch_statistics(generator) if norm == "batch" else contextlib.nullcontext()
 
 
 class ConditionalBatchNorm(nn.Layer):

@@ -15,74 +15,42 @@ import ppsci
 from omegaconf import DictConfig
 from paddle.static import InputSpec
 
-import cpu
-import deploy
 import functions
 import models
-import parallel
-import plots
-import published_weights
-import startup
-import training
-from errors import UsageError
-from weights import load_weights, save_json, save_weights
+import published.weights
+from runtime import cpu, inference, parallel, plots, startup
+from runtime.files import save_json
+from runtime.training import (Run, array_loader, epoch_due, frozen, learning_rate, quiet)
 
 logger = ppsci.utils.logger
 
 
-def digit_classifier(cfg: DictConfig, data: dict):
-    """The metric's classifier: EVAL.classifier_path if set, else the one cached in this
-    run directory or beside the evaluated generator's weights, else trained and cached."""
-    path = cfg.EVAL.classifier_path
-    if not path:
-        here = osp.join(cfg.output_dir, "mnist_classifier.pdparams")
-        weights = str(cfg.EVAL.pretrained_gen_model_path or "")
-        beside = osp.join(osp.dirname(weights), "mnist_classifier.pdparams")
-        path = here if osp.isfile(here) or not osp.isfile(beside) else beside
-    if osp.isfile(path) or cfg.EVAL.classifier_path:
-        classifier = models.MnistClassifier()
-        load_weights(classifier, path, "EVAL.classifier_path")
-    else:
-        logger.info(f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
-                    f"epochs on {len(data['train'][0])} digits; cached as {path}) ...")
-        classifier, _ = functions.train_digit_classifier(data, cfg.EVAL.classifier_epochs, cfg.seed)
-        if parallel.is_main_process():
-            save_weights(classifier, path)
-    accuracy = functions.digit_accuracy(classifier, data["test"])
-    logger.info(f"Metric classifier {path}: test accuracy {accuracy:.4f}")
-    return classifier, accuracy
+def build_validator(cfg: DictConfig, noise: np.ndarray, metrics: dict,
+                    real: np.ndarray = None) -> dict:
+    """A validator that generates a digit for each noise row and scores them with `metrics`
+    (name -> metric function); `real` digits ride along as the label "real"."""
+    dataloader_cfg = {
+        "dataset": {"name": "NamedArrayDataset", "input": {"noise": noise},
+                    "label": {} if real is None else {"real": real}},
+        "batch_size": cfg.EVAL.batch_size,
+        "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
+    }
+    validator = ppsci.validate.SupervisedValidator(
+        dataloader_cfg,
+        ppsci.loss.FunctionalLoss(functions.no_loss),
+        output_expr={"fake": lambda out: out["fake"]},
+        metric={name: ppsci.metric.FunctionalMetric(m) for name, m in metrics.items()},
+        name="eval",
+    )
+    return {validator.name: validator}
 
 
-class DigitScorer:
-    """Classifier metrics of generated digits, with held-out real digits as the ceiling."""
-
-    def __init__(self, cfg: DictConfig, data: dict):
-        self.classifier, self.accuracy = digit_classifier(cfg, data)
-        train_images = data["train"][0][:cfg.EVAL.num_samples, None]
-        features, _ = functions.classify(self.classifier, train_images)
-        self.reference = functions.feature_statistics(features)  # training digits
-        logger.info(f"Metric reference: classifier features of {len(train_images)} training digits")
-        self.test_images = data["test"][0][:, None]
-
-    def __call__(self, images: np.ndarray) -> dict:
-        return functions.digit_metrics(self.classifier, images, self.reference)
-
-    def ceiling(self, n: int) -> dict:
-        return self(self.test_images[:n])
-
-
-def report(cfg: DictConfig, scorer: DigitScorer, samples: np.ndarray, extra: dict = None) -> dict:
-    """Metrics (generated and real held-out digits, and `extra`: the architecture, the
-    critic's scores), samples.npz, metrics.json, grid PNG."""
-    metrics = {"num_samples": len(samples), "classifier_test_accuracy": scorer.accuracy,
-               "generated": scorer(samples), "real_test_digits": scorer.ceiling(len(samples)),
-               **(extra or {})}
-    np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples.reshape(len(samples), 784))
-    save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
-    plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
-    for name in ("generated", "real_test_digits"):
-        shown = {k: round(v, 4) for k, v in metrics[name].items() if k != "class_histogram"}
-        logger.info(f"[{cfg.mode}] {name}: {shown}")
+def final_metrics(cfg: DictConfig, data: dict, classifier, reference, critic=None):
+    """The metrics of EVAL.num_samples digits: the classifier's, with held-out real digits
+    beside them; with a critic, its scores of real and generated digits."""
+    metrics = {"digits": functions.DigitMetrics(classifier, reference, data["test"][0][:, None])}
+    if critic is not None:
+        metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size)
     return metrics
 
 
@@ -90,130 +58,178 @@ def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's eval
     return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
 
 
+def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float,
+           extra: dict = None) -> dict:
+    """samples.npz, metrics.json and the grid of the first 64 generated digits."""
+    digits, critic = metrics["digits"].results, metrics.get("critic")
+    results = {"num_samples": len(samples), "classifier_test_accuracy": accuracy, **digits,
+               **(extra or {}), **({"critic": critic.results} if critic else {})}
+    if parallel.is_main_process():
+        np.savez(osp.join(cfg.output_dir, "samples.npz"),
+                 samples=samples.reshape(len(samples), 784))
+        save_json(results, osp.join(cfg.output_dir, "metrics.json"))
+        plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
+    for name in ("generated", "real_test_digits"):
+        shown = {k: round(v, 4) for k, v in results[name].items() if k != "class_histogram"}
+        logger.info(f"[{cfg.mode}] {name}: {shown}")
+    return results
+
+
 def train(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
-    noise_dim, batch = cfg.MODEL.noise_dim, cfg.TRAIN.batch_size
+    images, labels = data["train"]
 
     # set model
-    generator, critic = models.mnist_models(noise_dim, cfg.MODEL.dim)
+    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
+    model = models.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
 
-    # set constraint: each step draws the next real batch of a shuffled pass and fresh noise
-    rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
-    real_batch = functions.ShuffledBatches({"real": data["train"][0][:, None]}, batch, rng)
-
-    def critic_batch():
-        return {**real_batch(), "noise": functions.draw_noise(batch, noise_dim, rng)}
-
-    def generator_batch():
-        return {"noise": functions.draw_noise(batch, noise_dim, rng)}
-
-    critic_constraint = training.StreamConstraint(
-        critic_batch,
+    # set constraint: each step reads the next batch of a shuffled pass (the generator's
+    # step only its size) and draws fresh noise
+    critic_constraint = ppsci.constraint.SupervisedConstraint(
+        array_loader({"real": images[:, None]}, cfg.TRAIN.batch_size),
         ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
         output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
         name="critic",
     )
-    generator_constraint = training.StreamConstraint(
-        generator_batch,
+    generator_constraint = ppsci.constraint.SupervisedConstraint(
+        array_loader({"labels": labels}, cfg.TRAIN.batch_size),
         ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
         name="generator",
     )
 
     # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
     critic_optimizer = ppsci.optimizer.Adam(
-        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
+        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
         cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
     generator_optimizer = ppsci.optimizer.Adam(
-        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
+        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
         cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
 
-    # initialize solver: one per network, both running the generator (noise -> "fake")
-    model = training.GeneratorAndCritic(generator, critic)
+    # set validator: each epoch the classifier's IS and Frechet distance of
+    # TRAIN.metric_samples digits; at the end all metrics of EVAL.num_samples. Every process
+    # trains the classifier: gloo, CPU data parallelism's backend, drops a process that
+    # waits 30 s, as the others would while rank 0 alone trained it
+    classifier, accuracy = functions.mnist_classifier(cfg, data)
+    reference = functions.digit_reference(classifier, images[:cfg.EVAL.num_samples])
+    epoch_metric = functions.DigitMetrics(classifier, reference)
+    epoch_noise = functions.draw_noise(cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim,
+                                       np.random.default_rng(cfg.seed + 3))
+    metrics = final_metrics(cfg, data, classifier, reference)
+
+    # initialize solver: one per network, both running the generator (noise -> "fake"), and
+    # one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
         epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
         seed=cfg.seed, device=cfg.device,
     )
-    generator_solver = ppsci.solver.Solver(
-        model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
-    )
+    with quiet():  # ppsci would log the first Solver's set-up lines again
+        generator_solver = ppsci.solver.Solver(
+            model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
+            epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
+            log_freq=cfg.log_freq, eval_with_no_grad=True,
+            validator=build_validator(cfg, epoch_noise, {"digits": epoch_metric}),
+        )
+        eval_solver = ppsci.solver.Solver(
+            generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
+            validator=build_validator(cfg, eval_noise(cfg), metrics), eval_with_no_grad=True,
+        )
 
     # train model: per generator iteration, n_critic critic steps and one generator step
-    # every process builds the scorer (only rank 0 uses it): gloo, CPU data parallelism's
-    # backend, gives up on a process that waits 30 s, as the others would for rank 0
-    scorer = DigitScorer(cfg, data) if cfg.TRAIN.metric_samples else None
-    grid_noise = functions.draw_noise(64, noise_dim, np.random.default_rng(cfg.seed + 2))
-    metric_noise = functions.draw_noise(cfg.TRAIN.metric_samples, noise_dim,
-                                        np.random.default_rng(cfg.seed + 3))
+    grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 2))
+    run = Run(cfg, model, critic_solver, generator_solver,
+              loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
+                       "generator": (generator_constraint, 1)})
+    for epoch in run.epochs():
+        for _ in run.iterations(epoch):
+            with frozen(generator):  # the critic step: generated digits are constants
+                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+            with frozen(critic):  # the generator step: no gradients for the critic
+                generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
+        scores = {}
+        if epoch_due(cfg.TRAIN, epoch):
+            generator_solver.eval(epoch)
+            scores = {k: epoch_metric.results["generated"][k]
+                      for k in ("inception_score", "frechet_distance")}
+        if parallel.is_main_process():  # the epoch's sample grid
+            grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise))
+            plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
+        run.end_epoch(epoch, scores)
+    run.finish()
 
-    def on_epoch_end(epoch: int) -> dict:
-        grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise))
-        plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
-        if scorer is None:
-            return {}
-        samples = functions.generate(generator, {"noise": metric_noise}, cfg.EVAL.batch_size)
-        metrics = scorer(samples)
-        return {k: v for k, v in metrics.items() if k in ("inception_score", "frechet_distance")}
-
-    training.train_alternately(cfg, model, critic_solver, generator_solver,
-                               data_state={"rng": rng, "real_batches": real_batch},
-                               on_epoch_end=on_epoch_end)
-
-    # evaluate the trained generator (rank 0 writes the results)
-    if parallel.is_main_process():
-        samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-        report(cfg, scorer or DigitScorer(cfg, data), samples, {"architecture": "paper"})
+    # evaluate the trained generator
+    eval_solver.eval()
+    report(cfg, metrics["digits"].samples, metrics, accuracy, {"architecture": "paper"})
 
 
 def evaluate(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
+
+    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    # the paper's networks, or PaddleScience's published ones (recognised by the file's keys)
-    generator, architecture = published_weights.load(
+    generator, architecture = published.weights.load(
         "mnist", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
         "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
-    samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-    extra = {"architecture": architecture}
     if cfg.EVAL.pretrained_dis_model_path:  # optional: the critic's scores of real and fake
-        critic, _ = published_weights.load(
+        critic, _ = published.weights.load(
             "mnist", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
             "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
             cfg.MODEL.architecture)
-        real = data["test"][0][:len(samples), None]
-        extra["critic"] = functions.critic_scores(critic, real, samples, cfg.EVAL.batch_size)
-    report(cfg, DigitScorer(cfg, data), samples, extra)
+    else:
+        critic = None
+
+    # set validator: the classifier's metrics (and the critic's scores) of EVAL.num_samples
+    classifier, accuracy = functions.mnist_classifier(cfg, data)
+    reference = functions.digit_reference(classifier, data["train"][0][:cfg.EVAL.num_samples])
+    metrics = final_metrics(cfg, data, classifier, reference, critic)
+    noise = eval_noise(cfg)
+    real = data["test"][0][:len(noise), None] if critic is not None else None
+    validator = build_validator(cfg, noise, metrics, real)
+
+    # initialize solver
+    solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,
+                                 device=cfg.device, validator=validator, eval_with_no_grad=True)
+
+    # evaluate
+    solver.eval()
+
+    # visualize: the grid of the first 64 digits
+    report(cfg, metrics["digits"].samples, metrics, accuracy, {"architecture": architecture})
 
 
 def export(cfg: DictConfig):
+    # set model
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
-    generator, _ = published_weights.load(
+    generator, _ = published.weights.load(
         "mnist", "generator", generator, cfg.INFER.pretrained_model_path,
         "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
-    spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
-    deploy.export_generator(generator, spec, cfg.INFER.export_path)
+
+    # initialize solver
+    solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
+    solver.pretrained_model_path = cfg.INFER.pretrained_model_path  # loaded above, strictly
+
+    # export model
+    input_spec = [{"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}]
+    solver.export(input_spec, cfg.INFER.export_path, with_onnx=inference.with_onnx(cfg))
 
 
-def inference(cfg: DictConfig):
+def inference_mode(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
-    samples = deploy.predict_exported(cfg, {"noise": eval_noise(cfg)})
-    report(cfg, DigitScorer(cfg, data), samples)
+    predictor = inference.GeneratorPredictor(cfg)
+    samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
+    classifier, accuracy = functions.mnist_classifier(cfg, data)
+    reference = functions.digit_reference(classifier, data["train"][0][:cfg.EVAL.num_samples])
+    metrics = final_metrics(cfg, data, classifier, reference)
+    metrics["digits"]({"fake": samples})
+    report(cfg, samples, metrics, accuracy)
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_mnist.yaml")
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
         logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
-        if cfg.mode == "train":
-            train(cfg)
-        elif cfg.mode == "eval":
-            evaluate(cfg)
-        elif cfg.mode == "export":
-            export(cfg)
-        elif cfg.mode == "infer":
-            inference(cfg)
-        else:
-            raise UsageError(f"mode={cfg.mode!r} is not a mode; use train, eval, export or infer.")
+        {"train": train, "eval": evaluate, "export": export, "infer": inference_mode}[cfg.mode](cfg)
+
 
 if __name__ == "__main__":
     main()

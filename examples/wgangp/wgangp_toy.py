@@ -15,39 +15,48 @@ import ppsci
 from omegaconf import DictConfig
 from paddle.static import InputSpec
 
-import cpu
-import deploy
 import functions
 import models
-import parallel
-import plots
-import published_weights
-import startup
-import training
-from errors import UsageError
-from weights import save_json
+import published.weights
+from runtime import cpu, inference, parallel, plots, startup
+from runtime.files import save_json
+from runtime.training import Run, StreamConstraint, epoch_due, frozen, learning_rate, quiet
 
 logger = ppsci.utils.logger
 
 
-def report(cfg: DictConfig, samples: np.ndarray, critic=None, title: str = "",
-           extra: dict = None) -> dict:
-    """Metrics (and `extra`: the architecture), samples.npz, metrics.json and the plot of N
-    generated points."""
-    toy = functions.ToyDistribution(cfg.DATA.mode)
-    rng = np.random.default_rng(cfg.seed + 1)  # real points independent of training's
-    metrics = {**functions.toy_metrics(samples, toy, rng), **(extra or {})}
-    np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
-    save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
-    plots.plot_toy(osp.join(cfg.output_dir, "samples.png"), toy.sample(1000, rng),
-                   samples[:1000], critic, title)
-    shown = {k: v for k, v in metrics.items() if k != "mode_counts"}
-    logger.info(f"[{cfg.mode}] {cfg.DATA.mode}: {shown}")
-    return metrics
+def build_validator(cfg: DictConfig, noise: np.ndarray, metric: functions.ToyMetrics) -> dict:
+    """A validator that generates a point for each noise row and scores them with `metric`."""
+    dataloader_cfg = {
+        "dataset": {"name": "NamedArrayDataset", "input": {"noise": noise}},
+        "batch_size": cfg.EVAL.batch_size,
+        "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
+    }
+    validator = ppsci.validate.SupervisedValidator(
+        dataloader_cfg,
+        ppsci.loss.FunctionalLoss(functions.no_loss),
+        output_expr={"fake": lambda out: out["fake"]},
+        metric={"toy": ppsci.metric.FunctionalMetric(metric)},
+        name="eval",
+    )
+    return {validator.name: validator}
 
 
 def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's evaluation
     return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
+
+
+def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, toy, rng, critic=None,
+           title: str = "") -> dict:
+    """samples.npz, metrics.json and the plot of the generated points."""
+    if parallel.is_main_process():
+        np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
+        save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
+        plots.plot_toy(osp.join(cfg.output_dir, "samples.png"), toy.sample(1000, rng),
+                       samples[:1000], critic, title)
+    shown = {k: v for k, v in metrics.items() if k != "mode_counts"}
+    logger.info(f"[{cfg.mode}] {cfg.DATA.mode}: {shown}")
+    return metrics
 
 
 def train(cfg: DictConfig):
@@ -56,8 +65,9 @@ def train(cfg: DictConfig):
 
     # set model
     generator, critic = models.toy_models(noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
+    model = models.GeneratorAndCritic(generator, critic, noise_dim)
 
-    # set constraint: each step draws a fresh batch; both losses call the critic
+    # set constraint: each step draws a fresh batch (the paper's toy data are endless)
     rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
 
     def critic_batch():
@@ -67,13 +77,13 @@ def train(cfg: DictConfig):
     def generator_batch():
         return {"noise": functions.draw_noise(batch, noise_dim, rng)}
 
-    critic_constraint = training.StreamConstraint(
+    critic_constraint = StreamConstraint(
         critic_batch,
         ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
         output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
         name="critic",
     )
-    generator_constraint = training.StreamConstraint(
+    generator_constraint = StreamConstraint(
         generator_batch,
         ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
         name="generator",
@@ -81,97 +91,134 @@ def train(cfg: DictConfig):
 
     # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
     critic_optimizer = ppsci.optimizer.Adam(
-        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
+        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
         cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
     generator_optimizer = ppsci.optimizer.Adam(
-        training.learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
+        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
         cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
 
-    # initialize solver: one per network, both running the generator (noise -> "fake")
-    model = training.GeneratorAndCritic(generator, critic)
+    # set validator: each epoch the cheap metrics (no W1) of the points its plot shows; at
+    # the end all metrics of EVAL.num_samples points
+    plot_noise = functions.draw_noise(cfg.TRAIN.metric_samples, noise_dim,
+                                      np.random.default_rng(cfg.seed + 2))
+    epoch_metric = functions.ToyMetrics(toy)
+    final_metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
+
+    # initialize solver: one per network, both running the generator (noise -> "fake"), and
+    # one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
         epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
         seed=cfg.seed, device=cfg.device,
     )
-    generator_solver = ppsci.solver.Solver(
-        model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
-    )
+    with quiet():  # ppsci would log the first Solver's set-up lines again
+        generator_solver = ppsci.solver.Solver(
+            model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
+            epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
+            log_freq=cfg.log_freq, validator=build_validator(cfg, plot_noise, epoch_metric),
+            eval_with_no_grad=True,
+        )
+        eval_solver = ppsci.solver.Solver(
+            generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
+            validator=build_validator(cfg, eval_noise(cfg), final_metric), eval_with_no_grad=True,
+        )
 
     # train model: per generator iteration, n_critic critic steps and one generator step
-    plot_noise = functions.draw_noise(1000, noise_dim, np.random.default_rng(cfg.seed + 2))
     plot_real = toy.sample(1000, np.random.default_rng(cfg.seed + 3))
+    run = Run(cfg, model, critic_solver, generator_solver, data_state={"rng": rng})
+    for epoch in run.epochs():
+        for _ in run.iterations(epoch):
+            with frozen(generator):  # the critic step: generated points are constants
+                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+            with frozen(critic):  # the generator step: no gradients for the critic
+                generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
+        metrics = {}
+        if epoch_due(cfg.TRAIN, epoch):
+            generator_solver.eval(epoch)
+            metrics = {k: epoch_metric.results[k] for k in
+                       ("high_quality_fraction", "modes_covered", "modes_total")
+                       if k in epoch_metric.results}
+        if parallel.is_main_process():  # the epoch's plot
+            fake = functions.generate(generator, {"noise": plot_noise[:1000]}, 1000)
+            plots.plot_toy(osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"),
+                           plot_real, fake, critic,
+                           f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}")
+        run.end_epoch(epoch, metrics)
+    run.finish()
 
-    def on_epoch_end(epoch: int) -> dict:
-        fake = functions.generate(generator, {"noise": plot_noise}, len(plot_noise))
-        path = osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png")
-        title = f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}"
-        plots.plot_toy(path, plot_real, fake, critic, title)
-        metrics = functions.toy_metrics(fake, toy)  # the cheap ones: no W1
-        metrics.pop("mode_counts", None)
-        metrics.pop("num_samples")
-        return metrics
-
-    training.train_alternately(cfg, model, critic_solver, generator_solver,
-                               data_state={"rng": rng}, on_epoch_end=on_epoch_end)
-
-    # evaluate the trained generator (rank 0 writes the results)
-    if parallel.is_main_process():
-        samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-        report(cfg, samples, critic, f"{cfg.DATA.mode} after training", {"architecture": "paper"})
+    # evaluate the trained generator
+    eval_solver.eval()
+    report(cfg, final_metric.samples, {**final_metric.results, "architecture": "paper"},
+           toy, final_metric.rng, critic, f"{cfg.DATA.mode} after training")
 
 
 def evaluate(cfg: DictConfig):
     functions.ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
+
+    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                           cfg.MODEL.num_layers)
-    # the paper's networks, or PaddleScience's published ones (recognised by the file's keys)
-    generator, architecture = published_weights.load(
+    generator, architecture = published.weights.load(
         "toy", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
         "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
     if cfg.EVAL.pretrained_dis_model_path:  # optional: draws the critic's contour map
-        critic, _ = published_weights.load(
+        critic, _ = published.weights.load(
             "toy", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
             "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
             cfg.MODEL.architecture)
     else:
         critic = None
-    samples = functions.generate(generator, {"noise": eval_noise(cfg)}, cfg.EVAL.batch_size)
-    report(cfg, samples, critic, f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}",
-           {"architecture": architecture})
+
+    # set validator: all metrics of EVAL.num_samples points
+    toy = functions.ToyDistribution(cfg.DATA.mode)
+    metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
+    validator = build_validator(cfg, eval_noise(cfg), metric)
+
+    # initialize solver
+    solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,
+                                 device=cfg.device, validator=validator, eval_with_no_grad=True)
+
+    # evaluate
+    solver.eval()
+
+    # visualize: the points over the critic's contour map, when it is given
+    report(cfg, metric.samples, {**metric.results, "architecture": architecture}, toy,
+           metric.rng, critic, f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}")
 
 
 def export(cfg: DictConfig):
+    # set model
     generator, _ = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                      cfg.MODEL.num_layers)
-    generator, _ = published_weights.load(
+    generator, _ = published.weights.load(
         "toy", "generator", generator, cfg.INFER.pretrained_model_path,
         "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
-    spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
-    deploy.export_generator(generator, spec, cfg.INFER.export_path)
+
+    # initialize solver
+    solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
+    solver.pretrained_model_path = cfg.INFER.pretrained_model_path  # loaded above, strictly
+
+    # export model
+    input_spec = [{"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}]
+    solver.export(input_spec, cfg.INFER.export_path, with_onnx=inference.with_onnx(cfg))
 
 
-def inference(cfg: DictConfig):
-    functions.ToyDistribution(cfg.DATA.mode)
-    samples = deploy.predict_exported(cfg, {"noise": eval_noise(cfg)})
-    report(cfg, samples, title=f"{cfg.DATA.mode}, {cfg.INFER.export_path} (inference)")
+def inference_mode(cfg: DictConfig):
+    toy = functions.ToyDistribution(cfg.DATA.mode)
+    predictor = inference.GeneratorPredictor(cfg)
+    samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
+    rng = np.random.default_rng(cfg.seed + 1)
+    metrics = {**functions.toy_metrics(samples, toy, rng)}
+    report(cfg, samples, metrics, toy, rng, None,
+           f"{cfg.DATA.mode}, {cfg.INFER.export_path} (inference)")
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_toy.yaml")
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
         logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
-        if cfg.mode == "train":
-            train(cfg)
-        elif cfg.mode == "eval":
-            evaluate(cfg)
-        elif cfg.mode == "export":
-            export(cfg)
-        elif cfg.mode == "infer":
-            inference(cfg)
-        else:
-            raise UsageError(f"mode={cfg.mode!r} is not a mode; use train, eval, export or infer.")
+        {"train": train, "eval": evaluate, "export": export, "infer": inference_mode}[cfg.mode](cfg)
+
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,4 @@
-"""Reads PyTorch weights files as numpy arrays, without torch and without running them.
-
-Reads PyTorch weights files (torch.save'd state dicts) as numpy arrays, without torch and
-without running anything from the file.
+"""Reads PyTorch weights files (torch.save'd state dicts) as numpy arrays, without torch and without running them.
 
 torch.save writes a pickle whose tensors are calls of
 torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...) and whose

@@ -1,7 +1,7 @@
 """Checkpoints: save and restore everything needed to continue a run exactly.
 
-Checkpoints: everything needed to continue a run exactly (networks, optimizers and their
-learning-rate schedules, data streams, random states, the epoch log), in one pickle of arrays.
+Networks, optimizers and their learning-rate schedules, data streams, random states and the
+epoch log, in one pickle of arrays.
 """
 
 import os
@@ -12,9 +12,9 @@ from typing import Dict
 import numpy as np
 import paddle
 
-import parallel
-from errors import UsageError
-from weights import NumpyOnlyUnpickler, state_problems, summarise, write_atomically
+from . import parallel
+from .errors import UsageError
+from .files import NumpyOnlyUnpickler, state_problems, summarise, write_atomically
 
 
 def _to_numpy(obj):

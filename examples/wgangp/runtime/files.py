@@ -1,7 +1,7 @@
 """Weights and result files, read and written safely.
 
-Weights and other files, read and written safely: a numpy-only unpickler, checksums,
-strict name/shape checks, weights by path or URL, and atomic writes.
+A numpy-only unpickler, checksums, strict name/shape checks, weights by path or URL, and
+atomic writes.
 """
 
 import json
@@ -16,7 +16,7 @@ import paddle
 import ppsci
 from ppsci.utils import logger
 
-from errors import UsageError
+from .errors import UsageError
 
 
 class NumpyOnlyUnpickler:

@@ -1,8 +1,8 @@
 """Inception weights: fetched, checked and loaded into the IS/FID networks.
 
-The Inception networks' weights: pytorch-fid's TF 2015 file (downloaded into ppsci's cache
-and accepted only with the SHA-256 its name carries, read without torch) and
-paddle.vision's ImageNet weights; load_inception builds the network the settings name.
+pytorch-fid's TF 2015 file (downloaded once and accepted only with the SHA-256 its name
+carries, read without torch) and paddle.vision's ImageNet weights; load_inception builds
+the network the settings name.
 """
 
 import os
@@ -12,9 +12,9 @@ from typing import Dict, Optional
 import numpy as np
 from paddle import nn
 
-import torch_weights
-from inception import PaddleVisionInception, TFInceptionV3, load_checked
-from weights import file_digest, read_pdparams
+from . import torch_file
+from .networks import PaddleVisionInception, TFInceptionV3, load_checked
+from runtime.files import file_digest, read_pdparams
 
 
 BATCH_NORM_STATISTICS = ((".running_mean", "._mean"), (".running_var", "._variance"))
@@ -34,7 +34,7 @@ def state_from_torch(path: str) -> Dict[str, np.ndarray]:
     num_batches_tracked (training bookkeeping Paddle has no slot for) is dropped.
     """
     return {paddle_name(name): values.astype(np.float32)
-            for name, values in torch_weights.read_torch_state_dict(path).items()
+            for name, values in torch_file.read_torch_state_dict(path).items()
             if not name.endswith(".num_batches_tracked")}
 
 
@@ -42,7 +42,7 @@ TF_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 TF_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                   + TF_WEIGHTS_NAME)
 TF_WEIGHTS_HELP = (f"pass pytorch-fid's {TF_WEIGHTS_NAME} ({TF_WEIGHTS_URL}) or its "
-                   "conversion by convert_inception_weights.py")
+                   "conversion by `python -m inception.convert`")
 
 
 def sha256_prefix(name: str) -> Optional[str]:

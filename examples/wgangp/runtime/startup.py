@@ -1,14 +1,12 @@
-"""Run start-up: one-line errors for bad settings, and the run directory's claim.
+"""Run start-up: one-line errors for bad settings and run directories, before ppsci's own set-up.
 
-Run start-up: one-line errors for bad settings and run directories, before ppsci's own
-set-up (Hydra calls InitCallback, named in each config's hydra.callbacks).
+Hydra calls InitCallback, named in each config's hydra.callbacks.
 """
 
 import contextlib
 import logging
 import os
 import shutil
-import time
 from os import path as osp
 
 import paddle
@@ -17,8 +15,8 @@ from omegaconf import open_dict, read_write
 from ppsci.utils import callbacks as ppsci_callbacks
 from ppsci.utils import logger
 
-import parallel
-from errors import UsageError
+from . import parallel
+from .errors import UsageError
 
 MODES = ("train", "eval", "export", "infer")
 
@@ -33,26 +31,22 @@ UNSUPPORTED = {
     "prim": (False, "prim mode is not supported here"),
     "TRAIN.update_freq": (1, "gradient accumulation is not supported here; give a larger "
                              "TRAIN.batch_size instead"),
-    "TRAIN.eval_during_train": (False, "not needed: each epoch already logs the metrics "
-                                       "(toy: always; MNIST and CIFAR-10: TRAIN.metric_samples)"),
     "TRAIN.pretrained_model_path": (None, "not used here; to continue a run use "
                                          "TRAIN.checkpoint_path"),
     "TRAIN.ema.use_ema": (False, "a moving average of the weights is not supported here"),
     "TRAIN.swa.use_swa": (False, "stochastic weight averaging is not supported here"),
     "EVAL.compute_metric_by_batch": (False, "not possible: the metrics need all samples at once"),
-    "INFER.engine": ("native", "engines other than paddle.inference's native one are not "
-                                "supported here"),
     "INFER.precision": ("fp32", "inference in other precisions than fp32 is not supported here"),
     "INFER.max_batch_size": (1024, "a TensorRT setting, and TensorRT is not supported here"),
     "INFER.min_subgraph_size": (30, "a TensorRT setting, and TensorRT is not supported here"),
-    "INFER.onnx_path": (None, "ONNX export is not supported here"),
 }
 POSITIVE = ("TRAIN.epochs", "TRAIN.iters_per_epoch", "TRAIN.n_critic", "TRAIN.batch_size",
             "TRAIN.generator_batch_size", "EVAL.num_samples", "EVAL.batch_size",
             "EVAL.classifier_epochs", "INFER.batch_size", "INFER.num_cpu_threads",
+            "TRAIN.eval_freq", "TRAIN.start_eval_epoch", "TRAIN.metric_samples",
             "MODEL.noise_dim", "MODEL.hidden_size", "MODEL.num_layers", "MODEL.dim",
             "MODEL.dim_g", "MODEL.dim_d", "log_freq")
-NOT_NEGATIVE = ("TRAIN.metric_samples", "TRAIN.final_eval_samples", "TRAIN.save_freq")
+NOT_NEGATIVE = ("TRAIN.final_eval_samples", "TRAIN.save_freq")
 
 
 def _setting(cfg, key: str):
@@ -89,12 +83,17 @@ def check_config(cfg) -> None:
                              f"the {processes} processes; give a multiple of {processes}.")
     on_cpu = cfg.get("device") == "cpu" or not paddle.is_compiled_with_cuda()
     if processes > 1 and on_cpu and _setting(cfg, "EVAL.inception") and \
-            _setting(cfg, "TRAIN.metric_samples"):
+            _setting(cfg, "TRAIN.eval_during_train"):
         # gloo, CPU data parallelism's backend, drops a process that waits 30 s
-        raise UsageError(f"TRAIN.metric_samples={cfg.TRAIN.metric_samples}: on CPU processes, "
-                         "rank 0's Inception metrics after each epoch outlast the 30 s the "
-                         "others may wait for it; use TRAIN.metric_samples=0 and score the "
-                         "saved weights with mode=eval.")
+        raise UsageError("TRAIN.eval_during_train=true: on CPU processes, the Inception "
+                         "metrics after each epoch outlast the 30 s gloo lets a process wait; "
+                         "use TRAIN.eval_during_train=false and score the saved weights with "
+                         "mode=eval.")
+    for engine_key, choices in (("INFER.engine", ("native", "onnx")),):
+        value = _setting(cfg, engine_key)
+        if value is not None and value not in choices:
+            raise UsageError(f"{engine_key}={value}: use {' or '.join(choices)} (TensorRT and "
+                             "oneDNN inference are not supported here).")
     for key, choices in (("MODEL.architecture", ("auto", "paper", "paddlescience")),
                          ("EVAL.sample_norm", ("batch", "running"))):
         value = _setting(cfg, key)
@@ -220,30 +219,15 @@ class InitCallback(ppsci_callbacks.InitCallback):
                 resolve_generator_alias(config)
             if parallel.is_main_process():
                 claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
-        except UsageError:
-            # every process finds a bad setting; the launcher exits with the status of the
-            # first process in rank order that failed, so let rank 0 fail first (the
-            # launcher stops the others)
+        except UsageError as e:
+            # every process finds the same bad setting; the launcher reports the status of
+            # the first process in rank order that failed, stopping the others, so the
+            # other ranks leave the error to rank 0 and end quietly
             if int(os.environ.get("PADDLE_TRAINER_ID", 0)) > 0:
-                time.sleep(10)
+                raise SystemExit(0) from e
             raise
 
     def on_job_start(self, config, **kwargs) -> None:
         super().on_job_start(config, **kwargs)
-        logging.getLogger("ppsci").addFilter(_once_per_run)  # two Solvers log the same set-up
         if not parallel.is_main_process():
             parallel.log_to_own_file(config)
-
-
-def _once_per_run(record: logging.LogRecord, _seen=set()) -> bool:
-    """Log ppsci's set-up lines that each Solver repeats only once, and none of the step
-    lines ppsci logs for a Solver's first step (training.Progress logs the iterations)."""
-    message = record.getMessage()
-    if "batch_cost:" in message:
-        return False
-    if not message.startswith(("Using paddlepaddle", "Set to_static")):
-        return True
-    if message in _seen:
-        return False
-    _seen.add(message)
-    return True

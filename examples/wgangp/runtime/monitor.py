@@ -1,7 +1,6 @@
 """Monitoring: VisualDL, TensorBoard and W&B writers for ppsci's use_vdl/use_tbd/use_wandb.
 
-ppsci's monitoring switches: VisualDL (use_vdl), TensorBoard (use_tbd) and Weights & Biases
-(use_wandb) receive the scalars of every progress line and the sample grid of every epoch.
+They receive the scalars of every progress line and the sample grid of every epoch.
 """
 
 from os import path as osp
@@ -10,7 +9,7 @@ from typing import Dict
 import numpy as np
 from ppsci.utils import logger
 
-from errors import UsageError
+from .errors import UsageError
 
 
 def _need(module: str, switch: str, package: str):
@@ -29,8 +28,9 @@ class Monitor:
         self.vdl = self.tbd = self.wandb = None
         if cfg.get("use_vdl"):
             visualdl = _need("visualdl", "use_vdl", "visualdl")
-            self.vdl = visualdl.LogWriter(osp.join(cfg.output_dir, "vdl"))
-            logger.info(f"VisualDL: visualdl --logdir {osp.abspath(self.vdl._logdir)}")
+            logdir = osp.join(cfg.output_dir, "vdl")
+            self.vdl = visualdl.LogWriter(logdir)
+            logger.info(f"VisualDL: visualdl --logdir {osp.abspath(logdir)}")
         if cfg.get("use_tbd"):
             tensorboardx = _need("tensorboardX", "use_tbd", "tensorboardX")
             self.tbd = tensorboardx.SummaryWriter(osp.join(cfg.output_dir, "tensorboard"))

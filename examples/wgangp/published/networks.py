@@ -1,8 +1,4 @@
-"""PaddleScience's published WGAN-GP networks, rebuilt from their specification.
-
-PaddleScience's published WGAN-GP networks, rebuilt from their specification, to evaluate
-its released weights.
-"""
+"""PaddleScience's published WGAN-GP networks, rebuilt from their specification to evaluate its weights."""
 
 # PaddleScience trained networks of its own, not the paper's (models.py): channel-mixing
 # CIFAR upsampling, critic norms with running statistics, LeakyReLU 0.01, ... The classes

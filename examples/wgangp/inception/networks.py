@@ -8,7 +8,7 @@ Two networks, both called on float images NCHW in [0, 1] of any size and returni
   paper's numbers use, with that graph's own input processing (TF1 ResizeBilinear to
   299x299, then (x - 128) / 128 on 0..255 pixels). Its weights are the PyTorch port
   `pt_inception-2015-12-05-6726825d.pth` (pytorch-fid's release), read without torch
-  by convert_inception_weights.py, and downloaded into ppsci's weights cache when no
+  by `python -m inception.convert`, and downloaded into ppsci's weights cache when no
   file is given; the parameter names follow torchvision's Inception3 so the file's
   names map one to one.
 - PaddleVisionInception: paddle.vision's ImageNet Inception v3 (1000 classes), for
@@ -27,7 +27,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from weights import read_pdparams, state_problems, summarise
+from runtime.files import read_pdparams, state_problems, summarise
 
 INPUT_SIZE = 299
 FEATURES = 2048

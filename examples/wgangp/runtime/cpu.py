@@ -5,25 +5,22 @@ import os
 # Paddle's bundled MKL reads this at its first computation, not at import: setting it
 # in main(), before any tensor math, is enough (checked with MKL_VERBOSE=1).
 MKL_ISA = "MKL_DEBUG_CPU_TYPE"
-# the user's own thread settings, in the order they are read
-THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# the user's own thread settings, in the order they are read (users_threads)
+THREAD_SETTINGS = ("MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
 
-def _started_with(name: str):
-    """The value `name` had when the user started the command, or None.
+def users_threads():
+    """(setting, value) of the user's own math thread count, or None.
 
-    os.environ cannot tell: importing paddle sets OMP_NUM_THREADS=1 when it is unset, and
-    paddle.distributed.launch hands that to its processes. /proc/<pid>/environ keeps a
-    process's environment as it started: this process's, or under the launcher its parent's.
+    MKL_NUM_THREADS is always the user's. OMP_NUM_THREADS is only when it is above 1:
+    importing paddle sets it to 1 when it is unset (and paddle.distributed.launch hands that
+    on), so a 1 there cannot be told from Paddle's own; MKL_NUM_THREADS=1 asks for one thread.
     """
-    pid = os.getppid() if "PADDLE_LOCAL_SIZE" in os.environ else os.getpid()
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            entries = f.read().split(b"\0")
-    except OSError:  # no /proc: the environment as it is now
-        return os.environ.get(name)
-    prefix = name.encode() + b"="
-    return next((e[len(prefix):].decode() for e in entries if e.startswith(prefix)), None)
+    for name, smallest in zip(THREAD_SETTINGS, (1, 2)):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) >= smallest:
+            return name, value
+    return None
 
 
 def _cpu_flags():
@@ -49,7 +46,7 @@ def use_fast_cpu_math() -> str:
       available core (at most 8) was faster for the toy and MNIST steps on both a 2-core
       AMD EPYC and a 2-core Intel Xeon (benchmarks/speed.py). The cores are shared by
       the processes paddle.distributed.launch starts on this machine.
-    The user's own settings, as the command started, are kept. Call before any tensor math.
+    The user's own settings (users_threads) are kept. Call before any tensor math.
     """
     chosen = []
     cpu = _cpu_flags()
@@ -61,8 +58,7 @@ def use_fast_cpu_math() -> str:
         os.environ[MKL_ISA] = "5"
         chosen.append(f"{MKL_ISA}=5 (MKL's AVX2 path on this AMD CPU)")
 
-    settings = ((name, _started_with(name)) for name in THREAD_SETTINGS)
-    yours = next(((name, v) for name, v in settings if v and v.isdigit() and int(v) > 0), None)
+    yours = users_threads()
     if yours:
         threads, source = int(yours[1]), f"{yours[0]}={yours[1]}, yours"
     else:

@@ -1,7 +1,7 @@
 """Data parallelism under `python -m paddle.distributed.launch`.
 
-Data parallelism under `python -m paddle.distributed.launch`: every process draws the same
-global batch and computes its own rows, both networks' gradients are averaged, rank 0 writes.
+Every process draws the same global batch and computes its own rows, both networks'
+gradients are averaged, rank 0 writes the files.
 """
 
 import logging

@@ -1,11 +1,11 @@
 """Convert pytorch-fid's TF Inception weights (.pth) to a Paddle .pdparams, without torch.
 
-    python convert_inception_weights.py pt_inception-2015-12-05-6726825d.pth \
-        inception_tf2015.pdparams
+    cd examples/wgangp
+    python -m inception.convert pt_inception-2015-12-05-6726825d.pth inception_tf2015.pdparams
 
 The input is pytorch-fid's port of TensorFlow's 2015-12-05 Inception graph, a
 torch.save'd state dict with torchvision Inception3 names; the output is a Paddle
-.pdparams whose names are inception.TFInceptionV3's (load_inception also reads the
+.pdparams whose names are networks.TFInceptionV3's (load_inception also reads the
 .pth directly).
 """
 
@@ -16,14 +16,14 @@ from typing import Dict
 import numpy as np
 import paddle
 
-import inception
-import inception_weights
+from inception import networks
+from inception import weights
 
 
 def convert(torch_path: str, paddle_path: str) -> Dict[str, np.ndarray]:
     """Convert the TF Inception .pth to a .pdparams, checked against TFInceptionV3."""
-    state = inception_weights.state_from_torch(torch_path)
-    inception.check_weights(inception.TFInceptionV3(), state, torch_path,
+    state = weights.state_from_torch(torch_path)
+    networks.check_weights(networks.TFInceptionV3(), state, torch_path,
                             "the 2015 TF Inception graph")
     paddle.save(state, paddle_path)
     return state

@@ -1,8 +1,8 @@
 """PaddleScience's published weights: recognised, loaded and scored as PaddleScience did.
 
-PaddleScience's published weights: recognised by their keys, loaded into the matching network
-(the paper's, models.py, or PaddleScience's, published.py), and scored as PaddleScience
-scored its CIFAR-10 generator.
+A weights file is recognised by its keys and loaded into the matching network (the paper's,
+models.py, or PaddleScience's, published/networks.py); PaddleScience's own Inception Score
+of its CIFAR-10 generator is computed as it computed it.
 """
 
 from typing import Iterable, Optional, Tuple
@@ -13,10 +13,10 @@ import paddle.nn.functional as F
 from paddle import nn
 from ppsci.utils import logger
 
-from errors import UsageError
+from runtime.errors import UsageError
 from models import Generator
-from published import PREFIXES, PUBLISHED_FILE_EXTRA, published_network
-from weights import load_state, read_weights
+from .networks import PREFIXES, PUBLISHED_FILE_EXTRA, published_network
+from runtime.files import load_state, read_weights
 
 
 def layout_of(keys: Iterable[str]) -> str:

@@ -1,0 +1,1 @@
+"""PaddleScience's published WGAN-GP networks and weights files, to evaluate its released weights."""

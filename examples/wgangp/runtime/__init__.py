@@ -1,0 +1,1 @@
+"""Run support: start-up checks, training bookkeeping, checkpoints, files, processes, CPU, monitoring, plots."""

@@ -1,0 +1,59 @@
+"""Sampling an exported generator with ppsci's predictor (deploy.python_infer), and export's ONNX switch."""
+
+import importlib.util
+from os import path as osp
+from typing import Dict
+
+import numpy as np
+from deploy.python_infer import GeneralPredictor
+from ppsci.utils import logger
+
+from .errors import UsageError
+
+
+def with_onnx(cfg) -> bool:
+    """INFER.onnx: Solver.export also writes <export_path>.onnx (needs paddle2onnx)."""
+    if not cfg.INFER.get("onnx", False):
+        return False
+    if importlib.util.find_spec("paddle2onnx") is None:
+        raise UsageError("INFER.onnx=true needs paddle2onnx: pip install paddle2onnx "
+                         "(or export without INFER.onnx).")
+    return True
+
+
+class GeneratorPredictor(GeneralPredictor):
+    """ppsci's predictor for an exported generator (INFER.pdmodel_path / pdiparams_path, or
+    INFER.onnx_path with INFER.engine=onnx); predict returns the generated samples."""
+
+    def __init__(self, cfg):
+        for setting in (("onnx_path",) if cfg.INFER.engine == "onnx"
+                        else ("pdmodel_path", "pdiparams_path")):
+            if not osp.isfile(str(cfg.INFER[setting])):
+                raise UsageError(f"INFER.{setting}: no such file: {cfg.INFER[setting]}; run "
+                                 "mode=export first or point INFER.export_path at an exported "
+                                 "model.")
+        super().__init__(cfg)
+        self.model_path = cfg.INFER.onnx_path if cfg.INFER.engine == "onnx" \
+            else cfg.INFER.pdmodel_path
+
+    def _create_paddle_predictor(self):
+        # ppsci's, without config.enable_memory_optim(): Paddle 3.3's CPU inference engine
+        # fails in its memory_optimize_pass on these exported generators
+        from paddle import inference
+
+        config = inference.Config(self.pdmodel_path, self.pdiparams_path)
+        if self.device == "gpu":
+            config.enable_use_gpu(self.gpu_mem, self.gpu_id)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(self.num_cpu_threads)
+        config.switch_ir_optim(self.ir_optim)
+        config.disable_glog_info()
+        return inference.create_predictor(config), config
+
+    def predict(self, input_dict: Dict[str, np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """The exported generator's one output for `input_dict`, in batches of batch_size."""
+        outputs = super().predict(input_dict, batch_size)
+        n = len(next(iter(input_dict.values())))
+        logger.info(f"Generated {n} samples with the inference model {self.model_path}")
+        return next(iter(outputs.values()))

@@ -1,0 +1,319 @@
+"""The bookkeeping around the scripts' alternating loop: resume, progress lines, checkpoints, the epoch log.
+
+The scripts run the loop itself (n_critic critic steps, then one generator step, through
+the two Solvers); `Run` resumes it, logs it, stops it on a diverged loss and saves it.
+"""
+
+import contextlib
+import datetime
+import logging
+import sys
+import time
+from os import path as osp
+from typing import Callable, Dict, Iterator, Optional
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+import ppsci
+from ppsci.utils import logger
+
+from . import parallel
+from . import plots
+from .checkpoints import load_checkpoint, save_checkpoint
+from .errors import UsageError
+from .files import save_json, save_weights
+from .monitor import Monitor
+
+
+class StreamConstraint(ppsci.constraint.SupervisedConstraint):
+    """SupervisedConstraint over an endless stream: sample_fn() draws a fresh global batch
+    every step (ppsci's ContinuousNamedArrayDataset), of which this process takes its rows.
+
+    On one process this is ppsci's constructor as it is. On several, ppsci's loader refuses
+    a stream (it cannot shard one); this stream shards itself (local_rows), so it keeps the
+    dataset as its loader, as ppsci does on one process.
+    """
+
+    def __init__(self, sample_fn: Callable[[], Dict[str, np.ndarray]], loss,
+                 output_expr: Optional[Dict[str, Callable]] = None, name: str = "Sup"):
+        dataloader_cfg = {"dataset": {"name": "ContinuousNamedArrayDataset",
+                                      "input": lambda: parallel.local_rows(sample_fn()),
+                                      "label": lambda _: {}}}
+        if dist.get_world_size() == 1:
+            super().__init__(dataloader_cfg, loss, output_expr, name)
+            return
+        config = dataloader_cfg["dataset"]
+        dataset = ppsci.data.dataset.ContinuousNamedArrayDataset(config["input"], config["label"])
+        self.input_keys, self.output_expr = dataset.input_keys, output_expr or {}
+        self.output_keys = tuple(self.output_expr)
+        self.data_loader, self.data_iter = dataset, iter(dataset)
+        self.loss, self.name = loss, name
+
+
+def array_loader(arrays: Dict[str, np.ndarray], batch_size: int) -> dict:
+    """ppsci's dataloader_cfg for shuffled passes over `arrays` (a NamedArrayDataset) in
+    global batches of `batch_size` (TRAIN.batch_size), of which each process reads its rows.
+
+    DistributedBatchSampler on any number of processes: pass p is ordered by
+    RandomState(p), so N processes read the global batches one process reads, each its
+    contiguous share; incomplete last batches are dropped.
+    """
+    return {
+        "dataset": {"name": "NamedArrayDataset", "input": arrays},
+        "batch_size": batch_size // dist.get_world_size(),
+        "sampler": {"name": "DistributedBatchSampler", "shuffle": True, "drop_last": True},
+    }
+
+
+def continue_loader(constraint, batches_read: int) -> None:
+    """Make the constraint's loader continue after `batches_read` batches of a run, as that
+    run did: the pass they end in, ordered as it was, from the batch after them."""
+    sampler = constraint.data_loader.batch_sampler
+    while not isinstance(sampler, paddle.io.DistributedBatchSampler):
+        sampler = sampler.sampler  # ppsci wraps it for batch indexing
+    passed, into = divmod(batches_read, len(constraint.data_loader))
+    sampler.set_epoch(passed)
+    constraint.data_iter = iter(constraint.data_loader)
+    for _ in range(into):
+        next(constraint.data_iter)
+
+
+def learning_rate(train_cfg, steps_per_epoch: int):
+    """TRAIN.learning_rate, or with TRAIN.lr_decay a schedule decaying linearly to 0 over
+    the run, one decrement per optimizer step."""
+    if not train_cfg.get("lr_decay", False):
+        return train_cfg.learning_rate
+    return ppsci.optimizer.lr_scheduler.Linear(
+        train_cfg.epochs, steps_per_epoch, train_cfg.learning_rate)()
+
+
+@contextlib.contextmanager
+def frozen(layer: paddle.nn.Layer):
+    """No parameter gradients for `layer` inside the block (input gradients still flow)."""
+    params = [p for p in layer.parameters() if not p.stop_gradient]
+    for p in params:
+        p.stop_gradient = True
+    try:
+        yield
+    finally:
+        for p in params:
+            p.stop_gradient = False
+
+
+@contextlib.contextmanager
+def quiet():
+    """ppsci's INFO and MESSAGE lines off inside the block; warnings and errors still show."""
+    log = logging.getLogger("ppsci")
+    level = log.level
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+_LOGGED = ("epoch", "iteration", "critic_loss", "generator_loss", "wasserstein",
+           "gradient_penalty", "iters_per_second", "seconds", "learning_rate_critic",
+           "learning_rate_generator", "modes_total")
+
+
+class Run:
+    """cfg.TRAIN.epochs x cfg.TRAIN.iters_per_epoch generator iterations of the scripts'
+    loop, resumed from cfg.TRAIN.checkpoint_path if set:
+
+        for epoch in run.epochs():
+            for _ in run.iterations(epoch):
+                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+                generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
+            run.end_epoch(epoch, metrics)
+        run.finish()
+
+    Each iteration is one call of ppsci's epoch function for each Solver (the critic's
+    iters_per_epoch is n_critic, the generator's 1); Solver.train() is not used because
+    it writes ppsci's checkpoint on every call. data_state names what else a checkpoint
+    must hold to continue exactly (numpy Generators the constraints draw from); `loaders`
+    the constraints over data sets and the batches each reads per generator iteration.
+    Under paddle.distributed.launch every process runs this; rank 0 alone writes files.
+    """
+
+    log_freq = sys.maxsize  # ppsci's own step lines: off (a progress line logs instead)
+
+    def __init__(self, cfg, model, critic_solver, generator_solver,
+                 data_state: Optional[Dict[str, object]] = None,
+                 loaders: Optional[Dict[str, tuple]] = None):
+        self.cfg, self.model = cfg, model
+        self.critic_solver, self.generator_solver = critic_solver, generator_solver
+        total = cfg.TRAIN.epochs * cfg.TRAIN.iters_per_epoch
+        for solver in (critic_solver, generator_solver):
+            # ppsci's epoch function reads the run's step count, which Solver.train() sets
+            solver.max_steps = total * solver.iters_per_epoch
+        if dist.get_world_size() > 1:
+            logger.info(f"Data parallel on {dist.get_world_size()} processes: each computes its "
+                        f"share of every global batch (TRAIN.batch_size={cfg.TRAIN.batch_size}) "
+                        "and the learning rate is unchanged, so ppsci's advice above to scale it "
+                        "does not apply.")
+        self.resumable = {"generator": model.generator, "critic": model.critic,
+                          "critic_optimizer": critic_solver.optimizer,
+                          "generator_optimizer": generator_solver.optimizer, **(data_state or {})}
+        self.history = load_checkpoint(cfg.TRAIN.checkpoint_path, self.resumable) \
+            if cfg.TRAIN.checkpoint_path else []
+        done = len(self.history) * cfg.TRAIN.iters_per_epoch
+        for constraint, per_iteration in (loaders or {}).values():
+            continue_loader(constraint, done * per_iteration)
+        self.monitor = Monitor(cfg) if parallel.is_main_process() else None
+        self.progress = Progress(cfg, done, self.history[-1]["seconds"] if self.history else 0.0)
+        logger.info(f"Training generator iterations {done + 1} to {total} "
+                    f"({cfg.TRAIN.n_critic} critic steps and 1 generator step each); a progress "
+                    f"line follows iteration {done + 1}, then every {cfg.log_freq}.")
+
+    def epochs(self) -> Iterator[int]:
+        """The epochs still to run; each starts from the random state its number gives."""
+        for epoch in range(len(self.history) + 1, self.cfg.TRAIN.epochs + 1):
+            paddle.seed(self.cfg.seed + epoch)  # noise and interpolates, reproducible on resume
+            self.tic = time.perf_counter()
+            yield epoch
+
+    def iterations(self, epoch: int) -> Iterator[int]:
+        """The epoch's generator iterations; after each, a diverged loss stops the run and a
+        progress line follows when due."""
+        for i in range(self.cfg.TRAIN.iters_per_epoch):
+            iteration = (epoch - 1) * self.cfg.TRAIN.iters_per_epoch + i + 1
+            with quiet():  # ppsci logs each Solver's first step
+                yield iteration
+            self.stop_if_diverged(iteration)
+            if self.progress.due(iteration):
+                self.progress.log(iteration, self.critic_solver, self.generator_solver,
+                                  self.monitor)
+        self.epoch_seconds = time.perf_counter() - self.tic, self.progress.seconds()
+        # one model in every process before the epoch's evaluation and files
+        parallel.average_statistics(self.model.generator, self.model.critic)
+
+    def stop_if_diverged(self, iteration: int) -> None:
+        """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
+        for name, solver in (("critic", self.critic_solver), ("generator", self.generator_solver)):
+            loss = solver.train_output_info["loss"].val  # ppsci already read it to the host
+            if not np.isfinite(loss):
+                raise UsageError(
+                    f"training diverged: the {name} loss is {loss} at generator iteration "
+                    f"{iteration}; the weights of the last finished epoch are kept in "
+                    f"{self.cfg.output_dir}. Lower TRAIN.learning_rate or check the data.",
+                    code=3)
+
+    def end_epoch(self, epoch: int, metrics: Optional[dict] = None) -> None:
+        """The epoch's record (losses, speed, `metrics`) into the log and the checkpoint;
+        weights, checkpoint and monitors by rank 0."""
+        record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
+                              *self.epoch_seconds)
+        record.update(metrics or {})
+        if parallel.is_main_process():
+            output_dir = self.cfg.output_dir
+            save_weights(self.model.generator, osp.join(output_dir, "model_generator.pdparams"))
+            save_weights(self.model.critic, osp.join(output_dir, "model_discriminator.pdparams"))
+            save_checkpoint(output_dir, self.cfg.TRAIN.get("save_freq", 0),
+                            self.history + [record], self.resumable)
+            self.monitor.scalars({f"epoch/{k}": v for k, v in record.items()
+                                  if isinstance(v, (int, float)) and k != "epoch"},
+                                 record["iteration"])
+            self.monitor.image("samples", osp.join(output_dir, "plots", f"epoch_{epoch:04d}.png"),
+                               record["iteration"])
+        self.history.append(record)
+        log_epoch(self.cfg, record, self.progress.eta(record["iteration"]))
+
+    def finish(self) -> list:
+        """losses.png and losses.json (rank 0) and the closing line; returns the epoch log."""
+        if parallel.is_main_process():
+            plots.plot_losses(self.history, osp.join(self.cfg.output_dir, "losses.png"))
+            save_json(self.history, osp.join(self.cfg.output_dir, "losses.json"))
+            self.monitor.close()
+            logger.info(f"Training done after epoch {len(self.history)}; a longer run continues "
+                        f"with TRAIN.checkpoint_path="
+                        f"{osp.abspath(self.cfg.output_dir)}/checkpoints/latest")
+        return self.history
+
+
+def epoch_due(train_cfg, epoch: int) -> bool:
+    """Whether the validator runs after `epoch`: TRAIN.eval_during_train, every
+    TRAIN.eval_freq epochs from TRAIN.start_eval_epoch on, as ppsci's Solver.train()."""
+    return bool(train_cfg.eval_during_train) and epoch % train_cfg.eval_freq == 0 \
+        and epoch >= train_cfg.start_eval_epoch
+
+
+def _critic_loss(critic_solver):
+    return next(iter(critic_solver.constraint.values())).loss.loss_expr  # a CriticLoss
+
+
+def _clock(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=int(round(seconds))))
+
+
+class Progress:
+    """A log line after the first generator iteration this process runs, then every log_freq:
+    the epoch's mean losses so far, iterations per second and the time left (h:mm:ss)."""
+
+    def __init__(self, cfg, done: int, seconds_before: float):
+        self.cfg, self.done, self.before = cfg, done, seconds_before
+        self.total = cfg.TRAIN.epochs * cfg.TRAIN.iters_per_epoch
+        self.start = self.last_time = time.perf_counter()
+        self.last_iteration = done
+
+    def seconds(self) -> float:
+        """Training time of the whole run, earlier processes' included (resume)."""
+        return self.before + time.perf_counter() - self.start
+
+    def eta(self, iteration: int) -> str:
+        rate = (iteration - self.done) / max(time.perf_counter() - self.start, 1e-9)
+        return _clock((self.total - iteration) / rate)
+
+    def due(self, iteration: int) -> bool:
+        return iteration == self.done + 1 or iteration % self.cfg.log_freq == 0
+
+    def log(self, iteration: int, critic_solver, generator_solver, monitor) -> None:
+        now = time.perf_counter()
+        speed = (iteration - self.last_iteration) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_iteration = now, iteration
+        values = parallel.mean_over_processes({
+            "critic_loss": critic_solver.train_output_info["loss"].avg,
+            "generator_loss": generator_solver.train_output_info["loss"].avg,
+            **_critic_loss(critic_solver).meter.means(),
+        })
+        parallel.log_every_rank(
+            f"[Train][Iter {iteration}/{self.total}] "
+            + ", ".join(f"{k}: {v:.5f}" for k, v in values.items())
+            + f", {speed:.2f} it/s, eta: {self.eta(iteration)}")
+        if monitor is not None:
+            monitor.scalars({f"train/{k}": v for k, v in values.items()}, iteration)
+
+
+def epoch_record(cfg, epoch: int, critic_solver, generator_solver, seconds: float,
+                 total_seconds: float) -> dict:
+    """The epoch's mean losses and loss terms (over processes), speed and learning rates;
+    resets the Solvers' running means."""
+    record = {
+        "epoch": epoch,
+        "iteration": epoch * cfg.TRAIN.iters_per_epoch,
+        **parallel.mean_over_processes({
+            "critic_loss": critic_solver.train_output_info["loss"].avg,
+            "generator_loss": generator_solver.train_output_info["loss"].avg,
+            **_critic_loss(critic_solver).meter.pop_means(),
+        }),
+        "iters_per_second": cfg.TRAIN.iters_per_epoch / seconds,
+        "seconds": total_seconds,
+        "learning_rate_critic": critic_solver.optimizer.get_lr(),
+        "learning_rate_generator": generator_solver.optimizer.get_lr(),
+    }
+    for solver in (critic_solver, generator_solver):
+        solver.train_output_info.clear()
+    return record
+
+
+def log_epoch(cfg, record: dict, eta: str) -> None:
+    extra = "".join(f", {k}: {v:.4g}" for k, v in record.items() if k not in _LOGGED)
+    parallel.log_every_rank(
+        f"[Train][Epoch {record['epoch']}/{cfg.TRAIN.epochs}][Iter {record['iteration']}] "
+        f"critic_loss: {record['critic_loss']:.5f}, "
+        f"generator_loss: {record['generator_loss']:.5f}, "
+        f"wasserstein: {record['wasserstein']:.5f}, "
+        f"gradient_penalty: {record['gradient_penalty']:.5f}{extra}, "
+        f"{record['iters_per_second']:.2f} it/s, eta: {eta}"
+    )
