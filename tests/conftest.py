@@ -37,3 +37,15 @@ def usage_error(capsys, fn, *args):
     errors = [line for line in err.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1, err
     return errors[0]
+
+
+def compose(example: str, *overrides: str):
+    """The settings of examples/wgangp/conf/wgangp_<example>.yaml with Hydra `overrides`,
+    as a run sees them (struct mode off, so a test may add keys)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=os.path.join(EXAMPLE_DIR, "conf"), version_base=None):
+        cfg = hydra_compose(config_name=f"wgangp_{example}.yaml", overrides=list(overrides))
+    OmegaConf.set_struct(cfg, False)
+    return cfg

@@ -13,14 +13,18 @@ from runtime import startup
 from omegaconf import OmegaConf
 
 from cifar_files import batch, write_tarball
-from conftest import EXAMPLE_DIR, one_error_line, run_script, usage_error
+from conftest import EXAMPLE_DIR, compose, one_error_line, run_script, usage_error
 
 
 def config(**settings):
-    base = {"mode": "train", "TRAIN": {"batch_size": 8}, "EVAL": {}, "MODEL": {}}
-    cfg = OmegaConf.create(base)
-    for key, value in settings.items():
-        OmegaConf.update(cfg, key.replace("__", "."), value, force_add=True)
+    """An example's settings (the first whose config has the key) with `settings` set."""
+    keys = [key.replace("__", ".") for key in settings]
+    for example in ("toy", "mnist", "cifar10"):
+        cfg = compose(example)
+        if OmegaConf.select(cfg, keys[0]) is not None or example == "cifar10":
+            break
+    for key, value in zip(keys, settings.values()):
+        OmegaConf.update(cfg, key, value, force_add=True)
     return cfg
 
 

@@ -18,7 +18,7 @@ import paddle
 import pytest
 
 from cifar_files import write_tarball
-from conftest import EXAMPLE_DIR
+from conftest import EXAMPLE_DIR, compose
 from mnist_files import write_idx_dir
 
 REPLICAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "replicas.py")
@@ -197,10 +197,9 @@ def test_local_rows_partition_the_global_batch(monkeypatch):
 
 
 def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
-    from omegaconf import OmegaConf
-
     monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 4)
-    cfg = OmegaConf.create({"mode": "train", "TRAIN": {"batch_size": 64, "generator_batch_size": 30}})
+    cfg = compose("cifar10", "TRAIN.batch_size=64", "TRAIN.generator_batch_size=30",
+                  "MODEL.bn_groups=4")
     with pytest.raises(SystemExit) as info:
         startup.check_config(cfg)
     assert info.value.code == 2
@@ -210,11 +209,8 @@ def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
 def test_cifar10_per_epoch_metrics_are_refused_on_cpu_processes(monkeypatch, capsys):
     """The Inception metrics take minutes on a CPU; gloo drops the waiting processes
     after 30 s, so the run would die after its first epoch."""
-    from omegaconf import OmegaConf
-
     monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 2)
-    cfg = OmegaConf.create({"mode": "train", "device": "cpu", "EVAL": {"inception": "tf2015"},
-                            "TRAIN": {"batch_size": 64, "eval_during_train": True}})
+    cfg = compose("cifar10", "device=cpu", "EVAL.inception=tf2015", "TRAIN.eval_during_train=true")
     with pytest.raises(SystemExit) as info:
         startup.check_config(cfg)
     assert info.value.code == 2

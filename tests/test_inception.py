@@ -274,12 +274,15 @@ def test_missing_and_unreadable_files_give_value_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="Unknown Inception kind"):
         inception_weights.load_inception("tf2016", None)
     # no file given and no network: the download's error, with what to do offline
-    from ppsci.utils import download
+    import socket
 
-    def offline(*args, **kwargs):
-        raise RuntimeError("Retry limit reached")
+    from runtime import download
 
-    monkeypatch.setattr(download, "get_path_from_url", offline)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(download, "CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(inception_weights, "TF_WEIGHTS_URL", f"http://127.0.0.1:{port}/w.pth")
     with pytest.raises(ValueError, match="could not be downloaded.*EVAL.inception_weights"):
         inception_weights.load_inception("tf2015", None)
 

@@ -4,6 +4,7 @@ and pytorch-fid's weights file fetched through ppsci's download cache with its S
 prefix checked."""
 
 import hashlib
+import socket
 import os
 
 from inception import networks
@@ -11,7 +12,9 @@ from inception import weights as inception_weights
 import numpy as np
 import paddle
 import pytest
-from ppsci.utils import download
+
+from http_server import serve
+from runtime import download
 
 
 def tf1_resize_reference(image, out_h, out_w):
@@ -79,30 +82,24 @@ def test_pytorch_fid_preprocessing_is_a_named_option():
         networks.TFInceptionV3("tf")
 
 
-# ---- pytorch-fid's weights through ppsci's download cache ----
-
-
-class FakeDownload:
-    """ppsci.utils.download.get_path_from_url writing `content` into the cache dir."""
-
-    def __init__(self, content=b"", error=None):
-        self.content, self.error, self.calls = content, error, []
-
-    def __call__(self, url, root_dir, md5sum=None, check_exist=True, decompress=True):
-        self.calls.append((url, root_dir, decompress))
-        if self.error:
-            raise self.error
-        os.makedirs(root_dir, exist_ok=True)
-        path = os.path.join(root_dir, url.rsplit("/", 1)[-1])
-        with open(path, "wb") as f:
-            f.write(self.content)
-        return path
+# ---- pytorch-fid's weights downloaded once (runtime.download), from a local server ----
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "WEIGHTS_HOME", str(tmp_path / "weights"))
+    monkeypatch.setattr(download, "CACHE", str(tmp_path / "weights"))
     return tmp_path / "weights"
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A local server for the files written into `root`; the official URL points at it."""
+    root = tmp_path / "site"
+    root.mkdir()
+    with serve(root) as url:
+        monkeypatch.setattr(inception_weights, "TF_WEIGHTS_URL",
+                            f"{url}/w/{inception_weights.TF_WEIGHTS_NAME}")
+        yield url, root
 
 
 def test_file_name_carries_the_sha256_prefix():
@@ -112,25 +109,34 @@ def test_file_name_carries_the_sha256_prefix():
     assert inception_weights.sha256_prefix("inception_tf2015.pdparams") is None
 
 
-def test_matching_download_is_accepted_unpacked(cache, monkeypatch):
-    content = b"weights"
+def test_matching_download_is_accepted_unpacked(cache, site):
+    url, root = site
+    content = b"weights"  # a zip archive would be kept as it is too
     prefix = hashlib.sha256(content).hexdigest()[:8]
-    fake = FakeDownload(content)
-    monkeypatch.setattr(download, "get_path_from_url", fake)
-    path = inception_weights.download_tf_weights(f"https://example.org/w/fake-{prefix}.pth")
-    assert path == str(cache / f"fake-{prefix}.pth") and os.path.isfile(path)
-    assert fake.calls == [(f"https://example.org/w/fake-{prefix}.pth", str(cache), False)]
+    (root / "w").mkdir()
+    (root / "w" / f"fake-{prefix}.pth").write_bytes(content)
+    path = inception_weights.download_tf_weights(f"{url}/w/fake-{prefix}.pth")
+    assert os.path.dirname(path) == str(cache) and path.endswith(f"-fake-{prefix}.pth")
+    assert open(path, "rb").read() == content
 
 
-def test_mismatching_download_is_refused_and_removed(cache, monkeypatch):
-    fake = FakeDownload(b"an HTML error page")
-    monkeypatch.setattr(download, "get_path_from_url", fake)
-    cached = cache / "pt_inception-2015-12-05-6726825d.pth"
+def test_mismatching_download_is_refused_and_removed(cache, site):
+    url, root = site
+    (root / "w").mkdir()
+    (root / "w" / inception_weights.TF_WEIGHTS_NAME).write_bytes(b"an HTML error page")
     with pytest.raises(ValueError, match="does not start with 6726825d .*removed it from "
-                                         "ppsci's download cache"):
+                                         "the download cache"):
         inception_weights.load_inception("tf2015", None)  # the default: the official URL
-    assert fake.calls[0][0] == inception_weights.TF_WEIGHTS_URL
-    assert not cached.exists()
+    assert not [n for n in os.listdir(cache) if n.endswith(".pth")]
+
+
+def test_a_copy_put_into_the_download_folder_is_used_first(cache, site):
+    """Offline users put the file there under its own name, as the message says."""
+    cache.mkdir()
+    (cache / inception_weights.TF_WEIGHTS_NAME).write_bytes(b"not the weights")
+    with pytest.raises(ValueError, match="does not start with 6726825d.*use an intact copy"):
+        inception_weights.download_tf_weights()  # checked, not downloaded (the server has none)
+    assert (cache / inception_weights.TF_WEIGHTS_NAME).exists()
 
 
 def test_local_file_with_the_official_name_is_checked_not_removed(tmp_path):
@@ -142,10 +148,14 @@ def test_local_file_with_the_official_name_is_checked_not_removed(tmp_path):
 
 
 def test_offline_message_says_what_to_download_where_and_which_setting(cache, monkeypatch):
-    monkeypatch.setattr(download, "get_path_from_url", FakeDownload(
-        error=RuntimeError(f"Download from {inception_weights.TF_WEIGHTS_URL} failed. Retry limit reached")))
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(inception_weights, "TF_WEIGHTS_URL",
+                        f"http://127.0.0.1:{port}/w/{inception_weights.TF_WEIGHTS_NAME}")
     with pytest.raises(ValueError) as info:
         inception_weights.load_inception("tf2015", None)
     message = str(info.value)
     assert inception_weights.TF_WEIGHTS_URL in message and "EVAL.inception_weights=" in message
     assert str(cache) in message and "could not be downloaded" in message
+

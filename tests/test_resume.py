@@ -72,6 +72,14 @@ def test_checkpoint_of_another_model_is_refused(uninterrupted, tmp_path):
     line = one_error_line(run_script(
         "wgangp_toy.py", *RUN[:-2], "MODEL.hidden_size=32", "EVAL.num_samples=200",
         f"TRAIN.checkpoint_path={uninterrupted}/checkpoints/latest", f"hydra.run.dir={tmp_path}"))
+    # the checkpoint's settings name the difference before its weights are read
+    assert "TRAIN.checkpoint_path=" in line and "MODEL.hidden_size 64 -> 32" in line
+    assert "TRAIN.resume_with_changes=true" in line
+    # with TRAIN.resume_with_changes, the weights themselves do not fit: refused too
+    line = one_error_line(run_script(
+        "wgangp_toy.py", *RUN[:-2], "MODEL.hidden_size=32", "EVAL.num_samples=200",
+        "TRAIN.resume_with_changes=true",
+        f"TRAIN.checkpoint_path={uninterrupted}/checkpoints/latest", f"hydra.run.dir={tmp_path}"))
     assert "TRAIN.checkpoint_path=" in line and "does not fit this model" in line
 
 
@@ -87,7 +95,7 @@ def test_a_kill_while_saving_never_breaks_the_latest_checkpoint(tmp_path, monkey
     import paddle
 
     layer = paddle.nn.Linear(2, 2)
-    checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}], {"generator": layer})
+    checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}], {"generator": layer}, {})
 
     def dies_halfway(obj, f, protocol=None):
         f.write(b"\x80\x04partial")
@@ -95,15 +103,19 @@ def test_a_kill_while_saving_never_breaks_the_latest_checkpoint(tmp_path, monkey
 
     monkeypatch.setattr(pickle, "dump", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}, {"epoch": 2}], {"generator": layer})
+        checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}, {"epoch": 2}], {"generator": layer},
+                                    {})
     monkeypatch.undo()
-    history = checkpoints.load_checkpoint(str(tmp_path / "checkpoints" / "latest"), {"generator": layer})
-    assert history == [{"epoch": 1}]  # the previous checkpoint, intact
+    history, partial = checkpoints.load_checkpoint(str(tmp_path / "checkpoints" / "latest"),
+                                                   {"generator": layer}, {})
+    assert history == [{"epoch": 1}] and partial is None  # the previous checkpoint, intact
 
 
 def test_divergence_after_a_checkpoint_keeps_it(uninterrupted, tmp_path):
     before = (uninterrupted / "checkpoints" / "latest.pdckpt").read_bytes()
-    result = run_script("wgangp_toy.py", *RUN[:-1], "TRAIN.epochs=7", "LOSS.lambda_gp=nan",
+    # an absurd learning rate (a NaN one is refused by the settings' schema) diverges at once
+    result = run_script("wgangp_toy.py", *RUN[:-1], "TRAIN.epochs=7", "TRAIN.learning_rate=1e30",
+                        "TRAIN.resume_with_changes=true",
                         f"TRAIN.checkpoint_path={uninterrupted}/checkpoints/latest",
                         f"hydra.run.dir={tmp_path}")
     assert result.returncode == 3

@@ -7,6 +7,7 @@ default, unconditional with MODEL.conditional=false; Inception Score and FID.
     python wgangp_cifar10.py mode=infer
 """
 
+import sys
 from os import path as osp
 
 import hydra
@@ -21,7 +22,7 @@ import models
 import published.weights
 from runtime import cpu, inference, parallel, plots, startup
 from runtime.errors import UsageError
-from runtime.files import save_json
+from runtime.files import save_json, save_npz
 from runtime.training import Run, array_loader, epoch_due, frozen, learning_rate, quiet
 
 logger = ppsci.utils.logger
@@ -109,7 +110,7 @@ def report(cfg: DictConfig, metrics: dict, images: np.ndarray, labels=None) -> d
     metrics = {"num_samples": len(images), **metrics}
     if parallel.is_main_process():
         arrays = {"samples": images, **({"labels": labels} if labels is not None else {})}
-        np.savez(osp.join(cfg.output_dir, "samples.npz"), **arrays)
+        save_npz(osp.join(cfg.output_dir, "samples.npz"), **arrays)
         save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
     logger.info(f"[{cfg.mode}] {metrics}")
     return metrics
@@ -183,7 +184,7 @@ def train(cfg: DictConfig):
     # train model: per generator iteration, n_critic critic steps and one generator step
     run = Run(cfg, model, critic_solver, generator_solver,
               loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                       "generator": (generator_constraint, 1)})
+                       "generator": (generator_constraint, 1)}, data=images)
     for epoch in run.epochs():
         for _ in run.iterations(epoch):
             with frozen(generator):  # the critic step: generated images are constants
@@ -289,4 +290,5 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
+    startup.quote_paths(sys.argv)  # Hydra reads paths with spaces or non-ASCII letters quoted
     main()

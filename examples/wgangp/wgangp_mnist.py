@@ -7,6 +7,7 @@
     python wgangp_mnist.py mode=infer DATA.data_path=...
 """
 
+import sys
 from os import path as osp
 
 import hydra
@@ -19,7 +20,7 @@ import functions
 import models
 import published.weights
 from runtime import cpu, inference, parallel, plots, startup
-from runtime.files import save_json
+from runtime.files import save_json, save_npz
 from runtime.training import (Run, array_loader, epoch_due, frozen, learning_rate, quiet)
 
 logger = ppsci.utils.logger
@@ -65,7 +66,7 @@ def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float,
     results = {"num_samples": len(samples), "classifier_test_accuracy": accuracy, **digits,
                **(extra or {}), **({"critic": critic.results} if critic else {})}
     if parallel.is_main_process():
-        np.savez(osp.join(cfg.output_dir, "samples.npz"),
+        save_npz(osp.join(cfg.output_dir, "samples.npz"),
                  samples=samples.reshape(len(samples), 784))
         save_json(results, osp.join(cfg.output_dir, "metrics.json"))
         plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
@@ -139,7 +140,7 @@ def train(cfg: DictConfig):
     grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 2))
     run = Run(cfg, model, critic_solver, generator_solver,
               loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                       "generator": (generator_constraint, 1)})
+                       "generator": (generator_constraint, 1)}, data=images)
     for epoch in run.epochs():
         for _ in run.iterations(epoch):
             with frozen(generator):  # the critic step: generated digits are constants
@@ -232,4 +233,5 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
+    startup.quote_paths(sys.argv)  # Hydra reads paths with spaces or non-ASCII letters quoted
     main()

@@ -7,6 +7,7 @@
     python wgangp_toy.py mode=infer
 """
 
+import sys
 from os import path as osp
 
 import hydra
@@ -19,7 +20,7 @@ import functions
 import models
 import published.weights
 from runtime import cpu, inference, parallel, plots, startup
-from runtime.files import save_json
+from runtime.files import save_json, save_npz
 from runtime.training import Run, StreamConstraint, epoch_due, frozen, learning_rate, quiet
 
 logger = ppsci.utils.logger
@@ -50,7 +51,7 @@ def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, toy, rng, critic
            title: str = "") -> dict:
     """samples.npz, metrics.json and the plot of the generated points."""
     if parallel.is_main_process():
-        np.savez(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
+        save_npz(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
         save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
         plots.plot_toy(osp.join(cfg.output_dir, "samples.png"), toy.sample(1000, rng),
                        samples[:1000], critic, title)
@@ -221,4 +222,5 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
+    startup.quote_paths(sys.argv)  # Hydra reads paths with spaces or non-ASCII letters quoted
     main()

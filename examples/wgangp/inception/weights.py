@@ -12,9 +12,11 @@ from typing import Dict, Optional
 import numpy as np
 from paddle import nn
 
+from runtime import download
+from runtime.files import file_digest, read_pdparams
+
 from . import torch_file
 from .networks import PaddleVisionInception, TFInceptionV3, load_checked
-from runtime.files import file_digest, read_pdparams
 
 
 BATCH_NORM_STATISTICS = ((".running_mean", "._mean"), (".running_var", "._variance"))
@@ -63,31 +65,29 @@ def check_sha256_prefix(path: str, name: str, cached: bool) -> None:
         return
     if cached:
         os.remove(path)
-    what = ("removed it from ppsci's download cache, so the next run downloads it again"
+    what = ("removed it from the download cache, so the next run downloads it again"
             if cached else "use an intact copy")
     raise ValueError(f"{path} has SHA-256 {actual}, which does not start with {prefix} as its "
                      f"name {os.path.basename(name)} says: a partial or different file. Refused "
                      f"it; {what}.")
 
 
-def download_tf_weights(url: str = TF_WEIGHTS_URL) -> str:
-    """Path of pytorch-fid's TF Inception weights in ppsci's download cache, downloaded on
-    first use and accepted only if its SHA-256 starts with the prefix in its name.
-
-    get_path_from_url with decompress=False, not get_weights_path_from_url: torch's zip
-    format is a zip archive, which that would unpack and delete.
-    """
-    from ppsci.utils import download
-
+def download_tf_weights(url: Optional[str] = None) -> str:
+    """Path of pytorch-fid's TF Inception weights (url: TF_WEIGHTS_URL): a copy put into the
+    download folder under its own name, else downloaded once (runtime.download); accepted
+    only if its SHA-256 starts with the prefix in its name."""
+    url = url or TF_WEIGHTS_URL
     name = url.rsplit("/", 1)[-1]
+    placed = os.path.join(download.CACHE, name)
+    if os.path.isfile(placed):
+        check_sha256_prefix(placed, name, cached=False)
+        return placed
     try:
-        path = download.get_path_from_url(url, download.WEIGHTS_HOME, decompress=False)
-    except Exception as e:  # offline: connection errors, retries exhausted, HTTP errors
-        raise ValueError(
-            f"The tf2015 Inception's weights could not be downloaded ({type(e).__name__}: "
-            f"{e}). Offline, fetch {url} on a connected machine and set "
-            f"EVAL.inception_weights=/path/to/{name}, or put the file into "
-            f"{download.WEIGHTS_HOME}/, where it is looked for first.") from None
+        path = download.download(url, what=f"pytorch-fid's {name}")
+    except download.DownloadError as e:
+        raise ValueError(f"The tf2015 Inception's weights could not be downloaded: {e} Set "
+                         f"EVAL.inception_weights=/path/to/{name}, or put the file into "
+                         f"{download.CACHE}/, where it is looked for first.") from None
     check_sha256_prefix(path, name, cached=True)
     return path
 
@@ -97,7 +97,8 @@ def load_tf_inception(weights: Optional[str], preprocessing: str = "tf_graph") -
     weights None: pytorch-fid's file from ppsci's download cache (download_tf_weights)."""
     if weights is None:
         weights = download_tf_weights()
-    elif not os.path.isfile(weights):
+    weights = os.path.expanduser(weights)
+    if not os.path.isfile(weights):
         raise ValueError(f"Inception weights file {weights} does not exist; {TF_WEIGHTS_HELP}.")
     elif os.path.basename(weights) == TF_WEIGHTS_NAME:
         check_sha256_prefix(weights, weights, cached=False)
@@ -109,17 +110,17 @@ def load_tf_inception(weights: Optional[str], preprocessing: str = "tf_graph") -
 
 
 def load_paddle_inception(weights: Optional[str]) -> PaddleVisionInception:
-    """paddle.vision's Inception v3 from a local .pdparams, else paddle's download."""
-    if weights is not None:
-        return PaddleVisionInception(weights_path=weights)
-    try:
-        return PaddleVisionInception(pretrained=True)
-    except Exception as e:  # offline: the download fails in several ways
+    """paddle.vision's Inception v3 from a local .pdparams, else its weights downloaded once
+    (runtime.download, MD5 checked)."""
+    if weights is None:
         from paddle.vision.models.inceptionv3 import model_urls
-        raise ValueError(f"Could not download paddle.vision's Inception v3 weights "
-                         f"({type(e).__name__}: {e}); fetch {model_urls['inception_v3'][0]} "
-                         f"elsewhere and pass the file as the weights (or put it in "
-                         f"~/.cache/paddle/hapi/weights/).") from None
+
+        url, md5 = model_urls["inception_v3"]
+        try:
+            weights = download.download(url, f"md5:{md5}", "paddle.vision's inception_v3.pdparams")
+        except download.DownloadError as e:
+            raise ValueError(f"{e} Pass the file as the weights.") from None
+    return PaddleVisionInception(weights_path=weights)
 
 
 def load_inception(kind: str, weights: Optional[str], preprocessing: str = "tf_graph") -> nn.Layer:

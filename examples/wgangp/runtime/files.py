@@ -7,15 +7,14 @@ atomic writes.
 import json
 import os
 import pickle
-import urllib.parse
 from os import path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
-import ppsci
 from ppsci.utils import logger
 
+from . import download
 from .errors import UsageError
 
 
@@ -59,10 +58,41 @@ def file_digest(path: str, algorithm: str) -> str:
 
 
 def write_atomically(path: str, write: Callable[[str], None]) -> None:
-    """write(tmp_path), then rename over `path`: a kill while saving never leaves a broken file."""
+    """write(tmp_path), flushed to disk, then renamed over `path` and the rename flushed too:
+    a kill or a power loss while saving leaves the previous file or the new one, never a
+    broken or empty one."""
     tmp = f"{path}.tmp"
-    write(tmp)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    except OSError as e:  # a full disk, a lost mount: the previous file stays as it was
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise UsageError(f"could not write {path} ({e.strerror}); free some space there or "
+                         f"check the disk; {osp.basename(path)} was left as it was.") from None
     os.replace(tmp, path)
+    directory = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def save_npz(path: str, **arrays) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    write_atomically(path, write)
+
+
+def shell_word(text: str) -> str:
+    """`text` as one word a shell passes on unchanged (quoted only when it must be)."""
+    import shlex
+
+    return shlex.quote(text) if any(c.isspace() or c in "'\"$`\\!*?;&|<>()[]{}~#" for c in text) \
+        else text
 
 
 def save_json(obj, path: str) -> None:
@@ -109,29 +139,26 @@ def summarise(problems: List[str], shown: int = 3) -> str:
 
 
 def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> str:
-    """Local path of a weights file given by path or http(s) URL (ppsci's download cache).
+    """Local path of a weights file given by path or http(s) URL (runtime.download: cached
+    by the whole URL, bounded in time).
 
-    With `sha256`, a file that does not match is refused before it is read; a download
-    that does not match or is no weights file (an HTML error page, a partial file) is
-    removed from the cache, so the next attempt downloads again.
+    With `sha256`, a file that does not match is refused before it is read (a download
+    that does not match is not kept).
     """
-    url = urllib.parse.urlparse(str(source)).scheme in ("http", "https")
-    path = str(source)
-    if url:
+    path = osp.expanduser(str(source))
+    if download.is_url(source):
         try:
-            path = ppsci.utils.download.get_weights_path_from_url(path)
-        except Exception as e:  # network errors come in many types
-            raise UsageError(f"{setting}: could not download {source}: {e}") from None
+            return download.download(path, f"sha256:{sha256.lower()}" if sha256 else None,
+                                     f"the file named by {setting}")
+        except download.DownloadError as e:
+            raise UsageError(f"{setting}: {e}") from None
     if not osp.isfile(path):
         raise UsageError(f"{setting}: no such file: {path}")
     if sha256:
         actual = file_digest(path, "sha256")
         if actual != str(sha256).lower():
-            if url:
-                os.remove(path)
-            removed = " and removed it from the download cache" if url else ""
             raise UsageError(f"{setting}: {source} has SHA-256 {actual}, not the expected "
-                             f"{sha256}; refused it{removed}.")
+                             f"{sha256}; refused it.")
     return path
 
 
@@ -160,7 +187,22 @@ def load_state(layer: paddle.nn.Layer, state: Dict[str, np.ndarray], setting: st
                          "trained with.")
     if problems:
         raise UsageError(f"{setting}: {path} does not fit this model ({summarise(problems)}).")
+    bad = nonfinite(state)
+    if bad:
+        raise UsageError(f"{setting}: {path} holds {bad}: these weights cannot give a result "
+                         "(the run that wrote them had diverged); give other weights.")
     layer.set_state_dict(state)
+
+
+def nonfinite(state: Dict[str, object]) -> Optional[str]:
+    """'<tensor> with N NaN / Inf values' for the first tensor of `state` that has any."""
+    for name, value in state.items():
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            nan, inf = int(np.isnan(value).sum()), int(np.isinf(value).sum())
+            what = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "Inf")) if n)
+            return f"{name} with {what} values"
+    return None
 
 
 def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,

@@ -73,3 +73,12 @@ def average_statistics(*layers: paddle.nn.Layer) -> None:
                 if paddle.is_floating_point(tensor) and not getattr(tensor, "trainable", False):
                     dist.all_reduce(tensor)
                     tensor.scale_(1 / dist.get_world_size())
+
+
+def max_over_processes(value: int) -> int:
+    """The largest of the processes' values (an agreed decision, e.g. to stop here)."""
+    if dist.get_world_size() == 1:
+        return value
+    tensor = paddle.to_tensor([value], dtype="int64")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.numpy()[0])

@@ -6,6 +6,8 @@ from os import path as osp
 import numpy as np
 import paddle
 
+from .files import write_atomically
+
 
 def _pyplot():
     import matplotlib
@@ -37,7 +39,7 @@ def plot_toy(path: str, real: np.ndarray, fake: np.ndarray, critic=None,
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     os.makedirs(osp.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -59,7 +61,7 @@ def plot_losses(history: list, path: str) -> None:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("generator iteration")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -77,7 +79,8 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
     os.makedirs(osp.dirname(path) or ".", exist_ok=True)
     grid = grid[..., 0] if c == 1 else grid
     if row_labels is None:
-        plt.imsave(path, grid, cmap="gray" if c == 1 else None)
+        write_atomically(path, lambda tmp: plt.imsave(tmp, grid, cmap="gray" if c == 1 else None,
+                                                      format="png"))
         return
     scale, margin = 3, 90  # screen pixels per image pixel; room for the labels
     width, height = grid.shape[1] * scale + margin, grid.shape[0] * scale
@@ -90,5 +93,5 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    fig.savefig(path)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

@@ -6,8 +6,11 @@ Hydra calls InitCallback, named in each config's hydra.callbacks.
 import contextlib
 import logging
 import os
+import re
 import shutil
+import sys
 from os import path as osp
+from typing import List
 
 import paddle
 import paddle.distributed as dist
@@ -15,38 +18,31 @@ from omegaconf import open_dict, read_write
 from ppsci.utils import callbacks as ppsci_callbacks
 from ppsci.utils import logger
 
-from . import parallel
+from . import download, parallel, schema, signals
 from .errors import UsageError
+from .files import shell_word
 
-MODES = ("train", "eval", "export", "infer")
-
-
-# ppsci switches these examples do not implement, with their inert value and the reason
+# ppsci switches these examples do not implement, with the values they accept and the reason
 UNSUPPORTED = {
-    "use_amp": (False, "mixed precision is not supported here (the gradient penalty's "
+    "use_amp": ((False,), "mixed precision is not supported here (the gradient penalty's "
                        "double backward needs float32)"),
-    "amp_level": ("O1", "mixed precision is not supported here"),
-    "to_static": (False, "static-graph training is not supported here (the gradient "
+    "amp_level": (("O1",), "mixed precision is not supported here"),
+    "to_static": ((False,), "static-graph training is not supported here (the gradient "
                          "penalty's double backward runs in dynamic mode)"),
-    "prim": (False, "prim mode is not supported here"),
-    "TRAIN.update_freq": (1, "gradient accumulation is not supported here; give a larger "
+    "prim": ((False,), "prim mode is not supported here"),
+    "TRAIN.update_freq": ((1,), "gradient accumulation is not supported here; give a larger "
                              "TRAIN.batch_size instead"),
-    "TRAIN.pretrained_model_path": (None, "not used here; to continue a run use "
+    "TRAIN.pretrained_model_path": ((None,), "not used here; to continue a run use "
                                          "TRAIN.checkpoint_path"),
-    "TRAIN.ema.use_ema": (False, "a moving average of the weights is not supported here"),
-    "TRAIN.swa.use_swa": (False, "stochastic weight averaging is not supported here"),
-    "EVAL.compute_metric_by_batch": (False, "not possible: the metrics need all samples at once"),
-    "INFER.precision": ("fp32", "inference in other precisions than fp32 is not supported here"),
-    "INFER.max_batch_size": (1024, "a TensorRT setting, and TensorRT is not supported here"),
-    "INFER.min_subgraph_size": (30, "a TensorRT setting, and TensorRT is not supported here"),
+    "TRAIN.ema.use_ema": ((False,), "a moving average of the weights is not supported here"),
+    "TRAIN.swa.use_swa": ((False,), "stochastic weight averaging is not supported here"),
+    "EVAL.compute_metric_by_batch": ((False,), "not possible: the metrics need all samples at once"),
+    "INFER.engine": (("native", "onnx"), "use native or onnx (TensorRT and oneDNN inference are "
+                                    "not supported here)"),
+    "INFER.precision": (("fp32",), "inference in other precisions than fp32 is not supported here"),
+    "INFER.max_batch_size": ((1024,), "a TensorRT setting, and TensorRT is not supported here"),
+    "INFER.min_subgraph_size": ((30,), "a TensorRT setting, and TensorRT is not supported here"),
 }
-POSITIVE = ("TRAIN.epochs", "TRAIN.iters_per_epoch", "TRAIN.n_critic", "TRAIN.batch_size",
-            "TRAIN.generator_batch_size", "EVAL.num_samples", "EVAL.batch_size",
-            "EVAL.classifier_epochs", "INFER.batch_size", "INFER.num_cpu_threads",
-            "TRAIN.eval_freq", "TRAIN.start_eval_epoch", "TRAIN.metric_samples",
-            "MODEL.noise_dim", "MODEL.hidden_size", "MODEL.num_layers", "MODEL.dim",
-            "MODEL.dim_g", "MODEL.dim_d", "log_freq")
-NOT_NEGATIVE = ("TRAIN.final_eval_samples", "TRAIN.save_freq")
 
 
 def _setting(cfg, key: str):
@@ -57,24 +53,14 @@ def _setting(cfg, key: str):
 
 
 def check_config(cfg) -> None:
-    """Check the settings every example shares, before anything runs."""
-    if cfg.mode not in MODES:
-        raise UsageError(f"mode={cfg.mode!r} is not a mode; use one of {', '.join(MODES)}.")
-    for key, (inert, reason) in UNSUPPORTED.items():
+    """Check the settings before anything runs: ppsci's switches these examples do not
+    implement, every setting's type, choices and range (schema.py), and what depends on
+    the machine and the processes."""
+    for key, (accepted, reason) in UNSUPPORTED.items():
         value = _setting(cfg, key)
-        if value is not None and value != inert:
+        if value is not None and value not in accepted:
             raise UsageError(f"{key}={value}: {reason}.")
-    for keys, smallest, what in ((POSITIVE, 1, "a positive integer"),
-                                 (NOT_NEGATIVE, 0, "an integer >= 0")):
-        for key in keys:
-            value = _setting(cfg, key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or value < smallest):
-                raise UsageError(f"{key}={value!r} must be {what}.")
-    for key in ("TRAIN.learning_rate", "LOSS.lambda_gp"):
-        value = _setting(cfg, key)
-        if value is not None and (not isinstance(value, (int, float)) or value < 0):
-            raise UsageError(f"{key}={value!r} must be a number >= 0.")
+    schema.check(cfg)
     processes = dist.get_world_size()
     for key in ("TRAIN.batch_size", "TRAIN.generator_batch_size"):
         value = _setting(cfg, key)
@@ -89,18 +75,7 @@ def check_config(cfg) -> None:
                          "metrics after each epoch outlast the 30 s gloo lets a process wait; "
                          "use TRAIN.eval_during_train=false and score the saved weights with "
                          "mode=eval.")
-    for engine_key, choices in (("INFER.engine", ("native", "onnx")),):
-        value = _setting(cfg, engine_key)
-        if value is not None and value not in choices:
-            raise UsageError(f"{engine_key}={value}: use {' or '.join(choices)} (TensorRT and "
-                             "oneDNN inference are not supported here).")
-    for key, choices in (("MODEL.architecture", ("auto", "paper", "paddlescience")),
-                         ("EVAL.sample_norm", ("batch", "running"))):
-        value = _setting(cfg, key)
-        if value is not None and value not in choices:
-            raise UsageError(f"{key}={value!r}: use {' or '.join(choices)}.")
-    architecture = _setting(cfg, "MODEL.architecture")
-    if architecture == "paddlescience" and cfg.mode == "train":
+    if _setting(cfg, "MODEL.architecture") == "paddlescience" and cfg.mode == "train":
         raise UsageError("MODEL.architecture=paddlescience: PaddleScience's published networks "
                          "are for evaluating its weights (mode=eval or export); training uses "
                          "the paper's networks.")
@@ -109,6 +84,34 @@ def check_config(cfg) -> None:
             "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "
             "(see README) or use device=cpu."
         )
+
+
+PATH_SETTING = re.compile(r"^[+~]*(hydra\.(run|sweep)\.dir|\S*(path|_dir|weights))$")
+PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./:\\-]*$")  # what Hydra reads unquoted as it is
+
+
+def quote_paths(argv: List[str]) -> None:
+    """Quote, in place, the path settings of the command line that Hydra's override grammar
+    reads only quoted (non-ASCII letters, spaces, ~, commas, brackets, ...): users type
+    paths as their shell gives them. Any override Hydra still cannot read stops here with
+    one line saying how to write it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for i, arg in enumerate(argv[1:], start=1):
+        key, sep, value = arg.partition("=")
+        if not sep or arg.startswith("-"):
+            continue
+        if PATH_SETTING.match(key) and value and value[0] not in "'\"" and \
+                not PLAIN_PATH.match(value) and "${" not in value:
+            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            argv[i] = f"{key}={value}"
+        try:
+            parser.parse_overrides([argv[i]])
+        except Exception:  # Hydra's parse errors come in several types
+            print(f"ERROR: {arg}: Hydra cannot read this setting; quote its value for Hydra, "
+                  f"and the whole word for the shell: \"{key}='{value}'\"", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def resolve_generator_alias(cfg) -> None:
@@ -180,15 +183,15 @@ def run_directory(cfg):
     """Say where the run's files go, first and last; a run that stops on a bad setting or
     file before writing any result leaves no directory behind."""
     run_dir = osp.abspath(cfg.output_dir)
-    logger.info(f"Run directory: {run_dir}")
+    logger.info(f"Run directory: {shell_word(run_dir)}")
     try:
         yield run_dir
     except UsageError:
         if parallel.is_main_process():
             _remove_failed_start(run_dir, cfg.mode)
         raise
-    where = f"{osp.abspath(cfg.INFER.export_path)}.json / .pdiparams" \
-        if cfg.mode == "export" else run_dir
+    where = f"{shell_word(osp.abspath(cfg.INFER.export_path) + '.json')} / .pdiparams" \
+        if cfg.mode == "export" else shell_word(run_dir)
     logger.info(f"Done; the results are in {where}")
 
 
@@ -231,3 +234,5 @@ class InitCallback(ppsci_callbacks.InitCallback):
         super().on_job_start(config, **kwargs)
         if not parallel.is_main_process():
             parallel.log_to_own_file(config)
+        download.configure(config.download_timeout)
+        signals.install()  # after Paddle's import: replaces its SIGTERM handler

@@ -20,9 +20,10 @@ from ppsci.utils import logger
 
 from . import parallel
 from . import plots
-from .checkpoints import load_checkpoint, save_checkpoint
+from . import signals
+from .checkpoints import load_checkpoint, save_checkpoint, training_settings
 from .errors import UsageError
-from .files import save_json, save_weights
+from .files import save_json, save_weights, shell_word
 from .monitor import Monitor
 
 
@@ -133,7 +134,9 @@ class Run:
     iters_per_epoch is n_critic, the generator's 1); Solver.train() is not used because
     it writes ppsci's checkpoint on every call. data_state names what else a checkpoint
     must hold to continue exactly (numpy Generators the constraints draw from); `loaders`
-    the constraints over data sets and the batches each reads per generator iteration.
+    the constraints over data sets and the batches each reads per generator iteration;
+    `data` the training data, whose fingerprint a resume compares. Ctrl-C or SIGTERM stop
+    the run after the iteration it is in, with a checkpoint of where it stands.
     Under paddle.distributed.launch every process runs this; rank 0 alone writes files.
     """
 
@@ -141,7 +144,7 @@ class Run:
 
     def __init__(self, cfg, model, critic_solver, generator_solver,
                  data_state: Optional[Dict[str, object]] = None,
-                 loaders: Optional[Dict[str, tuple]] = None):
+                 loaders: Optional[Dict[str, tuple]] = None, data: Optional[np.ndarray] = None):
         self.cfg, self.model = cfg, model
         self.critic_solver, self.generator_solver = critic_solver, generator_solver
         total = cfg.TRAIN.epochs * cfg.TRAIN.iters_per_epoch
@@ -156,38 +159,110 @@ class Run:
         self.resumable = {"generator": model.generator, "critic": model.critic,
                           "critic_optimizer": critic_solver.optimizer,
                           "generator_optimizer": generator_solver.optimizer, **(data_state or {})}
-        self.history = load_checkpoint(cfg.TRAIN.checkpoint_path, self.resumable) \
-            if cfg.TRAIN.checkpoint_path else []
+        self.settings = training_settings(cfg, data)
+        self.history, self.partial = load_checkpoint(
+            cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
+            cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
+        if len(self.history) > cfg.TRAIN.epochs:
+            raise UsageError(f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
+                             f"{len(self.history)} epochs; give TRAIN.epochs > "
+                             f"{len(self.history)} to train on.")
         done = len(self.history) * cfg.TRAIN.iters_per_epoch
+        if self.partial:
+            done += self.partial["iteration"]
+            self._restore_meters(self.partial)
         for constraint, per_iteration in (loaders or {}).values():
             continue_loader(constraint, done * per_iteration)
         self.monitor = Monitor(cfg) if parallel.is_main_process() else None
-        self.progress = Progress(cfg, done, self.history[-1]["seconds"] if self.history else 0.0)
+        seconds = self.partial["seconds"] if self.partial else \
+            self.history[-1]["seconds"] if self.history else 0.0
+        self.progress = Progress(cfg, done, seconds)
         logger.info(f"Training generator iterations {done + 1} to {total} "
                     f"({cfg.TRAIN.n_critic} critic steps and 1 generator step each); a progress "
                     f"line follows iteration {done + 1}, then every {cfg.log_freq}.")
 
     def epochs(self) -> Iterator[int]:
-        """The epochs still to run; each starts from the random state its number gives."""
+        """The epochs still to run (an interrupted one first). Ctrl-C or SIGTERM during an
+        epoch's evaluation and files stop the run once its checkpoint is written."""
         for epoch in range(len(self.history) + 1, self.cfg.TRAIN.epochs + 1):
-            paddle.seed(self.cfg.seed + epoch)  # noise and interpolates, reproducible on resume
             self.tic = time.perf_counter()
-            yield epoch
+            with signals.graceful():
+                yield epoch
+            signum = parallel.max_over_processes(signals.requested() or 0)
+            if signum:
+                latest = osp.join(osp.abspath(self.cfg.output_dir), "checkpoints", "latest")
+                parallel.log_every_rank(
+                    f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues "
+                    f"with {shell_word('TRAIN.checkpoint_path=' + latest)}")
+                raise SystemExit(signals.CODES[signum])
 
     def iterations(self, epoch: int) -> Iterator[int]:
-        """The epoch's generator iterations; after each, a diverged loss stops the run and a
-        progress line follows when due."""
-        for i in range(self.cfg.TRAIN.iters_per_epoch):
-            iteration = (epoch - 1) * self.cfg.TRAIN.iters_per_epoch + i + 1
-            with quiet():  # ppsci logs each Solver's first step
-                yield iteration
-            self.stop_if_diverged(iteration)
-            if self.progress.due(iteration):
-                self.progress.log(iteration, self.critic_solver, self.generator_solver,
-                                  self.monitor)
-        self.epoch_seconds = time.perf_counter() - self.tic, self.progress.seconds()
+        """The epoch's generator iterations, each from the random state its number gives
+        (noise and interpolates, reproducible on resume); after each, a diverged loss stops
+        the run, a progress line follows when due, and Ctrl-C or SIGTERM stop it here."""
+        first, self.epoch_before = 0, 0.0
+        if self.partial:  # the rest of an interrupted epoch
+            first, self.epoch_before = self.partial["iteration"], self.partial["epoch_seconds"]
+            self.partial = None
+        with signals.graceful():
+            for i in range(first, self.cfg.TRAIN.iters_per_epoch):
+                iteration = (epoch - 1) * self.cfg.TRAIN.iters_per_epoch + i + 1
+                paddle.seed(self.cfg.seed * 1_000_003 + iteration)
+                with quiet():  # ppsci logs each Solver's first step
+                    yield iteration
+                self.stop_if_diverged(iteration)
+                if self.progress.due(iteration):
+                    self.progress.log(iteration, self.critic_solver, self.generator_solver,
+                                      self.monitor)
+                signum = parallel.max_over_processes(signals.requested() or 0)
+                if signum:
+                    self.stop(epoch, i + 1, iteration, signum)
+        self.epoch_seconds = (self.epoch_before + time.perf_counter() - self.tic,
+                              self.progress.seconds())
         # one model in every process before the epoch's evaluation and files
         parallel.average_statistics(self.model.generator, self.model.critic)
+
+    def stop(self, epoch: int, done_in_epoch: int, iteration: int, signum: int) -> None:
+        """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
+        parallel.average_statistics(self.model.generator, self.model.critic)
+        partial = {"iteration": done_in_epoch, "seconds": self.progress.seconds(),
+                   "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
+                   "meters": self._meters()}
+        output_dir = self.cfg.output_dir
+        if parallel.is_main_process():
+            save_weights(self.model.generator, osp.join(output_dir, "model_generator.pdparams"))
+            save_weights(self.model.critic, osp.join(output_dir, "model_discriminator.pdparams"))
+            save_checkpoint(output_dir, 0, self.history, self.resumable, self.settings, partial)
+            self.monitor.close()
+        latest = osp.join(osp.abspath(output_dir), "checkpoints", "latest")
+        parallel.log_every_rank(
+            f"Stopped by {signals.NAMES[signum]} after generator iteration {iteration} of "
+            f"{self.progress.total}, with a checkpoint of where it stands; the run continues "
+            f"with {shell_word('TRAIN.checkpoint_path=' + latest)}")
+        raise SystemExit(signals.CODES[signum])
+
+    def _meters(self) -> dict:
+        """The running means of the epoch so far: ppsci's and CriticLoss's."""
+        meters = {name: {key: [m.val, m.avg, m.sum, m.count]
+                         for key, m in solver.train_output_info.items()}
+                  for name, solver in (("critic", self.critic_solver),
+                                       ("generator", self.generator_solver))}
+        terms = _critic_loss(self.critic_solver).meter
+        meters["terms"] = {"count": terms.count,
+                           "sums": {k: v.numpy() for k, v in terms.sums.items()}}
+        return meters
+
+    def _restore_meters(self, partial: dict) -> None:
+        from ppsci.utils.misc import AverageMeter
+
+        for name, solver in (("critic", self.critic_solver), ("generator", self.generator_solver)):
+            for key, (val, avg, total, count) in partial["meters"][name].items():
+                meter = AverageMeter(key, "7.5f")
+                meter.val, meter.avg, meter.sum, meter.count = val, avg, total, count
+                solver.train_output_info[key] = meter
+        terms = _critic_loss(self.critic_solver).meter
+        terms.count = partial["meters"]["terms"]["count"]
+        terms.sums = {k: paddle.to_tensor(v) for k, v in partial["meters"]["terms"]["sums"].items()}
 
     def stop_if_diverged(self, iteration: int) -> None:
         """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
@@ -211,7 +286,7 @@ class Run:
             save_weights(self.model.generator, osp.join(output_dir, "model_generator.pdparams"))
             save_weights(self.model.critic, osp.join(output_dir, "model_discriminator.pdparams"))
             save_checkpoint(output_dir, self.cfg.TRAIN.get("save_freq", 0),
-                            self.history + [record], self.resumable)
+                            self.history + [record], self.resumable, self.settings)
             self.monitor.scalars({f"epoch/{k}": v for k, v in record.items()
                                   if isinstance(v, (int, float)) and k != "epoch"},
                                  record["iteration"])
@@ -226,9 +301,9 @@ class Run:
             plots.plot_losses(self.history, osp.join(self.cfg.output_dir, "losses.png"))
             save_json(self.history, osp.join(self.cfg.output_dir, "losses.json"))
             self.monitor.close()
+            latest = osp.join(osp.abspath(self.cfg.output_dir), "checkpoints", "latest")
             logger.info(f"Training done after epoch {len(self.history)}; a longer run continues "
-                        f"with TRAIN.checkpoint_path="
-                        f"{osp.abspath(self.cfg.output_dir)}/checkpoints/latest")
+                        f"with {shell_word('TRAIN.checkpoint_path=' + latest)}")
         return self.history
 
 

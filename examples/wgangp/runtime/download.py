@@ -1,0 +1,84 @@
+"""Downloads (weights, Inception networks) through pooch: cached by the whole URL, bounded in time.
+
+pooch names each cached file after a hash of its URL, so two URLs never share an entry,
+downloads into a temporary file and moves it into place only when it is complete (and has
+its known hash), so an interrupted or concurrent download never leaves a file a later run
+trusts. Connecting and every read wait at most `timeout` seconds; a host that could not
+be reached is not tried again in the same run.
+"""
+
+import urllib.parse
+from os import path as osp
+from typing import Optional
+
+from ppsci.utils import logger
+
+CACHE = osp.expanduser("~/.paddlesci/weights")  # ppsci's download folder
+_settings = {"timeout": 30.0}
+_unreachable = {}  # host -> why, for the rest of this run
+
+
+class DownloadError(ValueError):
+    """A download that failed; the message is one line naming the URL and what to do."""
+
+
+def configure(timeout: float) -> None:
+    """Seconds a download may wait to connect and between two pieces of data (download_timeout)."""
+    _settings["timeout"] = float(timeout)
+
+
+def is_url(source) -> bool:
+    return urllib.parse.urlparse(str(source)).scheme in ("http", "https")
+
+
+def download(url: str, known_hash: Optional[str] = None, what: str = "the file") -> str:
+    """Local path of `url` in the cache, downloaded on first use; known_hash ("sha256:...",
+    "md5:...") is checked before the file is kept. DownloadError says what went wrong."""
+    import pooch
+    import requests
+
+    host = urllib.parse.urlparse(url).netloc
+    if host in _unreachable:
+        raise DownloadError(f"could not download {url}: {host} {_unreachable[host]} earlier in "
+                            f"this run; fetch {what} on a connected machine and pass its path.")
+    timeout = _settings["timeout"]
+    downloader = pooch.HTTPDownloader(timeout=(timeout, timeout), progressbar=False)
+    pooch.get_logger().setLevel("WARNING")  # its hints are for its own API
+    try:
+        path = pooch.retrieve(url, known_hash, path=CACHE, downloader=downloader)
+        logger.info(f"{url}: {path}")
+        return path
+    except requests.exceptions.ConnectTimeout:
+        why = f"did not accept a connection within {timeout:g} s"
+    except requests.exceptions.ReadTimeout:
+        why = (f"accepted the connection but sent no data for {timeout:g} s "
+               "(download_timeout sets the wait)")
+    except requests.exceptions.HTTPError as e:
+        status = e.response.status_code if e.response is not None else "an error"
+        raise DownloadError(f"could not download {url}: the server answered HTTP {status}; "
+                            "check the URL.") from None
+    except requests.exceptions.ConnectionError as e:
+        why = f"could not be reached ({_reason(e)})"
+    except requests.exceptions.RequestException as e:  # a broken transfer, a bad answer
+        raise DownloadError(f"could not download {url}: the transfer failed ({_reason(e)}); "
+                            "try again.") from None
+    except OSError as e:  # the download folder: full, read-only
+        raise DownloadError(f"could not download {url} into {CACHE} ({e.strerror}); free some "
+                            "space there or make it writable.") from None
+    except ValueError:  # pooch: the file's hash is not the known one (not kept)
+        algorithm, expected = known_hash.split(":", 1) if ":" in known_hash else ("sha256", known_hash)
+        raise DownloadError(f"refused the download of {url}: its {algorithm.upper().replace('SHA256', 'SHA-256')} "
+                            f"is not the expected {expected}; it was not kept in the download "
+                            "cache.") from None
+    _unreachable[host] = why
+    raise DownloadError(f"could not download {url}: {host} {why}; offline, fetch {what} on a "
+                        "connected machine and pass its path.")
+
+
+def _reason(error: Exception) -> str:
+    """The innermost cause of a connection error, in a few words."""
+    cause = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+    text = str(cause).split(": ")[-1].strip(" ')\"")
+    return text[:80] or type(cause).__name__

@@ -1,0 +1,54 @@
+"""A local HTTP server on 127.0.0.1 standing in for the internet in the tests.
+
+GET /<path>: the file under the served directory (404 if none); /fail/...: HTTP 500;
+/stall/...: accepts the request and never answers (the client's time-out ends it);
+/truncated/<path>: the file's first half, then the connection closes.
+"""
+
+import contextlib
+import http.server
+import os
+import threading
+import time
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    root = None
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path.startswith("/stall/"):
+            time.sleep(60)
+            return
+        if self.path.startswith("/fail/"):
+            self.send_error(500, "broken")
+            return
+        truncated = self.path.startswith("/truncated/")
+        path = os.path.join(self.root, self.path[len("/truncated"):].lstrip("/") if truncated
+                            else self.path.lstrip("/"))
+        if not os.path.isfile(path):
+            self.send_error(404)
+            return
+        with open(path, "rb") as f:
+            data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2] if truncated else data)
+        if truncated:
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory):
+    """http://127.0.0.1:<port> serving `directory`, until the block ends."""
+    handler = type("Handler", (Handler,), {"root": str(directory)})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
