@@ -117,11 +117,19 @@ def report(run_dir, out, wall_minutes=None):
               f"| {h['frechet_distance']:.1f} |")
     print(f"\nfinal, {metrics['num_samples']} samples; classifier test accuracy "
           f"{metrics['classifier_test_accuracy']:.4f}\n")
-    print("| digits | IS | Frechet distance | classes covered | class histogram |")
-    print("|---|---|---|---|---|")
-    for name, m in (("generated", gen), ("real held-out", real)):
+    floor = metrics.get("real_training_digits", {})
+    print("| digits | IS | Frechet distance to held-out | KID to held-out | Frechet distance to "
+          "training | classes covered |")
+    print("|---|---|---|---|---|---|")
+    rows = (("generated", gen), ("real held-out (IS ceiling)", real),
+            ("real training (distance floor)", floor))
+    value = lambda m, key, form: format(m[key], form) if key in m else "-"
+    for name, m in rows:
+        if not m:
+            continue
         print(f"| {name} | {m['inception_score']:.2f} ± {m['inception_score_std']:.2f} "
-              f"| {m['frechet_distance']:.2f} | {m['classes_covered']}/10 | {m['class_histogram']} |")
+              f"| {value(m, 'frechet_distance', '.2f')} | {value(m, 'kid', '.3f')} "
+              f"| {value(m, 'frechet_distance_to_training', '.2f')} | {m['classes_covered']}/10 |")
     in_all = (f", {wall_minutes:.1f} min in all (start-up, the metric's classifier and the final "
               "evaluation included)") if wall_minutes else ""
     print(f"\nIS ratio generated / real: {gen['inception_score'] / real['inception_score']:.3f}; "

@@ -52,12 +52,13 @@ def weights(run_dir):
             for name in ("model_generator", "model_discriminator")}
 
 
-def assert_same_run(a, b):
+def assert_same_run(a, b, ignore=()):
+    """The same weights and epoch logs (but for timings and the keys in `ignore`)."""
     wa, wb = weights(a), weights(b)
     for name in wa:
         for key in wa[name]:
             np.testing.assert_array_equal(wa[name][key], wb[name][key], err_msg=f"{name}.{key}")
-    timing = ("seconds", "iters_per_second")
+    timing = ("seconds", "iters_per_second", *ignore)
     logs = [[{k: v for k, v in h.items() if k not in timing}
              for h in json.loads((d / "losses.json").read_text())] for d in (a, b)]
     assert logs[0] == logs[1]

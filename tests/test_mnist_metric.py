@@ -46,3 +46,27 @@ def test_frechet_distance_of_a_set_to_itself_is_zero(classifier):
     images = synthetic_digits(400, 6)[0][:, None]
     m = functions.digit_metrics(classifier, images, reference(classifier, images))
     assert m["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_memorising_the_training_digits_gains_nothing_against_held_out_digits(classifier):
+    """A 'generator' that returns training digits is at distance 0 from the training set, but
+    against the held-out digits it scores exactly the real floor (training vs held-out)."""
+    data = {"train": synthetic_digits(600, 7), "test": synthetic_digits(600, 8)}
+    references = functions.digit_references(classifier, data, 300)
+    real = {split: data[split][0][:, None] for split in ("test", "train")}
+    metric = functions.DigitMetrics(classifier, references, real)
+    metric({"fake": data["train"][0][:300, None]})  # the first 300 training digits, memorised
+    generated, floor = metric.results["generated"], metric.results["real_training_digits"]
+    assert generated["frechet_distance_to_training"] == pytest.approx(0.0, abs=1e-6)
+    assert generated["frechet_distance"] == pytest.approx(floor["frechet_distance"], rel=1e-9)
+    assert generated["kid"] == pytest.approx(floor["kid"], rel=1e-9)
+    assert floor["frechet_distance"] > 1e-3  # two draws differ
+    # the distance to held-out digits, recomputed from the classifier's features
+    held_out, _ = functions.classify(classifier, data["test"][0][:300, None])
+    fake, _ = functions.classify(classifier, data["train"][0][:300, None])
+    expected = functions.frechet_distance(*functions.feature_statistics(fake),
+                                          *functions.feature_statistics(held_out))
+    assert generated["frechet_distance"] == pytest.approx(expected, rel=1e-9)
+    # the held-out digits' own row is the Inception Score's ceiling, with no distance
+    assert "frechet_distance" not in metric.results["real_test_digits"]
+    assert metric.results["real_test_digits"]["inception_score"] > 1

@@ -19,6 +19,7 @@ from typing import Dict, Optional
 import numpy as np
 import paddle
 import paddle.distributed as dist
+import ppsci
 from ppsci.utils import logger
 
 import models
@@ -78,10 +79,50 @@ class ToyDistribution:
         roll = np.stack([t * np.cos(t), t * np.sin(t)], 1) + 0.25 * rng.standard_normal((n, 2))
         return (roll / self.scale).astype("float32")
 
+    def fixed_set(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n points drawn once, in random order; with centres, n // len(centres) around each
+        (gan_toy.py's 25gaussians: 4000 around each of 25, then shuffled)."""
+        if self.centers is None:
+            return self.sample(n, rng)
+        points = self.centers[np.arange(n - n % len(self.centers)) % len(self.centers)]
+        points = points + self.sigma * rng.standard_normal(points.shape)
+        return rng.permutation(points).astype("float32")
+
     def curve(self, n: int = 4000) -> np.ndarray:
         """Noiseless swiss-roll spine, in scaled units (for its quality metric)."""
         t = np.linspace(1.5 * np.pi, 4.5 * np.pi, n)
         return np.stack([t * np.cos(t), t * np.sin(t)], 1) / self.scale
+
+
+class FixedPoints:
+    """A fixed training set read in global batches in the same order every pass, the last
+    incomplete batch left out: gan_toy.py's 25gaussians. Its position is checkpointed."""
+
+    def __init__(self, points: np.ndarray, batch_size: int):
+        if len(points) < batch_size:
+            raise UsageError(f"DATA.fixed_points={len(points)} is fewer than TRAIN.batch_size="
+                             f"{batch_size}; give at least one batch of points (or 0: fresh draws).")
+        self.points, self.batch_size, self.position = points, batch_size, 0
+
+    def next(self) -> np.ndarray:
+        i = self.position % (len(self.points) // self.batch_size)
+        self.position += 1
+        return self.points[i * self.batch_size:(i + 1) * self.batch_size]
+
+    def state_dict(self) -> dict:
+        return {"position": self.position}
+
+    def set_state_dict(self, state: dict) -> None:
+        self.position = int(state["position"])
+
+
+def toy_training_points(data_cfg) -> int:
+    """DATA.fixed_points, where null is the paper's: 100 000 for 25gaussians, else 0 (a fresh
+    batch each step)."""
+    n = data_cfg.get("fixed_points")
+    if n is None:
+        return 100_000 if data_cfg.mode == "25gaussians" else 0
+    return n
 
 
 # ---------------------------------------------------------------------------
@@ -137,10 +178,11 @@ def _find_idx(directory: str, name: str) -> str:
 
 
 def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
-    """{"train": (images, labels), "test": (images, labels)}: float32 [N, 28, 28] in [0, 1].
+    """{"train", "dev", "test": (images, labels)}: float32 [N, 28, 28] in [0, 1].
 
-    data_path: mnist.pkl.gz (its 50 000 training digits; "test" is its test split), or
-    a directory with the official idx files; unset, paddle.vision's MNIST cache if present.
+    data_path: mnist.pkl.gz (its 50 000 training digits; "dev" is its validation split,
+    the paper's held-out digits), or a directory with the official idx files ("dev" is
+    the test split, as they have no other); unset, paddle.vision's MNIST cache if present.
     """
     if not data_path:
         if not osp.isdir(PADDLE_MNIST_CACHE):
@@ -155,18 +197,18 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
             labels = _read_idx(_find_idx(data_path, label_name), 0x801)
             images, labels = _check_mnist(images, labels, image_path)
             splits[split] = ((images / np.float32(255)).astype("float32"), labels)
-        return splits
+        return {**splits, "dev": splits["test"]}
     if not osp.isfile(data_path):
         raise UsageError(f"DATA.data_path={data_path}: no such file or directory; {_MNIST_HELP}.")
     try:
         with gzip.open(data_path, "rb") as f:
-            train, _valid, test = NumpyOnlyUnpickler.load(f, data_path)
+            train, valid, test = NumpyOnlyUnpickler.load(f, data_path)
     except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError) as e:
         raise UsageError(f"DATA.data_path={data_path} is not a readable mnist.pkl.gz ({e}); "
                          f"{_MNIST_HELP}.") from None
     return {
         split: _check_mnist(np.asarray(x, "float32").reshape(-1, 28, 28), np.asarray(y), data_path)
-        for split, (x, y) in (("train", train), ("test", test))
+        for split, (x, y) in (("train", train), ("dev", valid), ("test", test))
     }
 
 
@@ -259,21 +301,34 @@ def to_uint8(images) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # Losses (ppsci.loss.FunctionalLoss functions), generic over key names and lambda
 # ---------------------------------------------------------------------------
-def gradient_penalty(critic, real, fake, alpha=None):
-    """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = alpha*real + (1-alpha)*fake (paper, Alg. 1).
+def gradient_norms(critic, real, fake, alpha=None, create_graph: bool = True):
+    """||grad D(x_hat)||_2 of each sample at x_hat = alpha*real + (1-alpha)*fake.
 
     alpha ~ U(0, 1), one per sample. The per-sample gradient of sum(D(x_hat)) is valid
-    because the critic has no batch statistics.
+    because the critic has no batch statistics; create_graph keeps it differentiable.
     """
     if alpha is None:  # drawn for the global batch, like the data (local_rows)
         shape = [real.shape[0] * dist.get_world_size()] + [1] * (real.ndim - 1)
         alpha = local_rows(paddle.rand(shape, dtype=real.dtype))
     x_hat = alpha * real + (1 - alpha) * fake
     x_hat.stop_gradient = False
-    (grad,) = paddle.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    (grad,) = paddle.grad(critic(x_hat).sum(), x_hat, create_graph=create_graph)
     # reshape, not flatten: Paddle 3.3 has no double backward for flatten
-    norm = grad.reshape([grad.shape[0], -1]).norm(p=2, axis=1)
-    return ((norm - 1) ** 2).mean()
+    return grad.reshape([grad.shape[0], -1]).norm(p=2, axis=1)
+
+
+def gradient_penalty(critic, real, fake, alpha=None):
+    """E[(||grad D(x_hat)||_2 - 1)^2] at the interpolates (paper, Algorithm 1)."""
+    return ((gradient_norms(critic, real, fake, alpha) - 1) ** 2).mean()
+
+
+def clip_weights(layer, clip: Optional[float]) -> None:
+    """WGAN's weight clipping: every parameter of `layer` into [-clip, clip] (None: none)."""
+    if clip is None:
+        return
+    with paddle.no_grad():
+        for p in layer.parameters():
+            p.set_value(paddle.clip(p, -clip, clip))
 
 
 class TermMeter:
@@ -298,17 +353,22 @@ class TermMeter:
 
 class CriticLoss:
     """Critic loss E[D(fake)] - E[D(real)] + lambda * gradient penalty
-    [+ acgan_scale * cross-entropy of the critic's class head on real images (AC-GAN)].
+    [+ acgan_scale * cross-entropy of the critic's class head on real images (AC-GAN)];
+    lambda_gp None: no penalty (WGAN, whose weight clipping bounds the critic instead).
 
     Reads output_dict[real_key], [fake_key] (and [label_key] for AC-GAN); real and fake
-    are constants here, so the critic step never backpropagates into the generator.
+    are constants here, so the critic step never backpropagates into the generator. The
+    meter keeps the Wasserstein estimate, the penalty and the gradient norms' mean and
+    spread at the interpolates (how closely the penalty holds them at 1) and, AC-GAN, the
+    class head's accuracy on real and on generated images.
     """
 
-    def __init__(self, critic, lambda_gp: float, real_key: str = "real", fake_key: str = "fake",
-                 acgan_scale: float = 0.0, label_key: str = "labels"):
+    def __init__(self, critic, lambda_gp: Optional[float], real_key: str = "real",
+                 fake_key: str = "fake", acgan_scale: float = 0.0, label_key: str = "labels"):
         self.critic, self.lambda_gp = critic, lambda_gp
         self.real_key, self.fake_key = real_key, fake_key
         self.acgan_scale, self.label_key = acgan_scale, label_key
+        self.create_graph = True  # False: a penalty to measure, not to train with
         self.meter = TermMeter()
 
     def __call__(self, output_dict, label_dict=None, weight_dict=None):
@@ -316,18 +376,26 @@ class CriticLoss:
         fake = output_dict[self.fake_key].detach()
         # separate forwards: Paddle's double backward fails on slices of one output
         if self.acgan_scale:
-            score_real, logits = self.critic.forward_with_logits(real)
+            (score_real, logits), (score_fake, logits_fake) = (
+                self.critic.forward_with_logits(x) for x in (real, fake))
         else:
-            score_real = self.critic(real)
-        wasserstein = score_real.mean() - self.critic(fake).mean()
-        penalty = gradient_penalty(self.critic, real, fake)
-        terms = {"critic_wasserstein": -wasserstein, "critic_penalty": self.lambda_gp * penalty}
-        measured = {"wasserstein": wasserstein, "gradient_penalty": penalty}
+            score_real, score_fake = self.critic(real), self.critic(fake)
+        wasserstein = score_real.mean() - score_fake.mean()
+        terms = {"critic_wasserstein": -wasserstein}
+        measured = {"wasserstein": wasserstein}
+        if self.lambda_gp is not None:
+            norms = gradient_norms(self.critic, real, fake, create_graph=self.create_graph)
+            penalty = ((norms - 1) ** 2).mean()
+            terms["critic_penalty"] = self.lambda_gp * penalty
+            measured.update(gradient_penalty=penalty, grad_norm_mean=norms.mean(),
+                            grad_norm_std=norms.std())
         if self.acgan_scale:
             labels = output_dict[self.label_key]
             acgan = paddle.nn.functional.cross_entropy(logits, labels.reshape([-1, 1]))
             terms["critic_acgan"] = self.acgan_scale * acgan
             measured["acgan_accuracy_real"] = (logits.argmax(1) == labels).astype("float32").mean()
+            measured["acgan_accuracy_fake"] = \
+                (logits_fake.argmax(1) == labels).astype("float32").mean()
         self.meter.add(**measured)
         return terms
 
@@ -349,6 +417,87 @@ class GeneratorLoss:
         labels = output_dict[self.label_key].reshape([-1, 1])
         acgan = paddle.nn.functional.cross_entropy(logits, labels)
         return {"generator": -score.mean(), "generator_acgan": self.acgan_scale * acgan}
+
+
+def _bce(logits, target: float):
+    """Sigmoid cross-entropy of logits against a constant target (TF's
+    sigmoid_cross_entropy_with_logits, as gan_mnist.py uses it)."""
+    return paddle.nn.functional.binary_cross_entropy_with_logits(
+        logits, paddle.full_like(logits, target))
+
+
+class DCGANCriticLoss:
+    """The standard GAN's discriminator loss, gan_mnist.py's MODE='dcgan':
+    (CE(D(fake), 0) + CE(D(real), 1)) / 2 with the sigmoid cross-entropy of the logit D(x).
+    The meter keeps the mean probabilities D gives real and generated samples."""
+
+    def __init__(self, critic, real_key: str = "real", fake_key: str = "fake"):
+        self.critic, self.real_key, self.fake_key = critic, real_key, fake_key
+        self.meter = TermMeter()
+
+    def __call__(self, output_dict, label_dict=None, weight_dict=None):
+        real = output_dict[self.real_key].detach()
+        fake = output_dict[self.fake_key].detach()
+        logit_real, logit_fake = self.critic(real), self.critic(fake)
+        self.meter.add(real_probability=paddle.nn.functional.sigmoid(logit_real).mean(),
+                       fake_probability=paddle.nn.functional.sigmoid(logit_fake).mean())
+        return {"discriminator": (_bce(logit_fake, 0.0) + _bce(logit_real, 1.0)) / 2}
+
+
+class DCGANGeneratorLoss:
+    """The non-saturating generator loss CE(D(G(z)), 1) of gan_mnist.py's MODE='dcgan'."""
+
+    def __init__(self, critic, fake_key: str = "fake"):
+        self.critic, self.fake_key = critic, fake_key
+
+    def __call__(self, output_dict, label_dict=None, weight_dict=None):
+        return {"generator": _bce(self.critic(output_dict[self.fake_key]), 1.0)}
+
+
+def losses(loss_cfg, critic, acgan_scale: float = 0.0, acgan_scale_g: float = 0.0):
+    """(critic loss, generator loss) of LOSS.kind: "wgan-gp" (the penalty), "wgan" (the
+    Wasserstein losses without it; the script clips the weights) or "dcgan" (the standard
+    GAN), as ppsci.loss.FunctionalLosses."""
+    kind = loss_cfg.get("kind", "wgan-gp")
+    if kind == "dcgan":
+        pair = DCGANCriticLoss(critic), DCGANGeneratorLoss(critic)
+    else:
+        penalty = loss_cfg.lambda_gp if kind == "wgan-gp" else None
+        pair = (CriticLoss(critic, penalty, acgan_scale=acgan_scale),
+                GeneratorLoss(critic, acgan_scale=acgan_scale_g))
+    return tuple(ppsci.loss.FunctionalLoss(loss) for loss in pair)
+
+
+class HeldOutCriticCost:
+    """The critic's loss on held-out real data against generated samples, the paper's
+    dev_cost (its gap to the training loss is the sign of an overfitting critic), as a
+    FunctionalMetric: `critic_loss` (a CriticLoss or DCGANCriticLoss of its own, so that the
+    training's running means stay apart) in full batches of `batch_size` of the validator's
+    label "real" (through `prepare`, as the critic's step feeds them) and output "fake" (and
+    "labels"), averaged over the batches as the paper does, and the Wasserstein estimate
+    on them. Batch norms in the critic use each batch's statistics, as in training."""
+
+    def __init__(self, critic_loss, batch_size: int, prepare=None):
+        self.loss, self.batch_size = critic_loss, batch_size
+        if hasattr(critic_loss, "create_graph"):  # the penalty is measured, not trained on
+            critic_loss.create_graph = False
+        self.prepare = prepare or (lambda real: real)
+        self.results = None
+
+    def __call__(self, output_dict, label_dict):
+        real = label_dict["real"]
+        real = paddle.to_tensor(real) if isinstance(real, np.ndarray) else real
+        n, size = len(real), self.batch_size
+        costs = []
+        with models.batch_statistics(self.loss.critic):
+            for i in range(0, max(n - n % size, 1), size):
+                batch = {k: v[i:i + size] for k, v in output_dict.items()}
+                terms = self.loss({**batch, "real": self.prepare(real[i:i + size])})
+                costs.append(float(sum(terms.values())))
+        measured = self.loss.meter.pop_means()
+        self.results = {"critic_loss": float(np.mean(costs)),
+                        **{k: measured[k] for k in ("wasserstein",) if k in measured}}
+        return self.results
 
 
 def no_loss(output_dict, label_dict=None, weight_dict=None):
@@ -481,6 +630,28 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
+def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray,
+                              subsets: int = 100, subset_size: int = 1000, seed: int = 0):
+    """KID (Binkowski et al. 2018): the unbiased estimate of the squared MMD between two
+    feature sets with the kernel k(x, y) = (x.y / d + 1)^3, averaged over `subsets` random
+    subsets of min(subset_size, both sizes) rows of each (drawn without replacement);
+    returns (mean, standard deviation over the subsets). Unbiased: about 0 for two samples
+    of one distribution, whatever their size, where FID is biased upwards at small sizes."""
+    a, b = features_a.astype("float64"), features_b.astype("float64")
+    m, d = min(subset_size, len(a), len(b)), a.shape[1]
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples in each set, not {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), m, replace=False)]
+        y = b[rng.choice(len(b), m, replace=False)]
+        k_xx, k_yy, k_xy = ((p @ q.T / d + 1) ** 3 for p, q in ((x, x), (y, y), (x, y)))
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+        estimates.append(within - 2 * k_xy.mean())
+    return float(np.mean(estimates)), float(np.std(estimates))
+
+
 @paddle.no_grad()
 def classify(classifier, images: np.ndarray, batch_size: int = 500):
     """(penultimate features, class probabilities) of images [N, 1, 28, 28] in [0, 1]."""
@@ -540,11 +711,20 @@ def mnist_classifier(cfg, data: Dict[str, tuple]):
     return classifier, accuracy
 
 
-def digit_reference(classifier, images: np.ndarray):
-    """The classifier features' mean and covariance of real digits [N, 28, 28]."""
+def digit_reference(classifier, images: np.ndarray, which: str = "training"):
+    """(mean, covariance, features) of the classifier's features of real digits [N, 28, 28]:
+    the Frechet distance's and KID's reference."""
     features, _ = classify(classifier, images[:, None])
-    logger.info(f"Metric reference: classifier features of {len(images)} training digits")
-    return feature_statistics(features)
+    logger.info(f"Metric reference: classifier features of {len(images)} {which} digits")
+    return (*feature_statistics(features), features)
+
+
+def digit_references(classifier, data: dict, count: int) -> dict:
+    """The distances' references: `count` held-out digits (the test split), which no
+    network trained on, so a generator that memorises the training digits gains nothing;
+    and as many training digits, for the distance to training and the real floor."""
+    return {which: digit_reference(classifier, data[split][0][:count], which)
+            for which, split in (("held-out", "test"), ("training", "train"))}
 
 
 def digit_accuracy(net, split: tuple) -> float:
@@ -553,19 +733,30 @@ def digit_accuracy(net, split: tuple) -> float:
     return float((probs.argmax(1) == labels).mean())
 
 
-def digit_metrics(classifier, images: np.ndarray, reference_stats) -> dict:
-    """Classifier-based Inception Score (at most 10), class histogram and Frechet distance
-    of the classifier's penultimate features to `reference_stats` (mean, covariance)."""
+def digit_metrics(classifier, images: np.ndarray, reference_stats, to_training=None) -> dict:
+    """Classifier-based Inception Score (at most 10), class histogram, and Frechet distance
+    of the classifier's penultimate features to `reference_stats` (mean, covariance[,
+    features]); with the reference's features, KID too (kernel_inception_distance). With
+    `to_training` (the training digits' reference), the same distances to it, named so."""
     features, probs = classify(classifier, images)
     score, score_std = inception_score(probs, splits=10)
     histogram = np.bincount(probs.argmax(1), minlength=10)
-    return {
+    metrics = {
         "inception_score": score,
         "inception_score_std": score_std,
-        "frechet_distance": frechet_distance(*feature_statistics(features), *reference_stats),
         "classes_covered": int((histogram >= 0.1 * len(images) / 10).sum()),
         "class_histogram": histogram.tolist(),
     }
+    for suffix, reference in (("", reference_stats), ("_to_training", to_training)):
+        if reference is None:
+            continue
+        mu, sigma, *reference_features = reference
+        metrics[f"frechet_distance{suffix}"] = frechet_distance(*feature_statistics(features),
+                                                                mu, sigma)
+        if reference_features:
+            metrics[f"kid{suffix}"], metrics[f"kid{suffix}_std"] = kernel_inception_distance(
+                features, reference_features[0])
+    return metrics
 
 
 # ---------------------------------------------------------------------------
@@ -598,21 +789,27 @@ class ToyMetrics:
 
 
 class DigitMetrics:
-    """The MNIST classifier's metrics of generated digits (digit_metrics); with
-    `ceiling_images`, also of as many held-out real digits ("real_test_digits")."""
+    """The MNIST classifier's metrics of generated digits (digit_metrics), their distances
+    to the held-out digits of `references` (digit_references) and, labelled, to the
+    training digits; with `real_digits`, also of as many real digits: held-out ones
+    ("real_test_digits", the Inception Score's ceiling) and training ones against the
+    held-out ("real_training_digits", the distances' real floor)."""
 
-    def __init__(self, classifier, reference_stats, ceiling_images: Optional[np.ndarray] = None):
-        self.classifier, self.reference = classifier, reference_stats
-        self.ceiling_images = ceiling_images
+    def __init__(self, classifier, references: dict, real_digits: Optional[dict] = None):
+        self.classifier, self.references, self.real_digits = classifier, references, real_digits
         self.samples = self.results = None
 
     def __call__(self, output_dict, label_dict=None):
         self.samples = as_numpy(output_dict["fake"])
-        generated = digit_metrics(self.classifier, self.samples, self.reference)
+        held_out, training = self.references["held-out"], self.references["training"]
+        generated = digit_metrics(self.classifier, self.samples, held_out, training)
         self.results = {"generated": generated}
-        if self.ceiling_images is not None:
-            real = self.ceiling_images[:len(self.samples)]
-            self.results["real_test_digits"] = digit_metrics(self.classifier, real, self.reference)
+        if self.real_digits is not None:
+            count = len(self.samples)
+            test = digit_metrics(self.classifier, self.real_digits["test"][:count], None)
+            self.results["real_test_digits"] = test
+            self.results["real_training_digits"] = digit_metrics(
+                self.classifier, self.real_digits["train"][:count], held_out)
         return numbers(generated)
 
 
@@ -695,11 +892,20 @@ class ImageMetrics:
             features, probs = networks.features_and_probs(self.net, images,
                                                           self.cfg.EVAL.batch_size)
             score, score_std = inception_score(probs, splits=10)
-            reference = cifar10_train_statistics(self.cfg, self.net)
-            fid = frechet_distance(*feature_statistics(features), *reference)
-            metrics = {"inception_score": score, "inception_score_std": score_std, "fid": fid,
-                       "inception": self.cfg.EVAL.inception,
-                       "inception_weights": self.cfg.EVAL.inception_weights}
+            mu, sigma, kid_features = cifar10_train_statistics(self.cfg, self.net)
+            fid = frechet_distance(*feature_statistics(features), mu, sigma)
+            metrics = {"inception_score": score, "inception_score_std": score_std, "fid": fid}
+            if kid_features is None:
+                source = (f"EVAL.fid_stats_path={self.cfg.EVAL.fid_stats_path}"
+                          if self.cfg.EVAL.fid_stats_path else "the cached statistics file "
+                          "(~/.cache/wgangp, of an earlier version; delete it to recompute)")
+                metrics.update(kid=None, kid_not_computed_because=(
+                    f"{source} holds FID's statistics only, not the training features KID needs"))
+            else:
+                metrics["kid"], metrics["kid_std"] = kernel_inception_distance(features,
+                                                                               kid_features)
+            metrics.update(inception=self.cfg.EVAL.inception,
+                           inception_weights=self.cfg.EVAL.inception_weights)
         if self.paddlescience and self.paddle_net is None:
             metrics["paddlescience_inception_score"] = None
             metrics["paddlescience_not_computed_because"] = self.paddle_why_not
@@ -710,20 +916,30 @@ class ImageMetrics:
         return metrics
 
 
+KID_REFERENCE_ROWS = 10_000  # training images whose features KID compares with
+
+
 def cifar10_train_statistics(cfg, net):
-    """Inception feature mean and covariance of the training images, computed once and cached."""
+    """Inception feature mean and covariance of the training images, and the features of
+    KID_REFERENCE_ROWS of them drawn at random (None when the file has none: FID
+    statistics from elsewhere), computed once and cached (EVAL.fid_stats_path)."""
     from inception import networks
 
     path = cfg.EVAL.fid_stats_path or osp.expanduser(
         f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")
     if osp.isfile(path):
         stats = np.load(path)
-        return stats["mu"], stats["sigma"]
-    logger.info(f"Computing CIFAR-10 training-set Inception statistics for FID (cached in {path})")
+        return stats["mu"], stats["sigma"], stats["kid_features"] if "kid_features" in stats \
+            else None
+    logger.info(f"Computing CIFAR-10 training-set Inception statistics for FID and KID "
+                f"(cached in {path})")
     images = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["train"][0]
     features, _ = networks.features_and_probs(net, images.transpose(0, 2, 3, 1),
                                               cfg.EVAL.batch_size)
     mu, sigma = feature_statistics(features)
+    rows = np.random.default_rng(0).choice(len(features), min(KID_REFERENCE_ROWS, len(features)),
+                                           replace=False)
+    kid_features = features[np.sort(rows)].astype("float32")
     os.makedirs(osp.dirname(path), exist_ok=True)
-    np.savez(path, mu=mu, sigma=sigma)
-    return mu, sigma
+    np.savez(path, mu=mu, sigma=sigma, kid_features=kid_features)
+    return mu, sigma, kid_features

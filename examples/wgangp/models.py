@@ -212,7 +212,7 @@ class MnistGenerator(nn.Layer):
     default it keeps) for all three transposed convolutions, the output one included.
     """
 
-    def __init__(self, noise_dim: int = 128, dim: int = 64):
+    def __init__(self, noise_dim: int = 128, dim: int = 64, batch_norm: bool = False):
         super().__init__()
         self.dim = dim
         self.fc = linear(noise_dim, 4 * 4 * 4 * dim)
@@ -221,30 +221,40 @@ class MnistGenerator(nn.Layer):
             return deconv(c_in, c_out, 5, stride=2, padding=tf_same_transposed_padding(5, 2))
 
         self.up1, self.up2, self.up3 = up(4 * dim, 2 * dim), up(2 * dim, dim), up(dim, 1)
+        # gan_mnist.py's MODE='wgan': batch norm after the input layer (over the batch, each
+        # unit; here as [N, units, 1, 1]) and the first two transposed convolutions; tflib's
+        # epsilon 1e-5 is Paddle's. GroupedBatchNorm2D: batch_statistics() works in eval too
+        norm = (lambda c: GroupedBatchNorm2D(c)) if batch_norm else (lambda c: nn.Identity())
+        self.bn1, self.bn2, self.bn3 = norm(4 * 4 * 4 * dim), norm(2 * dim), norm(dim)
 
     def forward(self, noise):
-        x = nn.functional.relu(self.fc(noise)).reshape([-1, 4 * self.dim, 4, 4])
-        x = nn.functional.relu(self.up1(x))[:, :, :7, :7]  # 8x8 -> 7x7, as the paper's code
-        x = nn.functional.relu(self.up2(x))
+        x = self.bn1(self.fc(noise).reshape([-1, 4 * 4 * 4 * self.dim, 1, 1]))
+        x = nn.functional.relu(x).reshape([-1, 4 * self.dim, 4, 4])
+        x = nn.functional.relu(self.bn2(self.up1(x)))[:, :, :7, :7]  # 8x8 -> 7x7, as the paper
+        x = nn.functional.relu(self.bn3(self.up2(x)))
         return nn.functional.sigmoid(self.up3(x))  # [N, 1, 28, 28] in (0, 1)
 
 
 class MnistCritic(nn.Layer):
     """gan_mnist.py's critic: three 5x5 stride-2 convs (64/128/256), LeakyReLU 0.2, linear.
 
-    No normalisation: batch statistics would break the per-sample gradient penalty.
+    No normalisation by default: batch statistics would break the per-sample gradient
+    penalty (gan_mnist.py uses batch norm only with weight clipping, MODE='wgan').
     Initialisation as gan_mnist.py calls tflib: He convolutions with stride 2 in their
     fan_out, Glorot output layer.
     """
 
-    def __init__(self, dim: int = 64):
+    def __init__(self, dim: int = 64, batch_norm: bool = False):
         super().__init__()
+        # gan_mnist.py's MODE='wgan' (no penalty to break): batch norm after convs 2 and 3
+        norm = (lambda c: [GroupedBatchNorm2D(c)]) if batch_norm else (lambda c: [])
         self.convs = nn.Sequential(
             # "SAME": TF's padding, 1 before and 2 after for 28 -> 14 and 14 -> 7, 2 and 2
             # for 7 -> 4 (a symmetric padding of 2 shifts the first two by one pixel)
             conv(1, dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
-            conv(dim, 2 * dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
-            conv(2 * dim, 4 * dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
+            conv(dim, 2 * dim, 5, stride=2, padding="SAME"), *norm(2 * dim), nn.LeakyReLU(0.2),
+            conv(2 * dim, 4 * dim, 5, stride=2, padding="SAME"), *norm(4 * dim),
+            nn.LeakyReLU(0.2),
         )
         self.fc = linear(4 * 4 * 4 * dim, 1)
 
@@ -253,9 +263,10 @@ class MnistCritic(nn.Layer):
         return self.fc(x.reshape([x.shape[0], -1]))  # reshape: flatten has no double backward
 
 
-def mnist_models(noise_dim: int, dim: int):
-    """(generator Arch, critic network) for MNIST."""
-    return Generator(MnistGenerator(noise_dim, dim)), MnistCritic(dim)
+def mnist_models(noise_dim: int, dim: int, batch_norm: bool = False):
+    """(generator Arch, critic network) for MNIST; batch_norm: as gan_mnist.py's MODE='wgan'."""
+    return (Generator(MnistGenerator(noise_dim, dim, batch_norm)),
+            MnistCritic(dim, batch_norm))
 
 
 class MnistClassifier(nn.Layer):

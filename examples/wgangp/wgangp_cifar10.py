@@ -23,7 +23,7 @@ import published.weights
 from runtime import cpu, inference, parallel, plots, startup
 from runtime.errors import UsageError
 from runtime.files import save_json, save_npz
-from runtime.training import Run, array_loader, epoch_due, frozen, learning_rate, quiet
+from runtime.training import Run, array_loader, epoch_due, frozen, optimizer, quiet
 
 logger = ppsci.utils.logger
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -53,13 +53,15 @@ def grid_inputs(cfg: DictConfig) -> dict:
     return draw_inputs(cfg, 100, np.random.default_rng(cfg.seed + 2), labels)
 
 
-def build_validator(cfg: DictConfig, inputs: dict, metrics: dict, real=None) -> dict:
-    """A validator that generates an image for each of `inputs` and scores them with
-    `metrics` (name -> metric function); `real` (images, labels) ride along as labels."""
+def build_validator(cfg: DictConfig, inputs: dict, metrics: dict, real=None,
+                    batch_size: int = None) -> dict:
+    """A validator that generates an image for each of `inputs` (in batches of `batch_size`,
+    default EVAL.batch_size) and scores them with `metrics` (name -> metric function);
+    `real` (images, labels) ride along as labels."""
     label = {} if real is None else {"real": real[0], "real_labels": real[1]}
     dataloader_cfg = {
         "dataset": {"name": "NamedArrayDataset", "input": inputs, "label": label},
-        "batch_size": cfg.EVAL.batch_size,  # with EVAL.sample_norm=batch the batch norms' too
+        "batch_size": batch_size or cfg.EVAL.batch_size,  # sample_norm=batch: the norms' too
         "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
     }
     output_expr = {key: (lambda out, key=key: out[key]) for key in ("fake", *inputs) if key != "noise"}
@@ -117,7 +119,8 @@ def report(cfg: DictConfig, metrics: dict, images: np.ndarray, labels=None) -> d
 
 
 def train(cfg: DictConfig):
-    images, labels = functions.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["train"]
+    data = functions.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)
+    images, labels = data["train"]
     conditional = cfg.MODEL.conditional
 
     # set model
@@ -130,28 +133,22 @@ def train(cfg: DictConfig):
     # paper's code
     acgan_critic = cfg.LOSS.acgan_scale if conditional else 0.0
     acgan_generator = cfg.LOSS.acgan_scale_g if conditional else 0.0
+    critic_loss, generator_loss = functions.losses(cfg.LOSS, critic, acgan_critic, acgan_generator)
     critic_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"real": images, "labels": labels}, cfg.TRAIN.batch_size),
-        ppsci.loss.FunctionalLoss(
-            functions.CriticLoss(critic, cfg.LOSS.lambda_gp, acgan_scale=acgan_critic)),
+        array_loader({"real": images, "labels": labels}, cfg.TRAIN.batch_size), critic_loss,
         output_expr={"real": lambda out: functions.cifar_real(out["real"]),
                      "labels": lambda out: out["labels"]},
         name="critic",
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"labels": labels}, cfg.TRAIN.generator_batch_size),
-        ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic, acgan_scale=acgan_generator)),
+        array_loader({"labels": labels}, cfg.TRAIN.generator_batch_size), generator_loss,
         output_expr={"labels": lambda out: out["labels"]},
         name="generator",
     )
 
     # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
-    critic_optimizer = ppsci.optimizer.Adam(
-        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
-        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
-    generator_optimizer = ppsci.optimizer.Adam(
-        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
-        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
+    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic)(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch)(generator)
 
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
     # each epoch; at the end of TRAIN.final_eval_samples
@@ -160,12 +157,20 @@ def train(cfg: DictConfig):
     final_metrics = {"images": functions.ImageMetrics(cfg)}
     final_inputs = draw_inputs(cfg, cfg.TRAIN.final_eval_samples,
                                np.random.default_rng(cfg.seed + 4))
+    # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples test images
+    # (the paper's dev_cost), against images generated for their labels
+    dev_images, dev_labels = (x[:cfg.TRAIN.dev_samples] for x in data["test"])
+    dev_inputs = draw_inputs(cfg, len(dev_images), np.random.default_rng(cfg.seed + 6),
+                             dev_labels if conditional else None)
+    dev_metric = functions.HeldOutCriticCost(
+        functions.losses(cfg.LOSS, critic, acgan_critic)[0].loss_expr, cfg.TRAIN.batch_size,
+        prepare=functions.cifar_real)
 
     # initialize solver: one per network, both running the generator ((noise, labels) ->
     # "fake"), and one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=1,  # one step a call, n_critic calls
         seed=cfg.seed, device=cfg.device,
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
@@ -180,23 +185,35 @@ def train(cfg: DictConfig):
             generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
             validator=build_validator(cfg, final_inputs, final_metrics), eval_with_no_grad=True,
         )
+        dev_solver = ppsci.solver.Solver(
+            generator, output_dir=cfg.output_dir, device=cfg.device, eval_with_no_grad=True,
+            validator=build_validator(cfg, dev_inputs, {"dev": dev_metric}, (dev_images, dev_labels),
+                                      cfg.TRAIN.batch_size),
+        )
+
+    def held_out_cost():  # sampled as in training: batch norms with batch statistics
+        with models.batch_statistics(generator):
+            dev_solver.eval()
+        return dev_metric.results
 
     # train model: per generator iteration, n_critic critic steps and one generator step
     run = Run(cfg, model, critic_solver, generator_solver,
               loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                       "generator": (generator_constraint, 1)}, data=images)
+                       "generator": (generator_constraint, 1)}, data=images,
+              held_out=held_out_cost)
     for epoch in run.epochs():
         for _ in run.iterations(epoch):
-            with frozen(generator):  # the critic step: generated images are constants
-                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+            for _ in range(cfg.TRAIN.n_critic):
+                with frozen(generator):  # the critic step: generated images are constants
+                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
             with frozen(critic):  # the generator step: no gradients for the critic
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
         scores = {}
         if epoch_due(cfg.TRAIN, epoch) and epoch_metric.available:
             with models.sampling(generator, cfg.EVAL.sample_norm):
                 generator_solver.eval(epoch)
-            scores = {k: epoch_metric.results[k] for k in ("inception_score", "fid")
-                      if epoch_metric.results[k] is not None}
+            scores = {k: epoch_metric.results[k] for k in ("inception_score", "fid", "kid")
+                      if epoch_metric.results.get(k) is not None}
         if parallel.is_main_process():  # the epoch's sample grid
             grid = functions.generate(generator, grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
             save_grid(cfg, functions.to_uint8(grid),

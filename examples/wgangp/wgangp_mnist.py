@@ -21,19 +21,20 @@ import models
 import published.weights
 from runtime import cpu, inference, parallel, plots, startup
 from runtime.files import save_json, save_npz
-from runtime.training import (Run, array_loader, epoch_due, frozen, learning_rate, quiet)
+from runtime.training import Run, array_loader, epoch_due, frozen, optimizer, quiet
 
 logger = ppsci.utils.logger
 
 
 def build_validator(cfg: DictConfig, noise: np.ndarray, metrics: dict,
-                    real: np.ndarray = None) -> dict:
-    """A validator that generates a digit for each noise row and scores them with `metrics`
-    (name -> metric function); `real` digits ride along as the label "real"."""
+                    real: np.ndarray = None, batch_size: int = None) -> dict:
+    """A validator that generates a digit for each noise row (in batches of `batch_size`,
+    default EVAL.batch_size) and scores them with `metrics` (name -> metric function);
+    `real` digits ride along as the label "real"."""
     dataloader_cfg = {
         "dataset": {"name": "NamedArrayDataset", "input": {"noise": noise},
                     "label": {} if real is None else {"real": real}},
-        "batch_size": cfg.EVAL.batch_size,
+        "batch_size": batch_size or cfg.EVAL.batch_size,
         "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
     }
     validator = ppsci.validate.SupervisedValidator(
@@ -46,10 +47,12 @@ def build_validator(cfg: DictConfig, noise: np.ndarray, metrics: dict,
     return {validator.name: validator}
 
 
-def final_metrics(cfg: DictConfig, data: dict, classifier, reference, critic=None):
-    """The metrics of EVAL.num_samples digits: the classifier's, with held-out real digits
-    beside them; with a critic, its scores of real and generated digits."""
-    metrics = {"digits": functions.DigitMetrics(classifier, reference, data["test"][0][:, None])}
+def final_metrics(cfg: DictConfig, data: dict, classifier, references, critic=None):
+    """The metrics of EVAL.num_samples digits: the classifier's, with real digits beside
+    them (the Inception Score's ceiling, the distances' floor); with a critic, its scores of
+    real and generated digits."""
+    real = {split: data[split][0][:, None] for split in ("test", "train")}
+    metrics = {"digits": functions.DigitMetrics(classifier, references, real)}
     if critic is not None:
         metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size)
     return metrics
@@ -70,7 +73,7 @@ def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float,
                  samples=samples.reshape(len(samples), 784))
         save_json(results, osp.join(cfg.output_dir, "metrics.json"))
         plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
-    for name in ("generated", "real_test_digits"):
+    for name in ("generated", "real_test_digits", "real_training_digits"):
         shown = {k: round(v, 4) for k, v in results[name].items() if k != "class_histogram"}
         logger.info(f"[{cfg.mode}] {name}: {shown}")
     return results
@@ -80,48 +83,52 @@ def train(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
     images, labels = data["train"]
 
-    # set model
-    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
+    # set model: with MODEL.batch_norm (the paper's LOSS.kind=wgan) batch norms inside
+    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
+                                            cfg.MODEL.batch_norm)
     model = models.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
 
     # set constraint: each step reads the next batch of a shuffled pass (the generator's
-    # step only its size) and draws fresh noise
+    # step only its size) and draws fresh noise; the losses are LOSS.kind's
+    critic_loss, generator_loss = functions.losses(cfg.LOSS, critic)
     critic_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"real": images[:, None]}, cfg.TRAIN.batch_size),
-        ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
+        array_loader({"real": images[:, None]}, cfg.TRAIN.batch_size), critic_loss,
         output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
         name="critic",
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"labels": labels}, cfg.TRAIN.batch_size),
-        ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
+        array_loader({"labels": labels}, cfg.TRAIN.batch_size), generator_loss,
         name="generator",
     )
 
-    # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
-    critic_optimizer = ppsci.optimizer.Adam(
-        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
-        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
-    generator_optimizer = ppsci.optimizer.Adam(
-        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
-        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
+    # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp, dcgan) or RMSProp
+    # (wgan); with TRAIN.lr_decay the rate decays linearly to 0
+    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic)(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch)(generator)
 
     # set validator: each epoch the classifier's IS and Frechet distance of
     # TRAIN.metric_samples digits; at the end all metrics of EVAL.num_samples. Every process
     # trains the classifier: gloo, CPU data parallelism's backend, drops a process that
     # waits 30 s, as the others would while rank 0 alone trained it
     classifier, accuracy = functions.mnist_classifier(cfg, data)
-    reference = functions.digit_reference(classifier, images[:cfg.EVAL.num_samples])
-    epoch_metric = functions.DigitMetrics(classifier, reference)
+    references = functions.digit_references(classifier, data, cfg.EVAL.num_samples)
+    epoch_metric = functions.DigitMetrics(classifier, references)
     epoch_noise = functions.draw_noise(cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim,
                                        np.random.default_rng(cfg.seed + 3))
-    metrics = final_metrics(cfg, data, classifier, reference)
+    metrics = final_metrics(cfg, data, classifier, references)
+    # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples held-out
+    # digits (the paper's dev_cost), in batches of the training's
+    dev_images = data["dev"][0][:cfg.TRAIN.dev_samples, None]
+    dev_noise = functions.draw_noise(len(dev_images), cfg.MODEL.noise_dim,
+                                     np.random.default_rng(cfg.seed + 6))
+    dev_metric = functions.HeldOutCriticCost(functions.losses(cfg.LOSS, critic)[0].loss_expr,
+                                             cfg.TRAIN.batch_size)
 
     # initialize solver: one per network, both running the generator (noise -> "fake"), and
     # one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=1,  # one step a call, n_critic calls
         seed=cfg.seed, device=cfg.device,
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
@@ -135,31 +142,49 @@ def train(cfg: DictConfig):
             generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
             validator=build_validator(cfg, eval_noise(cfg), metrics), eval_with_no_grad=True,
         )
+        dev_solver = ppsci.solver.Solver(
+            generator, output_dir=cfg.output_dir, device=cfg.device, eval_with_no_grad=True,
+            validator=build_validator(cfg, dev_noise, {"dev": dev_metric}, dev_images,
+                                      cfg.TRAIN.batch_size),
+        )
 
-    # train model: per generator iteration, n_critic critic steps and one generator step
+    def held_out_cost():  # sampled as in training: batch norms with batch statistics
+        with models.batch_statistics(generator):
+            dev_solver.eval()
+        return dev_metric.results
+
+    # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
+    # followed by clipping the critic's weights) and one generator step
+    clip = cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None
     grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 2))
     run = Run(cfg, model, critic_solver, generator_solver,
               loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                       "generator": (generator_constraint, 1)}, data=images)
+                       "generator": (generator_constraint, 1)}, data=images,
+              held_out=held_out_cost)
     for epoch in run.epochs():
         for _ in run.iterations(epoch):
-            with frozen(generator):  # the critic step: generated digits are constants
-                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+            for _ in range(cfg.TRAIN.n_critic):
+                with frozen(generator):  # the critic step: generated digits are constants
+                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+                functions.clip_weights(critic, clip)
             with frozen(critic):  # the generator step: no gradients for the critic
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
         scores = {}
         if epoch_due(cfg.TRAIN, epoch):
-            generator_solver.eval(epoch)
+            with models.sampling(generator, cfg.EVAL.sample_norm):
+                generator_solver.eval(epoch)
             scores = {k: epoch_metric.results["generated"][k]
-                      for k in ("inception_score", "frechet_distance")}
+                      for k in ("inception_score", "frechet_distance", "kid")}
         if parallel.is_main_process():  # the epoch's sample grid
-            grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise))
+            grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise),
+                                      cfg.EVAL.sample_norm)
             plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
         run.end_epoch(epoch, scores)
     run.finish()
 
     # evaluate the trained generator
-    eval_solver.eval()
+    with models.sampling(generator, cfg.EVAL.sample_norm):
+        eval_solver.eval()
     report(cfg, metrics["digits"].samples, metrics, accuracy, {"architecture": "paper"})
 
 
@@ -167,7 +192,8 @@ def evaluate(cfg: DictConfig):
     data = functions.load_mnist(cfg.DATA.data_path)
 
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
+    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
+                                            cfg.MODEL.batch_norm)
     generator, architecture = published.weights.load(
         "mnist", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
         "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
@@ -181,8 +207,8 @@ def evaluate(cfg: DictConfig):
 
     # set validator: the classifier's metrics (and the critic's scores) of EVAL.num_samples
     classifier, accuracy = functions.mnist_classifier(cfg, data)
-    reference = functions.digit_reference(classifier, data["train"][0][:cfg.EVAL.num_samples])
-    metrics = final_metrics(cfg, data, classifier, reference, critic)
+    references = functions.digit_references(classifier, data, cfg.EVAL.num_samples)
+    metrics = final_metrics(cfg, data, classifier, references, critic)
     noise = eval_noise(cfg)
     real = data["test"][0][:len(noise), None] if critic is not None else None
     validator = build_validator(cfg, noise, metrics, real)
@@ -191,8 +217,9 @@ def evaluate(cfg: DictConfig):
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,
                                  device=cfg.device, validator=validator, eval_with_no_grad=True)
 
-    # evaluate
-    solver.eval()
+    # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says
+    with models.sampling(generator, cfg.EVAL.sample_norm):
+        solver.eval()
 
     # visualize: the grid of the first 64 digits
     report(cfg, metrics["digits"].samples, metrics, accuracy, {"architecture": architecture})
@@ -200,7 +227,7 @@ def evaluate(cfg: DictConfig):
 
 def export(cfg: DictConfig):
     # set model
-    generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim)
+    generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
     generator, _ = published.weights.load(
         "mnist", "generator", generator, cfg.INFER.pretrained_model_path,
         "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
@@ -219,8 +246,8 @@ def inference_mode(cfg: DictConfig):
     predictor = inference.GeneratorPredictor(cfg)
     samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
     classifier, accuracy = functions.mnist_classifier(cfg, data)
-    reference = functions.digit_reference(classifier, data["train"][0][:cfg.EVAL.num_samples])
-    metrics = final_metrics(cfg, data, classifier, reference)
+    references = functions.digit_references(classifier, data, cfg.EVAL.num_samples)
+    metrics = final_metrics(cfg, data, classifier, references)
     metrics["digits"]({"fake": samples})
     report(cfg, samples, metrics, accuracy)
 

@@ -21,7 +21,7 @@ import models
 import published.weights
 from runtime import cpu, inference, parallel, plots, startup
 from runtime.files import save_json, save_npz
-from runtime.training import Run, StreamConstraint, epoch_due, frozen, learning_rate, quiet
+from runtime.training import Run, StreamConstraint, epoch_due, frozen, optimizer, quiet
 
 logger = ppsci.utils.logger
 
@@ -68,35 +68,34 @@ def train(cfg: DictConfig):
     generator, critic = models.toy_models(noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
     model = models.GeneratorAndCritic(generator, critic, noise_dim)
 
-    # set constraint: each step draws a fresh batch (the paper's toy data are endless)
+    # set constraint: each step draws a fresh batch (the toy data are endless) or, with
+    # DATA.fixed_points (the paper's 25gaussians), reads the next batch of a fixed set
     rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
+    n_points, fixed = functions.toy_training_points(cfg.DATA), None
+    if n_points:
+        fixed = functions.FixedPoints(
+            toy.fixed_set(n_points, np.random.default_rng(cfg.seed + 5)), batch)
+    data_state = {"rng": rng, **({"fixed_points": fixed} if fixed else {})}
 
     def critic_batch():
-        return {"real": toy.sample(batch, rng),
+        return {"real": fixed.next() if fixed else toy.sample(batch, rng),
                 "noise": functions.draw_noise(batch, noise_dim, rng)}
 
     def generator_batch():
         return {"noise": functions.draw_noise(batch, noise_dim, rng)}
 
+    critic_loss, generator_loss = functions.losses(cfg.LOSS, critic)  # of LOSS.kind
     critic_constraint = StreamConstraint(
-        critic_batch,
-        ppsci.loss.FunctionalLoss(functions.CriticLoss(critic, cfg.LOSS.lambda_gp)),
+        critic_batch, critic_loss,
         output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
         name="critic",
     )
-    generator_constraint = StreamConstraint(
-        generator_batch,
-        ppsci.loss.FunctionalLoss(functions.GeneratorLoss(critic)),
-        name="generator",
-    )
+    generator_constraint = StreamConstraint(generator_batch, generator_loss, name="generator")
 
-    # set optimizer: Adam for each network; with TRAIN.lr_decay the rate decays linearly to 0
-    critic_optimizer = ppsci.optimizer.Adam(
-        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic),
-        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(critic)
-    generator_optimizer = ppsci.optimizer.Adam(
-        learning_rate(cfg.TRAIN, cfg.TRAIN.iters_per_epoch),
-        cfg.TRAIN.beta1, cfg.TRAIN.beta2)(generator)
+    # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp) or RMSProp (wgan);
+    # with TRAIN.lr_decay the rate decays linearly to 0
+    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic)(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch)(generator)
 
     # set validator: each epoch the cheap metrics (no W1) of the points its plot shows; at
     # the end all metrics of EVAL.num_samples points
@@ -109,7 +108,7 @@ def train(cfg: DictConfig):
     # one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=cfg.TRAIN.n_critic,  # n_critic steps a call
+        epochs=cfg.TRAIN.epochs, iters_per_epoch=1,  # one step a call, n_critic calls
         seed=cfg.seed, device=cfg.device,
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
@@ -124,13 +123,17 @@ def train(cfg: DictConfig):
             validator=build_validator(cfg, eval_noise(cfg), final_metric), eval_with_no_grad=True,
         )
 
-    # train model: per generator iteration, n_critic critic steps and one generator step
+    # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
+    # followed by clipping the critic's weights) and one generator step
     plot_real = toy.sample(1000, np.random.default_rng(cfg.seed + 3))
-    run = Run(cfg, model, critic_solver, generator_solver, data_state={"rng": rng})
+    clip = cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None
+    run = Run(cfg, model, critic_solver, generator_solver, data_state=data_state)
     for epoch in run.epochs():
         for _ in run.iterations(epoch):
-            with frozen(generator):  # the critic step: generated points are constants
-                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+            for _ in range(cfg.TRAIN.n_critic):
+                with frozen(generator):  # the critic step: generated points are constants
+                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+                functions.clip_weights(critic, clip)
             with frozen(critic):  # the generator step: no gradients for the critic
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
         metrics = {}

@@ -22,6 +22,7 @@ from .files import NumpyOnlyUnpickler, nonfinite, state_problems, summarise, wri
 FREE = ("TRAIN.epochs", "TRAIN.checkpoint_path", "TRAIN.save_freq", "TRAIN.eval_during_train",
         "TRAIN.eval_freq", "TRAIN.start_eval_epoch", "TRAIN.metric_samples",
         "TRAIN.final_eval_samples", "TRAIN.resume_with_changes", "TRAIN.pretrained_model_path",
+        "TRAIN.dev_freq", "TRAIN.dev_samples",
         "DATA.data_path", "DATA.md5")
 
 
@@ -74,6 +75,22 @@ def _restore(part, state, name: str, path: str) -> None:
             raise UsageError(f"TRAIN.checkpoint_path={path}: its {name} holds {bad}: the run had "
                              "diverged; resume from an earlier checkpoint (TRAIN.save_freq).")
     part.set_state_dict(state)
+
+
+def snapshot(parts: Dict[str, object]) -> Dict[str, object]:
+    """A copy in memory of what a checkpoint holds of `parts` (to go back to it)."""
+    import copy
+
+    return {name: copy.deepcopy(_state_of(part)) for name, part in parts.items()}
+
+
+def restore(parts: Dict[str, object], state: Dict[str, object]) -> None:
+    """Put `parts` back as snapshot(parts) found them."""
+    for name, part in parts.items():
+        if isinstance(part, np.random.Generator):
+            part.bit_generator.state = state[name]
+        else:
+            part.set_state_dict(state[name])
 
 
 def checkpoint_file(path: str) -> str:

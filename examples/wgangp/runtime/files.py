@@ -182,9 +182,13 @@ def load_state(layer: paddle.nn.Layer, state: Dict[str, np.ndarray], setting: st
     loading only warns)."""
     problems = state_problems(layer, state)
     if set(state) != set(layer.state_dict()):
+        one_sided = set(state) ^ set(layer.state_dict())
+        hint = ("; batch norms on one side only: the MNIST example's LOSS.kind=wgan networks "
+                "have them (MODEL.batch_norm=true), its other kinds' do not"
+                ) if any(k.endswith("._mean") for k in one_sided) else ""
         raise UsageError(f"{setting}: {path} holds weights of another model "
                          f"({summarise(problems)}); check the example and settings it was "
-                         "trained with.")
+                         f"trained with{hint}.")
     if problems:
         raise UsageError(f"{setting}: {path} does not fit this model ({summarise(problems)}).")
     bad = nonfinite(state)

@@ -6,7 +6,7 @@ gradients are averaged, rank 0 writes the files.
 
 import logging
 from os import path as osp
-from typing import Dict
+from typing import Dict, List
 
 import paddle
 import paddle.distributed as dist
@@ -82,3 +82,12 @@ def max_over_processes(value: int) -> int:
     tensor = paddle.to_tensor([value], dtype="int64")
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return int(tensor.numpy()[0])
+
+
+def max_over_processes_of(values: List[float]) -> List[float]:
+    """Each of `values` as its largest over the processes (timings every process plans by)."""
+    if dist.get_world_size() == 1:
+        return list(values)
+    tensor = paddle.to_tensor(list(values), dtype="float64")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.numpy().tolist()

@@ -43,21 +43,48 @@ def plot_toy(path: str, real: np.ndarray, fake: np.ndarray, critic=None,
     plt.close(fig)
 
 
+# the panels of losses.png: title, then (record key, legend label) of each curve; a panel
+# shows when its first curve is in the records
+LOSS_PANELS = (
+    ("losses", (("critic_loss", "critic (training batches)"),
+                ("dev_critic_loss", "critic (held-out data)"),
+                ("generator_loss", "generator"))),
+    ("Wasserstein estimate E[D(x)] - E[D(G(z))]", (("wasserstein", "training batches"),
+                                                  ("dev_wasserstein", "held-out data"))),
+    ("gradient penalty E[(|grad D| - 1)^2]", (("gradient_penalty", "training batches"),
+                                             ("dev_gradient_penalty", "held-out data"))),
+    ("|grad D| at the interpolates, mean and spread", (("grad_norm_mean", "mean"),)),
+    ("AC-GAN class accuracy", (("acgan_accuracy_real", "real images"),
+                               ("acgan_accuracy_fake", "generated images"))),
+    ("standard GAN: D's mean probability", (("real_probability", "real"),
+                                             ("fake_probability", "generated"))),
+)
+
+
 def plot_losses(history: list, path: str) -> None:
-    """Per-epoch critic and generator losses, Wasserstein estimate and penalty."""
+    """Per-epoch losses and the critic's diagnostics, one panel each (LOSS_PANELS), as far
+    as the records have them: training against held-out critic loss, the Wasserstein
+    estimate, the penalty, the gradient norm at the interpolates (mean, and a band of one
+    standard deviation, with 1 marked), the AC-GAN's accuracies and the standard GAN's
+    probabilities."""
     if not history:
         return
     plt = _pyplot()
-    it = [h["iteration"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    it = np.array([h["iteration"] for h in history])
+    panels = [(title, [(k, label) for k, label in curves if k in history[0]])
+              for title, curves in LOSS_PANELS if curves[0][0] in history[0]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     style = {"marker": "o"} if len(history) < 20 else {}  # one epoch is one visible point
-    axes[0].plot(it, [h["critic_loss"] for h in history], label="critic loss", **style)
-    axes[0].plot(it, [h["generator_loss"] for h in history], label="generator loss", **style)
-    axes[1].plot(it, [h["wasserstein"] for h in history], color="C2", **style)
-    axes[2].plot(it, [h["gradient_penalty"] for h in history], color="C3", **style)
-    axes[0].legend(fontsize=8)
-    for ax, title in zip(axes, ["losses", "Wasserstein estimate E[D(x)]-E[D(G(z))]",
-                                "gradient penalty E[(|grad|-1)^2]"]):
+    for ax, (title, curves) in zip(axes[0], panels):
+        for key, label in curves:
+            ax.plot(it, [h.get(key, np.nan) for h in history], label=label, **style)
+        if curves[0][0] == "grad_norm_mean":
+            mean = np.array([h["grad_norm_mean"] for h in history])
+            std = np.array([h.get("grad_norm_std", 0.0) for h in history])
+            ax.fill_between(it, mean - std, mean + std, alpha=0.25, label="± 1 std")
+            ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+        if len(curves) > 1 or curves[0][0] == "grad_norm_mean":
+            ax.legend(fontsize=7)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("generator iteration")
     fig.tight_layout()

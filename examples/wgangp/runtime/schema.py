@@ -31,6 +31,7 @@ class Section(BaseModel):
 
 class Data(Section):
     mode: Optional[Literal["8gaussians", "25gaussians", "swissroll"]] = None
+    fixed_points: Optional[CountOrZero] = None
     data_path: Path = None
     md5: Md5 = None
 
@@ -46,10 +47,13 @@ class Model(Section):
     conditional: Optional[StrictBool] = None
     layer_norm: Optional[StrictBool] = None
     bn_groups: Optional[Count] = None
+    batch_norm: Optional[StrictBool] = None
 
 
 class Loss(Section):
+    kind: Optional[Literal["wgan-gp", "wgan", "dcgan"]] = None
     lambda_gp: Optional[Weight] = None
+    clip: Optional[Rate] = None
     acgan_scale: Optional[Weight] = None
     acgan_scale_g: Optional[Weight] = None
 
@@ -57,18 +61,22 @@ class Loss(Section):
 class Train(Section):
     epochs: Count
     iters_per_epoch: Count
+    minutes: Optional[Annotated[float, Field(gt=0)]] = None
     n_critic: Count
     batch_size: Count
     generator_batch_size: Optional[Count] = None
+    optimizer: Literal["adam", "rmsprop"] = "adam"
     learning_rate: Rate
-    beta1: Beta
-    beta2: Beta
+    beta1: Optional[Beta] = None  # Adam's (startup requires them with Adam)
+    beta2: Optional[Beta] = None
     lr_decay: StrictBool = False
     eval_during_train: StrictBool = False
     eval_freq: Count = 1
     start_eval_epoch: Count = 1
     metric_samples: Optional[Count] = None
     final_eval_samples: Optional[Count] = None
+    dev_freq: CountOrZero = 0
+    dev_samples: Optional[Count] = None
     save_freq: CountOrZero = 0
     checkpoint_path: Path = None
     resume_with_changes: StrictBool = False

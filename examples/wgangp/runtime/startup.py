@@ -56,11 +56,21 @@ def check_config(cfg) -> None:
     """Check the settings before anything runs: ppsci's switches these examples do not
     implement, every setting's type, choices and range (schema.py), and what depends on
     the machine and the processes."""
+    kinds = tuple(cfg.get("PAPER") or ())  # the LOSS.kinds whose settings the config lists
+    kind = _setting(cfg, "LOSS.kind")
+    if kinds and kind not in kinds:  # before anything reads TRAIN, whose values it selects
+        raise UsageError(f"LOSS.kind={kind!r}: use {', '.join(kinds)} (the paper's modes this "
+                         "example has).")
     for key, (accepted, reason) in UNSUPPORTED.items():
         value = _setting(cfg, key)
         if value is not None and value not in accepted:
             raise UsageError(f"{key}={value}: {reason}.")
     schema.check(cfg)
+    if _setting(cfg, "TRAIN.optimizer") == "adam":
+        for key in ("TRAIN.beta1", "TRAIN.beta2"):
+            if _setting(cfg, key) is None:
+                raise UsageError(f"{key} is null, and Adam (TRAIN.optimizer=adam) needs it; "
+                                 f"give {key}=... (the paper: beta1 0.5, beta2 0.9).")
     processes = dist.get_world_size()
     for key in ("TRAIN.batch_size", "TRAIN.generator_batch_size"):
         value = _setting(cfg, key)

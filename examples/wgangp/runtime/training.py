@@ -15,13 +15,15 @@ from typing import Callable, Dict, Iterator, Optional
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from paddle.distributed import fleet
 import ppsci
+import psutil
 from ppsci.utils import logger
 
 from . import parallel
 from . import plots
 from . import signals
-from .checkpoints import load_checkpoint, save_checkpoint, training_settings
+from .checkpoints import load_checkpoint, restore, save_checkpoint, snapshot, training_settings
 from .errors import UsageError
 from .files import save_json, save_weights, shell_word
 from .monitor import Monitor
@@ -89,6 +91,16 @@ def learning_rate(train_cfg, steps_per_epoch: int):
         train_cfg.epochs, steps_per_epoch, train_cfg.learning_rate)()
 
 
+def optimizer(train_cfg, steps_per_epoch: int, rate=None):
+    """ppsci's optimizer TRAIN.optimizer names, at learning_rate(...) (or `rate`): Adam with
+    TRAIN.beta1 and beta2, or RMSProp with TensorFlow's decay 0.9 and epsilon 1e-10 (weight
+    clipping)."""
+    rate = learning_rate(train_cfg, steps_per_epoch) if rate is None else rate
+    if train_cfg.get("optimizer", "adam") == "rmsprop":
+        return ppsci.optimizer.RMSProp(rate, rho=0.9, epsilon=1e-10)
+    return ppsci.optimizer.Adam(rate, train_cfg.beta1, train_cfg.beta2)
+
+
 @contextlib.contextmanager
 def frozen(layer: paddle.nn.Layer):
     """No parameter gradients for `layer` inside the block (input gradients still flow)."""
@@ -114,9 +126,31 @@ def quiet():
         log.setLevel(level)
 
 
-_LOGGED = ("epoch", "iteration", "critic_loss", "generator_loss", "wasserstein",
-           "gradient_penalty", "iters_per_second", "seconds", "learning_rate_critic",
-           "learning_rate_generator", "modes_total")
+# an epoch record's entries that are no loss, term or metric
+_BOOKKEEPING = ("epoch", "iteration", "iters_per_second", "seconds", "learning_rate_critic",
+                "learning_rate_generator", "planned_iterations")
+
+# TRAIN.minutes: generator iterations timed before the plan; the clock starts with the process
+CALIBRATION = 8
+STARTED = psutil.Process().create_time()
+
+
+def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, checked: bool,
+                elapsed: float) -> dict:
+    """The epochs of TRAIN.iters_per_epoch that fit TRAIN.minutes after `elapsed` seconds:
+    each iteration `per_iteration` s plus a held-out cost (`dev` s) every TRAIN.dev_freq
+    iterations, each epoch's end (check, plot, files) `epoch_end` s; the final evaluation
+    is that end scaled from TRAIN.metric_samples to EVAL.num_samples when it held the
+    check (`checked`); 2 % of the budget is spare for the machine's variation."""
+    train = cfg.TRAIN
+    budget = 60 * train.minutes
+    scale = cfg.EVAL.num_samples / train.metric_samples if checked and train.get(
+        "metric_samples") else 1.0
+    reserved = epoch_end * max(scale, 1.0) + 0.02 * budget
+    per_epoch = train.iters_per_epoch * (per_iteration + (dev / train.dev_freq if
+                                                           train.get("dev_freq") else 0.0))
+    epochs = int((budget - elapsed - reserved) // (per_epoch + epoch_end))
+    return {"epochs": max(epochs, 1), "short": epochs < 1, "reserved": reserved}
 
 
 class Run:
@@ -125,17 +159,22 @@ class Run:
 
         for epoch in run.epochs():
             for _ in run.iterations(epoch):
-                critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
+                for _ in range(cfg.TRAIN.n_critic):
+                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
             run.end_epoch(epoch, metrics)
         run.finish()
 
-    Each iteration is one call of ppsci's epoch function for each Solver (the critic's
-    iters_per_epoch is n_critic, the generator's 1); Solver.train() is not used because
-    it writes ppsci's checkpoint on every call. data_state names what else a checkpoint
+    Each iteration is n_critic calls of ppsci's epoch function of the critic's Solver and
+    one of the generator's (each Solver's iters_per_epoch is 1: one step a call, so that
+    weight clipping can follow every critic step); Solver.train() is not used because it
+    writes ppsci's checkpoint on every call. data_state names what else a checkpoint
     must hold to continue exactly (numpy Generators the constraints draw from); `loaders`
     the constraints over data sets and the batches each reads per generator iteration;
-    `data` the training data, whose fingerprint a resume compares. Ctrl-C or SIGTERM stop
+    `data` the training data, whose fingerprint a resume compares; `held_out` returns the
+    critic's cost on held-out data ({name: value}), run every TRAIN.dev_freq iterations
+    (the paper's dev_cost), logged, monitored and averaged into the epoch's record with
+    "dev_" names. Ctrl-C or SIGTERM stop
     the run after the iteration it is in, with a checkpoint of where it stands.
     Under paddle.distributed.launch every process runs this; rank 0 alone writes files.
     """
@@ -144,13 +183,13 @@ class Run:
 
     def __init__(self, cfg, model, critic_solver, generator_solver,
                  data_state: Optional[Dict[str, object]] = None,
-                 loaders: Optional[Dict[str, tuple]] = None, data: Optional[np.ndarray] = None):
-        self.cfg, self.model = cfg, model
+                 loaders: Optional[Dict[str, tuple]] = None, data: Optional[np.ndarray] = None,
+                 held_out: Optional[Callable[[], Dict[str, float]]] = None):
+        self.cfg, self.model, self.held_out = cfg, model, held_out
+        self.dev_freq = cfg.TRAIN.get("dev_freq", 0) if held_out else 0
+        self.dev_values, self.unshown_dev = [], {}  # the epoch's held-out costs so far
         self.critic_solver, self.generator_solver = critic_solver, generator_solver
-        total = cfg.TRAIN.epochs * cfg.TRAIN.iters_per_epoch
-        for solver in (critic_solver, generator_solver):
-            # ppsci's epoch function reads the run's step count, which Solver.train() sets
-            solver.max_steps = total * solver.iters_per_epoch
+        self.loaders = loaders or {}
         if dist.get_world_size() > 1:
             logger.info(f"Data parallel on {dist.get_world_size()} processes: each computes its "
                         f"share of every global batch (TRAIN.batch_size={cfg.TRAIN.batch_size}) "
@@ -163,6 +202,21 @@ class Run:
         self.history, self.partial = load_checkpoint(
             cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
             cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
+        self.planned, self.calibrating = None, False
+        if cfg.TRAIN.get("minutes"):
+            self.planned = (self.partial or {}).get("planned_iterations") or \
+                (self.history[-1].get("planned_iterations") if self.history else None)
+            if cfg.TRAIN.checkpoint_path and not self.planned:
+                raise UsageError(f"TRAIN.minutes={cfg.TRAIN.minutes} plans a new run, and "
+                                 f"TRAIN.checkpoint_path={cfg.TRAIN.checkpoint_path} was trained "
+                                 "without a plan: resume it with TRAIN.epochs and "
+                                 "TRAIN.minutes=null.")
+            self.calibrating = not self.planned
+        self.set_length(self.planned // cfg.TRAIN.iters_per_epoch if self.planned
+                        else cfg.TRAIN.epochs)
+        if self.planned:
+            logger.info(f"{self.planned} generator iterations planned for TRAIN.minutes="
+                        f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint)")
         if len(self.history) > cfg.TRAIN.epochs:
             raise UsageError(f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
                              f"{len(self.history)} epochs; give TRAIN.epochs > "
@@ -171,20 +225,120 @@ class Run:
         if self.partial:
             done += self.partial["iteration"]
             self._restore_meters(self.partial)
-        for constraint, per_iteration in (loaders or {}).values():
+        for constraint, per_iteration in self.loaders.values():
             continue_loader(constraint, done * per_iteration)
         self.monitor = Monitor(cfg) if parallel.is_main_process() else None
         seconds = self.partial["seconds"] if self.partial else \
             self.history[-1]["seconds"] if self.history else 0.0
         self.progress = Progress(cfg, done, seconds)
-        logger.info(f"Training generator iterations {done + 1} to {total} "
-                    f"({cfg.TRAIN.n_critic} critic steps and 1 generator step each); a progress "
-                    f"line follows iteration {done + 1}, then every {cfg.log_freq}.")
+        steps = f"{cfg.TRAIN.n_critic} critic step{'s' if cfg.TRAIN.n_critic > 1 else ''}"
+        last = (f"as many as fit TRAIN.minutes={cfg.TRAIN.minutes:g}, planned after "
+                f"{CALIBRATION} timed ones") if self.calibrating else self.progress.total
+        logger.info(f"Training {describe_method(cfg)}: generator iterations {done + 1} to "
+                    f"{last} ({steps} and 1 generator step each); a progress line follows "
+                    f"iteration {done + 1}, then every {cfg.log_freq}.")
+
+    def set_length(self, epochs: int) -> None:
+        """Train `epochs` epochs: the Solvers' step counts and the learning-rate decay span
+        them (ppsci's Linear is paddle's PolynomialDecay over decay_steps)."""
+        self.cfg.TRAIN.epochs = epochs
+        total = epochs * self.cfg.TRAIN.iters_per_epoch
+        for solver, steps in ((self.critic_solver, self.cfg.TRAIN.n_critic),
+                              (self.generator_solver, 1)):
+            # ppsci's epoch function reads the run's step count, which Solver.train() sets
+            solver.max_steps = total * steps
+            solver.epochs = epochs
+            scheduler = solver.lr_scheduler
+            if scheduler is not None and hasattr(scheduler, "decay_steps"):
+                scheduler.decay_steps = total * steps
+                scheduler.last_lr = scheduler.get_lr()
+        if hasattr(self, "progress"):
+            self.progress.total = total
+
+    def trial_optimizers(self) -> None:
+        """New optimizers for the trial epoch, built as the scripts build them and wrapped for
+        data parallelism as ppsci's Solver wraps its own; the run's own take no step before
+        the plan (so their state, and its names in a checkpoint, are a fresh run's)."""
+        cfg = self.cfg.TRAIN
+        for solver, layer, steps in ((self.critic_solver, self.model.critic, cfg.n_critic),
+                                     (self.generator_solver, self.model.generator, 1)):
+            rate = learning_rate(cfg, cfg.iters_per_epoch * steps)
+            trial = optimizer(cfg, cfg.iters_per_epoch * steps, rate)(layer)
+            if dist.get_world_size() > 1:
+                trial = fleet.distributed_optimizer(trial)
+            solver.optimizer = trial
+            solver.lr_scheduler = rate if isinstance(rate, paddle.optimizer.lr.LRScheduler) \
+                else None
+
+    def trial_iterations(self) -> Iterator[int]:
+        """TRAIN.minutes' trial epoch: CALIBRATION timed generator iterations (the first two
+        warm up) and a held-out cost, from a snapshot that end_trial goes back to."""
+        # networks and data streams go back to this state; the trial has its own optimizers
+        self.trial = {"parts": {k: v for k, v in self.resumable.items()
+                                if not k.endswith("_optimizer")}}
+        self.trial["before"] = snapshot(self.trial["parts"])
+        self.trial["solvers"] = {s: (s.global_step, s.optimizer, s.lr_scheduler)
+                                 for s in (self.critic_solver, self.generator_solver)}
+        self.trial_optimizers()
+        seconds = []
+        # the trial optimizers' state takes its names from a namespace of its own, so the
+        # run's optimizers name theirs (and a checkpoint holds them) as in a run without one
+        with paddle.utils.unique_name.guard():
+            for iteration in range(1, CALIBRATION + 1):
+                paddle.seed(self.cfg.seed * 1_000_003 + iteration)  # as the real one will be
+                tic = time.perf_counter()
+                with quiet():
+                    yield iteration
+                seconds.append(time.perf_counter() - tic)
+        tic = time.perf_counter()
+        if self.dev_freq:
+            with quiet():
+                self.held_out()
+        self.trial["per_iteration"] = float(np.mean(seconds[2:]))
+        self.trial["dev"] = time.perf_counter() - tic
+        self.trial["ended"] = time.perf_counter()
+
+    def end_trial(self, metrics: dict) -> None:
+        """After the trial epoch's end (the script's check, plot and this call, timed): the
+        run back at iteration 0, and the plan of the epochs that fit TRAIN.minutes."""
+        cfg, trial = self.cfg, self.trial
+        epoch_end = time.perf_counter() - trial["ended"]
+        restore(trial["parts"], trial["before"])
+        for constraint, _ in self.loaders.values():
+            continue_loader(constraint, 0)
+        for solver, (step, own_optimizer, own_scheduler) in trial["solvers"].items():
+            solver.global_step, solver.optimizer, solver.lr_scheduler = \
+                step, own_optimizer, own_scheduler
+            solver.train_output_info.clear()
+        _critic_loss(self.critic_solver).meter.pop_means()
+        self.dev_values, self.unshown_dev = [], {}
+        per_iteration, dev, epoch_end, elapsed = parallel.max_over_processes_of(
+            [trial["per_iteration"], trial["dev"], epoch_end, time.time() - STARTED])
+        plan = plan_epochs(cfg, per_iteration, dev, epoch_end, bool(metrics), elapsed)
+        self.planned = plan["epochs"] * cfg.TRAIN.iters_per_epoch
+        self.set_length(plan["epochs"])
+        self.calibrating, self.trial = False, None
+        parallel.log_every_rank(  # every process says the plan it trains
+            f"{self.planned} iterations planned ({plan['epochs']} epochs of "
+            f"{cfg.TRAIN.iters_per_epoch}) for TRAIN.minutes={cfg.TRAIN.minutes:g}: "
+            f"{number(per_iteration)} s per iteration measured, {number(epoch_end)} s per "
+            f"epoch's end, {elapsed:.0f} s spent on start-up and timing, {plan['reserved']:.0f} s "
+            f"kept for the final evaluation; TRAIN.epochs={plan['epochs']} repeats this length.")
+        if plan["short"]:
+            logger.warning(f"TRAIN.minutes={cfg.TRAIN.minutes:g} holds less than one epoch of "
+                           f"{cfg.TRAIN.iters_per_epoch} iterations here; training one.")
 
     def epochs(self) -> Iterator[int]:
-        """The epochs still to run (an interrupted one first). Ctrl-C or SIGTERM during an
-        epoch's evaluation and files stop the run once its checkpoint is written."""
-        for epoch in range(len(self.history) + 1, self.cfg.TRAIN.epochs + 1):
+        """The epochs still to run (an interrupted one first; with TRAIN.minutes, after a
+        trial epoch 1 that plans the run). Ctrl-C or SIGTERM during an epoch's evaluation
+        and files stop the run once its checkpoint is written."""
+        if self.calibrating:
+            with signals.graceful():  # a signal here stops the first real iteration
+                yield 1
+            self.progress.restart()  # speed and time left count from the real start
+        epoch = len(self.history)
+        while epoch < self.cfg.TRAIN.epochs:
+            epoch += 1
             self.tic = time.perf_counter()
             with signals.graceful():
                 yield epoch
@@ -200,6 +354,9 @@ class Run:
         """The epoch's generator iterations, each from the random state its number gives
         (noise and interpolates, reproducible on resume); after each, a diverged loss stops
         the run, a progress line follows when due, and Ctrl-C or SIGTERM stop it here."""
+        if self.calibrating:
+            yield from self.trial_iterations()
+            return
         first, self.epoch_before = 0, 0.0
         if self.partial:  # the rest of an interrupted epoch
             first, self.epoch_before = self.partial["iteration"], self.partial["epoch_seconds"]
@@ -211,9 +368,12 @@ class Run:
                 with quiet():  # ppsci logs each Solver's first step
                     yield iteration
                 self.stop_if_diverged(iteration)
-                if self.progress.due(iteration):
+                if self.dev_freq and iteration % self.dev_freq == 0:
+                    self.held_out_cost(iteration)
+                if self.progress.due(iteration):  # with the latest held-out cost not shown
                     self.progress.log(iteration, self.critic_solver, self.generator_solver,
-                                      self.monitor)
+                                      self.monitor, self.unshown_dev)
+                    self.unshown_dev = {}
                 signum = parallel.max_over_processes(signals.requested() or 0)
                 if signum:
                     self.stop(epoch, i + 1, iteration, signum)
@@ -222,10 +382,22 @@ class Run:
         # one model in every process before the epoch's evaluation and files
         parallel.average_statistics(self.model.generator, self.model.critic)
 
+    def held_out_cost(self, iteration: int) -> None:
+        """The critic's cost on held-out data now, for the monitors, the next progress line
+        and the epoch's record."""
+        with quiet():  # the validator's own lines
+            dev = parallel.mean_over_processes(
+                {f"dev_{k}": v for k, v in self.held_out().items()})
+        self.dev_values.append(dev)
+        self.unshown_dev = dev
+        if self.monitor is not None:
+            self.monitor.scalars({f"train/{k}": v for k, v in dev.items()}, iteration)
+
     def stop(self, epoch: int, done_in_epoch: int, iteration: int, signum: int) -> None:
         """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
         parallel.average_statistics(self.model.generator, self.model.critic)
         partial = {"iteration": done_in_epoch, "seconds": self.progress.seconds(),
+                   "planned_iterations": self.planned,
                    "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
                    "meters": self._meters()}
         output_dir = self.cfg.output_dir
@@ -250,6 +422,7 @@ class Run:
         terms = _critic_loss(self.critic_solver).meter
         meters["terms"] = {"count": terms.count,
                            "sums": {k: v.numpy() for k, v in terms.sums.items()}}
+        meters["dev"] = list(self.dev_values)
         return meters
 
     def _restore_meters(self, partial: dict) -> None:
@@ -263,6 +436,7 @@ class Run:
         terms = _critic_loss(self.critic_solver).meter
         terms.count = partial["meters"]["terms"]["count"]
         terms.sums = {k: paddle.to_tensor(v) for k, v in partial["meters"]["terms"]["sums"].items()}
+        self.dev_values = list(partial["meters"].get("dev", []))
 
     def stop_if_diverged(self, iteration: int) -> None:
         """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
@@ -277,9 +451,16 @@ class Run:
 
     def end_epoch(self, epoch: int, metrics: Optional[dict] = None) -> None:
         """The epoch's record (losses, speed, `metrics`) into the log and the checkpoint;
-        weights, checkpoint and monitors by rank 0."""
+        weights, checkpoint and monitors by rank 0 (after a trial epoch: the plan)."""
+        if self.calibrating:
+            return self.end_trial(metrics or {})
         record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
                               *self.epoch_seconds)
+        if self.planned:
+            record["planned_iterations"] = self.planned
+        for key in (self.dev_values[0] if self.dev_values else {}):  # the epoch's means
+            record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
+        self.dev_values = []
         record.update(metrics or {})
         if parallel.is_main_process():
             output_dir = self.cfg.output_dir
@@ -293,7 +474,8 @@ class Run:
             self.monitor.image("samples", osp.join(output_dir, "plots", f"epoch_{epoch:04d}.png"),
                                record["iteration"])
         self.history.append(record)
-        log_epoch(self.cfg, record, self.progress.eta(record["iteration"]))
+        log_epoch(self.cfg, record, self.progress.eta(record["iteration"]),
+                  list(metrics or {}))
 
     def finish(self) -> list:
         """losses.png and losses.json (rank 0) and the closing line; returns the epoch log."""
@@ -304,7 +486,26 @@ class Run:
             latest = osp.join(osp.abspath(self.cfg.output_dir), "checkpoints", "latest")
             logger.info(f"Training done after epoch {len(self.history)}; a longer run continues "
                         f"with {shell_word('TRAIN.checkpoint_path=' + latest)}")
+        if self.planned:
+            logger.info(f"TRAIN.minutes={self.cfg.TRAIN.minutes:g}: training ended "
+                        f"{(time.time() - STARTED) / 60:.1f} minutes after the start; the final "
+                        "evaluation follows.")
         return self.history
+
+
+def describe_method(cfg) -> str:
+    """The loss and optimizer a run trains with, in words."""
+    loss, train = cfg.LOSS, cfg.TRAIN
+    kind = loss.get("kind", "wgan-gp")
+    method = {"wgan-gp": f"WGAN-GP (gradient penalty, lambda {loss.lambda_gp:g})",
+              "wgan": f"WGAN (weight clipping at +-{loss.get('clip', 0):g})",
+              "dcgan": "the standard GAN (sigmoid cross-entropy)"}[kind]
+    if train.get("optimizer", "adam") == "rmsprop":
+        rule = f"RMSProp at {train.learning_rate:g}"
+    else:
+        rule = f"Adam at {train.learning_rate:g}, betas {train.beta1:g}, {train.beta2:g}"
+    decay = ", decaying linearly to 0" if train.get("lr_decay", False) else ""
+    return f"{method} with {rule}{decay}"
 
 
 def epoch_due(train_cfg, epoch: int) -> bool:
@@ -318,6 +519,11 @@ def _critic_loss(critic_solver):
     return next(iter(critic_solver.constraint.values())).loss.loss_expr  # a CriticLoss
 
 
+def number(value: float) -> str:
+    """5 decimals, or 4 significant digits below 0.001 (a clipped critic's tiny values)."""
+    return f"{value:.5f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.3e}"
+
+
 def _clock(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(round(seconds))))
 
@@ -329,8 +535,12 @@ class Progress:
     def __init__(self, cfg, done: int, seconds_before: float):
         self.cfg, self.done, self.before = cfg, done, seconds_before
         self.total = cfg.TRAIN.epochs * cfg.TRAIN.iters_per_epoch
+        self.restart()
+
+    def restart(self) -> None:
+        """Count speed and time left from now (after TRAIN.minutes' timing)."""
         self.start = self.last_time = time.perf_counter()
-        self.last_iteration = done
+        self.last_iteration = self.done
 
     def seconds(self) -> float:
         """Training time of the whole run, earlier processes' included (resume)."""
@@ -343,7 +553,9 @@ class Progress:
     def due(self, iteration: int) -> bool:
         return iteration == self.done + 1 or iteration % self.cfg.log_freq == 0
 
-    def log(self, iteration: int, critic_solver, generator_solver, monitor) -> None:
+    def log(self, iteration: int, critic_solver, generator_solver, monitor,
+            dev: Optional[Dict[str, float]] = None) -> None:
+        """`dev`: held-out costs computed since the last line, shown after the training's."""
         now = time.perf_counter()
         speed = (iteration - self.last_iteration) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_iteration = now, iteration
@@ -354,7 +566,7 @@ class Progress:
         })
         parallel.log_every_rank(
             f"[Train][Iter {iteration}/{self.total}] "
-            + ", ".join(f"{k}: {v:.5f}" for k, v in values.items())
+            + ", ".join(f"{k}: {number(v)}" for k, v in {**values, **(dev or {})}.items())
             + f", {speed:.2f} it/s, eta: {self.eta(iteration)}")
         if monitor is not None:
             monitor.scalars({f"train/{k}": v for k, v in values.items()}, iteration)
@@ -382,13 +594,12 @@ def epoch_record(cfg, epoch: int, critic_solver, generator_solver, seconds: floa
     return record
 
 
-def log_epoch(cfg, record: dict, eta: str) -> None:
-    extra = "".join(f", {k}: {v:.4g}" for k, v in record.items() if k not in _LOGGED)
+def log_epoch(cfg, record: dict, eta: str, metrics=()) -> None:
+    """The epoch's line: the losses and the critic's measured terms (5 decimals), the
+    epoch's `metrics` (4 significant digits), speed and time left."""
+    terms = ", ".join(f"{k}: {number(v)}" for k, v in record.items()
+                      if k not in _BOOKKEEPING and k not in metrics)
+    extra = "".join(f", {k}: {record[k]:.4g}" for k in metrics if k in record)
     parallel.log_every_rank(
         f"[Train][Epoch {record['epoch']}/{cfg.TRAIN.epochs}][Iter {record['iteration']}] "
-        f"critic_loss: {record['critic_loss']:.5f}, "
-        f"generator_loss: {record['generator_loss']:.5f}, "
-        f"wasserstein: {record['wasserstein']:.5f}, "
-        f"gradient_penalty: {record['gradient_penalty']:.5f}{extra}, "
-        f"{record['iters_per_second']:.2f} it/s, eta: {eta}"
-    )
+        f"{terms}{extra}, {record['iters_per_second']:.2f} it/s, eta: {eta}")

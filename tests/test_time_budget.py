@@ -1,0 +1,144 @@
+"""TRAIN.minutes as a user types it: a plan after a few timed iterations, the learning-rate
+decay spanning the plan, the plan in the log, losses.json and the checkpoint, reproduced by
+TRAIN.epochs, kept on resume and shared by the processes of a launched run."""
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_DIR, compose, run_script
+from test_as_typed import printed_run_dir, shell
+from test_faults import assert_same_run, start, wait_for
+from runtime.training import plan_epochs
+
+# the toy at a size whose iterations take tens of milliseconds; 0.4 minutes hold a few epochs
+TOY = "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 " \
+      "TRAIN.iters_per_epoch=20 TRAIN.lr_decay=true TRAIN.learning_rate=1e-3 seed=3"
+PLANNED = re.compile(r"(\d+) iterations planned \((\d+) epochs of 20\) for TRAIN.minutes=0.4: "
+                     r"(\S+) s per iteration measured, (\S+) s per epoch's end")
+
+
+def records(run_dir):
+    return json.loads((run_dir / "losses.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """The toy trained for TRAIN.minutes=0.4, as typed (no hydra.run.dir)."""
+    cwd = tmp_path_factory.mktemp("planned")
+    out = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.minutes=0.4", cwd)
+    return out, printed_run_dir(out)
+
+
+def test_a_budget_plans_the_run_and_the_decay_reaches_zero_at_its_end(planned):
+    out, run_dir = planned
+    found = PLANNED.findall(out)
+    assert len(found) == 1, out[-3000:]
+    iterations, epochs, per_iteration = int(found[0][0]), int(found[0][1]), float(found[0][2])
+    assert iterations == 20 * epochs and epochs >= 2 and per_iteration > 0
+    assert "as many as fit TRAIN.minutes=0.4, planned after 8 timed ones" in out
+    log = records(Path(run_dir))
+    assert len(log) == epochs
+    assert [r["planned_iterations"] for r in log] == [iterations] * epochs
+    assert log[-1]["iteration"] == iterations
+    # linear decay over the planned steps: one epoch's share of 1e-3 is left before the last
+    # epoch's steps, none after it (ppsci's Linear: the rate of the next step)
+    assert log[-1]["learning_rate_generator"] == pytest.approx(0.0, abs=1e-12)
+    assert log[-2]["learning_rate_generator"] == pytest.approx(1e-3 / epochs, rel=1e-6)
+    assert f"[Train][Epoch {epochs}/{epochs}]" in out
+    assert "TRAIN.minutes=0.4: training ended" in out
+
+
+def test_train_epochs_repeats_a_planned_run_exactly(planned, tmp_path):
+    """The timed iterations leave nothing behind: TRAIN.epochs=<the plan> trains the same
+    weights and losses as the planned run."""
+    out, run_dir = planned
+    epochs = int(PLANNED.findall(out)[0][1])
+    again = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.epochs={epochs}", tmp_path)
+    assert "iterations planned" not in again
+    assert_same_run(Path(run_dir), Path(printed_run_dir(again)), ignore=("planned_iterations",))
+
+
+def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
+    """Ctrl-C in the second epoch; the same command with the printed checkpoint path keeps the
+    plan (no new timing) and trains to its end."""
+    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", f"hydra.run.dir={tmp_path / 'run'}")
+    seen = wait_for(run, "iterations planned")
+    iterations, epochs = (int(x) for x in PLANNED.findall(seen)[0][:2])
+    wait_for(run, f"[Train][Iter 25/{iterations}]")
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 130, stderr[-2000:]
+    line = next(line for line in stdout.splitlines() if "Stopped by" in line)
+    resume = re.search(r"(TRAIN\.checkpoint_path=\S+?)(\x1b|$)", line).group(1)
+    more = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.minutes=0.4",
+                      *shlex.split(resume), f"hydra.run.dir={tmp_path / 'resumed'}")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert f"{iterations} generator iterations planned for TRAIN.minutes=0.4 when the run " \
+           "started (from the checkpoint)" in more.stdout
+    assert "s per iteration measured" not in more.stdout
+    log = records(tmp_path / "resumed")
+    assert len(log) == epochs and log[-1]["iteration"] == iterations
+    assert {r["planned_iterations"] for r in log} == {iterations}
+
+
+def test_both_processes_of_a_launched_run_train_one_plan(tmp_path):
+    env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+         str(tmp_path / "logs"), os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *shlex.split(TOY),
+         "TRAIN.batch_size=64", "TRAIN.minutes=0.4", f"hydra.run.dir={tmp_path / 'run'}"],
+        env=env, capture_output=True, text=True, timeout=600)
+    rank0 = (tmp_path / "logs" / "workerlog.0").read_text()
+    assert result.returncode == 0, rank0[-3000:]
+    rank1 = (tmp_path / "run" / "train.rank1.log").read_text()
+    plans = [PLANNED.findall(log) for log in (rank0, rank1)]
+    assert len(plans[0]) == 1 and plans[0] == plans[1], (plans, rank1[-2000:])
+    epochs = int(plans[0][0][1])
+    assert len(records(tmp_path / "run")) == epochs
+
+
+def test_a_checkpoint_without_a_plan_is_not_resumed_by_a_budget(tmp_path):
+    first = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.epochs=1",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.minutes=0.4",
+                       "TRAIN.resume_with_changes=true",
+                       f"TRAIN.checkpoint_path={tmp_path / 'run' / 'checkpoints' / 'latest'}",
+                       f"hydra.run.dir={tmp_path / 'again'}")
+    assert again.returncode == 2
+    errors = [line for line in again.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "TRAIN.minutes=0.4 plans a new run" in errors[0]
+    assert "resume it with TRAIN.epochs and TRAIN.minutes=null" in errors[0]
+
+
+def test_the_plan_counts_every_part_of_the_run():
+    """Closed form: (budget - spent - final - 2 %) // (iterations, held-out costs, epoch end)."""
+    cfg = compose("mnist", "TRAIN.minutes=60", "TRAIN.iters_per_epoch=100", "TRAIN.dev_freq=50",
+                  "TRAIN.metric_samples=1000", "EVAL.num_samples=10000")
+    plan = plan_epochs(cfg, per_iteration=2.0, dev=10.0, epoch_end=3.0, checked=True,
+                       elapsed=100.0)
+    final = 3.0 * 10000 / 1000
+    per_epoch = 100 * (2.0 + 10.0 / 50) + 3.0
+    assert plan["reserved"] == pytest.approx(final + 0.02 * 3600)
+    assert plan["epochs"] == int((3600 - 100 - final - 72) // per_epoch) == 15
+    assert not plan["short"]
+    unchecked = plan_epochs(cfg, 2.0, 10.0, 3.0, checked=False, elapsed=100.0)
+    assert unchecked["reserved"] == pytest.approx(3.0 + 72)
+    tiny = plan_epochs(cfg, 2.0, 10.0, 3.0, checked=True, elapsed=3590.0)
+    assert tiny["epochs"] == 1 and tiny["short"]
+
+
+def test_a_budget_must_be_positive(capsys):
+    from conftest import usage_error
+    from runtime import startup
+
+    line = usage_error(capsys, startup.check_config, compose("toy", "TRAIN.minutes=0"))
+    assert "TRAIN.minutes" in line
