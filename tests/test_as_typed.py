@@ -1,6 +1,7 @@
 """The examples as a user types them in a shell: no hydra.run.dir, the run directory taken
 from the printed log line and pasted unquoted into eval, export, infer and resume."""
 
+import importlib.metadata
 import json
 import os
 import re
@@ -104,18 +105,41 @@ def test_eval_during_train_is_ppscis_switch_as_typed(tmp_path):
 
 def test_onnx_export_and_inference_as_typed(tmp_path):
     """mode=export INFER.onnx=true writes <export_path>.onnx beside the Paddle model, and
-    mode=infer INFER.engine=onnx samples it as the Paddle model does."""
+    mode=infer INFER.engine=onnx samples it as the Paddle model does; the export installs
+    nothing into the environment (paddle2onnx lets polygraphy pip-install what it misses)."""
     out = shell(f"{script('wgangp_toy.py')} {TOY} TRAIN.epochs=1", tmp_path)
     weights = f"{printed_run_dir(out)}/model_generator.pdparams"
+    installed = installed_packages()
     shell(f"{script('wgangp_toy.py')} mode=export MODEL.hidden_size=32 "
           f"INFER.pretrained_model_path={weights} INFER.onnx=true", tmp_path)
     assert (tmp_path / "inference" / "wgangp_toy.onnx").stat().st_size > 0
+    assert installed_packages() == installed
     samples = {}
     for engine in ("native", "onnx"):
         out = shell(f"{script('wgangp_toy.py')} mode=infer EVAL.num_samples=200 "
                     f"INFER.engine={engine}", tmp_path)
         samples[engine] = np.load(os.path.join(printed_run_dir(out), "samples.npz"))["samples"]
     np.testing.assert_allclose(samples["onnx"], samples["native"], rtol=0, atol=1e-5)
+
+
+def installed_packages():
+    return sorted((d.metadata["Name"], d.version) for d in importlib.metadata.distributions())
+
+
+def test_onnx_export_without_graphsurgeon_is_refused_before_it_installs(tmp_path):
+    """Without onnx_graphsurgeon, paddle2onnx would pip-install its newest release (and NumPy 2
+    with it); the export stops first with one line saying what to install."""
+    toy = os.path.join(EXAMPLE_DIR, "wgangp_toy.py")
+    hide = (f"import runpy, sys; sys.path.insert(0, {EXAMPLE_DIR!r}); "
+            "sys.modules['onnx_graphsurgeon'] = None; "
+            f"sys.argv = [{toy!r}, 'mode=export', 'INFER.onnx=true']; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", hide], cwd=tmp_path, capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "onnx_graphsurgeon==0.5.8" in errors[0], result.stderr[-3000:]
+    assert not (tmp_path / "inference").exists()
 
 
 def test_mnist_round_trip_as_typed(tmp_path):

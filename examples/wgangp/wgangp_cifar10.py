@@ -268,6 +268,8 @@ def evaluate(cfg: DictConfig):
 
 
 def export(cfg: DictConfig):
+    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
+
     # set model
     generator, _ = build_models(cfg)
     generator, _ = load_published_or_ours(
@@ -282,7 +284,7 @@ def export(cfg: DictConfig):
     input_spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     if cfg.MODEL.conditional:
         input_spec["labels"] = InputSpec([None], "int64", name="labels")
-    solver.export([input_spec], cfg.INFER.export_path, with_onnx=inference.with_onnx(cfg))
+    solver.export([input_spec], cfg.INFER.export_path, with_onnx=with_onnx)
 
 
 def inference_mode(cfg: DictConfig):

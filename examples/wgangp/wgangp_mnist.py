@@ -226,6 +226,8 @@ def evaluate(cfg: DictConfig):
 
 
 def export(cfg: DictConfig):
+    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
+
     # set model
     generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
     generator, _ = published.weights.load(
@@ -238,7 +240,7 @@ def export(cfg: DictConfig):
 
     # export model
     input_spec = [{"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}]
-    solver.export(input_spec, cfg.INFER.export_path, with_onnx=inference.with_onnx(cfg))
+    solver.export(input_spec, cfg.INFER.export_path, with_onnx=with_onnx)
 
 
 def inference_mode(cfg: DictConfig):

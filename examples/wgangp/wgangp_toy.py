@@ -191,6 +191,8 @@ def evaluate(cfg: DictConfig):
 
 
 def export(cfg: DictConfig):
+    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
+
     # set model
     generator, _ = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                      cfg.MODEL.num_layers)
@@ -204,7 +206,7 @@ def export(cfg: DictConfig):
 
     # export model
     input_spec = [{"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}]
-    solver.export(input_spec, cfg.INFER.export_path, with_onnx=inference.with_onnx(cfg))
+    solver.export(input_spec, cfg.INFER.export_path, with_onnx=with_onnx)
 
 
 def inference_mode(cfg: DictConfig):

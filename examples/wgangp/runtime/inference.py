@@ -15,9 +15,15 @@ def with_onnx(cfg) -> bool:
     """INFER.onnx: Solver.export also writes <export_path>.onnx (needs paddle2onnx)."""
     if not cfg.INFER.get("onnx", False):
         return False
-    if importlib.util.find_spec("paddle2onnx") is None:
-        raise UsageError("INFER.onnx=true needs paddle2onnx: pip install paddle2onnx "
-                         "(or export without INFER.onnx).")
+    # paddle2onnx folds constants with polygraphy and turns on its automatic installs: a
+    # missing onnx_graphsurgeon is pip-installed into the user's environment, and its newest
+    # release pulls NumPy 2, which breaks ppsci. Ask for both packages up front instead.
+    missing = [name for name in ("paddle2onnx", "onnx_graphsurgeon")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"INFER.onnx=true needs {' and '.join(missing)}: pip install "
+                         "paddle2onnx==2.1.0 onnx_graphsurgeon==0.5.8 'numpy<2' (or export "
+                         "without INFER.onnx).")
     return True
 
 
