@@ -60,10 +60,15 @@ def _state_of(part) -> dict:
     return _to_numpy(part.state_dict())
 
 
-def _restore(part, state, name: str, path: str) -> None:
+def _put_back(part, state) -> None:
     if isinstance(part, np.random.Generator):
         part.bit_generator.state = state
-        return
+    else:
+        part.set_state_dict(state)
+
+
+def _restore(part, state, name: str, path: str) -> None:
+    """_put_back, once a network's saved state is checked to fit it and to be finite."""
     if isinstance(part, paddle.nn.Layer):
         problems = state_problems(part, state)
         if problems:
@@ -74,7 +79,7 @@ def _restore(part, state, name: str, path: str) -> None:
         if bad:
             raise UsageError(f"TRAIN.checkpoint_path={path}: its {name} holds {bad}: the run had "
                              "diverged; resume from an earlier checkpoint (TRAIN.save_freq).")
-    part.set_state_dict(state)
+    _put_back(part, state)
 
 
 def snapshot(parts: Dict[str, object]) -> Dict[str, object]:
@@ -87,10 +92,7 @@ def snapshot(parts: Dict[str, object]) -> Dict[str, object]:
 def restore(parts: Dict[str, object], state: Dict[str, object]) -> None:
     """Put `parts` back as snapshot(parts) found them."""
     for name, part in parts.items():
-        if isinstance(part, np.random.Generator):
-            part.bit_generator.state = state[name]
-        else:
-            part.set_state_dict(state[name])
+        _put_back(part, state[name])
 
 
 def checkpoint_file(path: str) -> str:
