@@ -11,6 +11,8 @@ A MD5SUMS file beside them ("<md5>  <name>" lines), if present, is checked.
     python benchmarks/mnist_quality.py [--data DIR] [--epochs 15] [--iters-per-epoch 100]
         [--processes N] [--out DIR] [KEY=VALUE ...]   # extra Hydra overrides for wgangp_mnist.py
     python benchmarks/mnist_quality.py --report OUT/run     # the tables of a finished run
+    python benchmarks/mnist_quality.py --data DIR --split SPLIT  # only write the 8 000 / 2 000
+                                                                 # split, for a run of your own
 
 With --processes N the script runs under paddle.distributed.launch (N CPU processes, the
 same global batch), as the README's MNIST quick start does.
@@ -71,7 +73,14 @@ def main():
                         help="directory with the MNIST idx files (official set, or t10k alone)")
     parser.add_argument("--report", metavar="RUN_DIR",
                         help="only print the tables of a finished run (its --out/run directory)")
+    parser.add_argument("--split", metavar="DIR",
+                        help="only write the 8 000 / 2 000 split of the t10k files to DIR")
     args, overrides = parser.parse_known_args()
+    if args.split:
+        check_md5sums(args.data)
+        os.makedirs(args.split, exist_ok=True)
+        make_split(args.data, args.split)
+        return print(f"training and held-out digits written to {args.split}")
     if args.report:
         return report(args.report, os.path.dirname(os.path.abspath(args.report)))
 

@@ -167,13 +167,15 @@ def test_mnist_quick_start_as_typed(tmp_path):
     data = shlex.quote(write_idx_dir(str(tmp_path / "mnist")))
     command = command.replace("examples/wgangp/", f"{EXAMPLE_DIR}/")
     command = command.replace("DATA.data_path=/path/to/mnist.pkl.gz", f"DATA.data_path={data}")
-    command = re.sub(r"TRAIN\.epochs=\d+", "TRAIN.epochs=1", command)
+    # its hour becomes one minute (start-up counted), planned as the hour is
+    command = re.sub(r"TRAIN\.minutes=\d+", "TRAIN.minutes=1", command)
     command = re.sub(r"TRAIN\.iters_per_epoch=\d+", "TRAIN.iters_per_epoch=2", command)
     small = MNIST.replace("TRAIN.eval_during_train=false", "TRAIN.metric_samples=20")
     out = shell(f"{command} {small}", tmp_path)
     run_dir = printed_run_dir(out)
     assert run_dir.startswith(str(tmp_path / "outputs_wgangp_mnist"))
     assert "Data parallel on 2 processes" in out
+    assert re.search(r"\d+ iterations planned \(\d+ epochs of 2\) for TRAIN.minutes=1: ", out)
     # the cores are shared by the two processes (unless the environment sets the threads)
     yours = cpu.users_threads()
     threads = yours[1] if yours else max(1, min(len(os.sched_getaffinity(0)) // 2, 8))

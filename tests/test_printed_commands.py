@@ -77,14 +77,37 @@ def test_benchmark_scripts_start(script):
     assert "usage:" in result.stdout
 
 
-def test_docs_mnist_quality_command_runs_from_a_clone(tmp_path):
+def test_mnist_quality_commands_run_from_a_clone(tmp_path):
+    """README's quality benchmark (shortened), then the docs' split, report and independent
+    classifier commands on its run, placeholders filled in."""
     data = write_idx_dir(str(tmp_path / "mnist"))
-    command = next(c for p, c in COMMANDS if p.startswith("docs/en") and "mnist_quality" in c)
-    words = shlex.split(fill_placeholders(command, data))
-    words = [sys.executable if w == "python" else w for w in words]
-    words[words.index("--epochs") + 1], words[words.index("--iters-per-epoch") + 1] = "1", "2"
+    command = next(c for p, c in COMMANDS if p == "README.md" and "mnist_quality" in c)
+    words = [sys.executable if w == "python" else w
+             for w in shlex.split(fill_placeholders(command, data))]
     small = ["MODEL.dim=4", "MODEL.noise_dim=16", "TRAIN.batch_size=16", "EVAL.classifier_epochs=1"]
-    result = subprocess.run([*words, "--out", str(tmp_path / "out"), *small], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    out = tmp_path / "out"
+    result = subprocess.run([*words, "--epochs", "1", "--iters-per-epoch", "2", "--out", str(out),
+                             *small], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| generator iterations |" in result.stdout and "IS ratio generated / real" in result.stdout
+
+    def docs_command(text, **places):
+        command = next(c for p, c in COMMANDS if p.startswith("docs/en") and text in c)
+        for place, value in places.items():
+            command = command.replace(f"<{place}>", value)
+        assert "<" not in command, command
+        return [sys.executable if w == "python" else w for w in shlex.split(command)]
+
+    split = docs_command("--split", **{"directory with the MNIST t10k files": data,
+                                       "split dir": str(tmp_path / "split")})
+    assert subprocess.run(split, cwd=ROOT, capture_output=True).returncode == 0
+    assert sorted(os.listdir(tmp_path / "split")) == sorted(os.listdir(data))
+    run_dir = str(out / "run")
+    report = subprocess.run(docs_command("--report", **{"run dir": run_dir}), cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0 and "IS ratio generated / real" in report.stdout, report.stderr
+    independent = subprocess.run(
+        docs_command("independent_classifier", **{"split dir": data, "run dir": run_dir}),
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert independent.returncode == 0, independent.stderr[-2000:]
+    assert re.search(r"\| generated .* \| \*\*\d\.\d{3}\*\* \| \d+/10 \|", independent.stdout)
