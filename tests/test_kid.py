@@ -41,6 +41,21 @@ def test_kid_subsets_are_drawn_without_replacement_from_each_set():
     assert std == pytest.approx(np.std(expected), rel=1e-7)
 
 
+def test_kid_from_whole_kernel_matrices_is_the_subsets_estimate():
+    """Many subsets of small sets: the sums are read from the whole kernel matrices (the
+    per-epoch check's path), and equal the definition subset by subset."""
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((10, 3)), rng.standard_normal((12, 3)) * 0.5 + 0.3
+    mean, std = functions.kernel_inception_distance(x, y, subsets=50, subset_size=8, seed=7)
+    choice = np.random.default_rng(7)
+    expected = []
+    for _ in range(50):
+        a, b = x[choice.choice(10, 8, replace=False)], y[choice.choice(12, 8, replace=False)]
+        expected.append(kid_by_definition(a, b))
+    assert mean == pytest.approx(np.mean(expected), rel=1e-9)
+    assert std == pytest.approx(np.std(expected), rel=1e-7)
+
+
 def test_kid_is_unbiased_where_the_frechet_distance_is_not():
     """Two samples of one distribution: KID's mean over many small sets is 0 within its
     standard error; the Frechet distance of the same sets is clearly positive."""
