@@ -21,7 +21,7 @@ from runtime.training import plan_epochs
 # the toy at a size whose iterations take tens of milliseconds; 0.4 minutes hold a few epochs
 TOY = "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 " \
       "TRAIN.iters_per_epoch=20 TRAIN.lr_decay=true TRAIN.learning_rate=1e-3 seed=3"
-PLANNED = re.compile(r"(\d+) iterations planned \((\d+) epochs of 20\) for TRAIN.minutes=0.4: "
+PLANNED = re.compile(r"(\d+) iterations planned \((\d+) epochs of (\d+)\) for TRAIN.minutes=0.4: "
                      r"(\S+) s per iteration measured, (\S+) s per epoch's end")
 
 
@@ -41,13 +41,16 @@ def test_a_budget_plans_the_run_and_the_decay_reaches_zero_at_its_end(planned):
     out, run_dir = planned
     found = PLANNED.findall(out)
     assert len(found) == 1, out[-3000:]
-    iterations, epochs, per_iteration = int(found[0][0]), int(found[0][1]), float(found[0][2])
-    assert iterations == 20 * epochs and epochs >= 2 and per_iteration > 0
+    iterations, epochs, length = (int(x) for x in found[0][:3])
+    # epochs of at least TRAIN.iters_per_epoch=20, lengthened to fill the budget
+    assert iterations == length * epochs and epochs >= 2 and length >= 20
+    assert float(found[0][3]) > 0
+    assert f"TRAIN.epochs={epochs} TRAIN.iters_per_epoch={length} repeats this length" in out
     assert "as many as fit TRAIN.minutes=0.4, planned after 8 timed ones" in out
     log = records(Path(run_dir))
     assert len(log) == epochs
     assert [r["planned_iterations"] for r in log] == [iterations] * epochs
-    assert log[-1]["iteration"] == iterations
+    assert [r["iteration"] for r in log] == [length * (e + 1) for e in range(epochs)]
     # linear decay over the planned steps: one epoch's share of 1e-3 is left before the last
     # epoch's steps, none after it (ppsci's Linear: the rate of the next step)
     assert log[-1]["learning_rate_generator"] == pytest.approx(0.0, abs=1e-12)
@@ -60,10 +63,11 @@ def test_train_epochs_repeats_a_planned_run_exactly(planned, tmp_path):
     """The timed iterations leave nothing behind: TRAIN.epochs=<the plan> trains the same
     weights and losses as the planned run."""
     out, run_dir = planned
-    epochs = int(PLANNED.findall(out)[0][1])
-    again = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.epochs={epochs}", tmp_path)
+    repeat = re.search(r"(TRAIN\.epochs=\d+ TRAIN\.iters_per_epoch=\d+) repeats", out).group(1)
+    again = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} {repeat}", tmp_path)
     assert "iterations planned" not in again
-    assert_same_run(Path(run_dir), Path(printed_run_dir(again)), ignore=("planned_iterations",))
+    assert_same_run(Path(run_dir), Path(printed_run_dir(again)),
+                    ignore=("planned_iterations", "planned_epochs"))
 
 
 def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
@@ -71,8 +75,8 @@ def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
     plan (no new timing) and trains to its end."""
     run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", f"hydra.run.dir={tmp_path / 'run'}")
     seen = wait_for(run, "iterations planned")
-    iterations, epochs = (int(x) for x in PLANNED.findall(seen)[0][:2])
-    wait_for(run, f"[Train][Iter 25/{iterations}]")
+    iterations, epochs, length = (int(x) for x in PLANNED.findall(seen)[0][:3])
+    wait_for(run, f"[Train][Iter {length + 5}/{iterations}]")  # in the second epoch
     run.send_signal(signal.SIGINT)
     stdout, stderr = run.communicate(timeout=300)
     assert run.returncode == 130, stderr[-2000:]
@@ -87,6 +91,7 @@ def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
     log = records(tmp_path / "resumed")
     assert len(log) == epochs and log[-1]["iteration"] == iterations
     assert {r["planned_iterations"] for r in log} == {iterations}
+    assert [r["iteration"] for r in log] == [length * (e + 1) for e in range(epochs)]
 
 
 def test_both_processes_of_a_launched_run_train_one_plan(tmp_path):
@@ -120,20 +125,26 @@ def test_a_checkpoint_without_a_plan_is_not_resumed_by_a_budget(tmp_path):
 
 
 def test_the_plan_counts_every_part_of_the_run():
-    """Closed form: (budget - spent - final - 2 %) // (iterations, held-out costs, epoch end)."""
+    """Closed form: whole epochs of the time left (budget - spent - final - 2 %) at
+    TRAIN.iters_per_epoch, then lengthened alike to fill it; the final evaluation is the
+    epoch's end with the check scaled from TRAIN.metric_samples to EVAL.num_samples."""
     cfg = compose("mnist", "TRAIN.minutes=60", "TRAIN.iters_per_epoch=100", "TRAIN.dev_freq=50",
                   "TRAIN.metric_samples=1000", "EVAL.num_samples=10000")
-    plan = plan_epochs(cfg, per_iteration=2.0, dev=10.0, epoch_end=3.0, checked=True,
+    plan = plan_epochs(cfg, per_iteration=2.0, dev=10.0, epoch_end=3.0, check=1.0,
                        elapsed=100.0)
-    final = 3.0 * 10000 / 1000
-    per_epoch = 100 * (2.0 + 10.0 / 50) + 3.0
+    final = 3.0 + 1.0 * (10000 / 1000 - 1)  # the files as at an epoch's end, the check x 10
     assert plan["reserved"] == pytest.approx(final + 0.02 * 3600)
-    assert plan["epochs"] == int((3600 - 100 - final - 72) // per_epoch) == 15
+    left = 3600 - 100 - final - 72
+    per_iteration = 2.0 + 10.0 / 50
+    assert plan["epochs"] == int(left // (100 * per_iteration + 3.0)) == 15
+    assert plan["iters_per_epoch"] == int((left - 15 * 3.0) // (15 * per_iteration)) == 102
+    # what the plan trains fits, and one more iteration an epoch would not
+    assert 15 * (102 * per_iteration + 3.0) <= left < 15 * (103 * per_iteration + 3.0)
     assert not plan["short"]
-    unchecked = plan_epochs(cfg, 2.0, 10.0, 3.0, checked=False, elapsed=100.0)
+    unchecked = plan_epochs(cfg, 2.0, 10.0, 3.0, check=0.0, elapsed=100.0)
     assert unchecked["reserved"] == pytest.approx(3.0 + 72)
-    tiny = plan_epochs(cfg, 2.0, 10.0, 3.0, checked=True, elapsed=3590.0)
-    assert tiny["epochs"] == 1 and tiny["short"]
+    tiny = plan_epochs(cfg, 2.0, 10.0, 3.0, check=1.0, elapsed=3590.0)
+    assert tiny["epochs"] == 1 and tiny["iters_per_epoch"] == 100 and tiny["short"]
 
 
 def test_a_budget_must_be_positive(capsys):

@@ -210,7 +210,8 @@ def train(cfg: DictConfig):
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
         scores = {}
         if epoch_due(cfg.TRAIN, epoch) and epoch_metric.available:
-            with models.sampling(generator, cfg.EVAL.sample_norm):
+            # timed: TRAIN.minutes keeps time for the final evaluation from it
+            with run.timed_check(), models.sampling(generator, cfg.EVAL.sample_norm):
                 generator_solver.eval(epoch)
             scores = {k: epoch_metric.results[k] for k in ("inception_score", "fid", "kid")
                       if epoch_metric.results.get(k) is not None}

@@ -171,7 +171,8 @@ def train(cfg: DictConfig):
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
         scores = {}
         if epoch_due(cfg.TRAIN, epoch):
-            with models.sampling(generator, cfg.EVAL.sample_norm):
+            # timed: TRAIN.minutes keeps time for the final evaluation from it
+            with run.timed_check(), models.sampling(generator, cfg.EVAL.sample_norm):
                 generator_solver.eval(epoch)
             scores = {k: epoch_metric.results["generated"][k]
                       for k in ("inception_score", "frechet_distance", "kid")}

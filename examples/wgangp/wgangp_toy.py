@@ -138,7 +138,8 @@ def train(cfg: DictConfig):
                 generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
         metrics = {}
         if epoch_due(cfg.TRAIN, epoch):
-            generator_solver.eval(epoch)
+            with run.timed_check():  # TRAIN.minutes keeps time for the final evaluation from it
+                generator_solver.eval(epoch)
             metrics = {k: epoch_metric.results[k] for k in
                        ("high_quality_fraction", "modes_covered", "modes_total")
                        if k in epoch_metric.results}

@@ -128,29 +128,32 @@ def quiet():
 
 # an epoch record's entries that are no loss, term or metric
 _BOOKKEEPING = ("epoch", "iteration", "iters_per_second", "seconds", "learning_rate_critic",
-                "learning_rate_generator", "planned_iterations")
+                "learning_rate_generator", "planned_iterations", "planned_epochs")
 
 # TRAIN.minutes: generator iterations timed before the plan; the clock starts with the process
 CALIBRATION = 8
 STARTED = psutil.Process().create_time()
 
 
-def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, checked: bool,
+def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: float,
                 elapsed: float) -> dict:
-    """The epochs of TRAIN.iters_per_epoch that fit TRAIN.minutes after `elapsed` seconds:
-    each iteration `per_iteration` s plus a held-out cost (`dev` s) every TRAIN.dev_freq
-    iterations, each epoch's end (check, plot, files) `epoch_end` s; the final evaluation
-    is that end scaled from TRAIN.metric_samples to EVAL.num_samples when it held the
-    check (`checked`); 2 % of the budget is spare for the machine's variation."""
+    """The epochs that fit TRAIN.minutes after `elapsed` seconds, each at least
+    TRAIN.iters_per_epoch generator iterations and lengthened alike to fill the budget (so
+    no part of an epoch is lost to rounding): each iteration `per_iteration` s plus a
+    held-out cost (`dev` s) every TRAIN.dev_freq iterations, each epoch's end (check, plot,
+    files) `epoch_end` s, of which `check` s the validator's check of TRAIN.metric_samples.
+    The final evaluation is kept that end with the check scaled to EVAL.num_samples; 2 % of
+    the budget is spare for the machine's variation."""
     train = cfg.TRAIN
     budget = 60 * train.minutes
-    scale = cfg.EVAL.num_samples / train.metric_samples if checked and train.get(
-        "metric_samples") else 1.0
-    reserved = epoch_end * max(scale, 1.0) + 0.02 * budget
-    per_epoch = train.iters_per_epoch * (per_iteration + (dev / train.dev_freq if
-                                                           train.get("dev_freq") else 0.0))
-    epochs = int((budget - elapsed - reserved) // (per_epoch + epoch_end))
-    return {"epochs": max(epochs, 1), "short": epochs < 1, "reserved": reserved}
+    scale = cfg.EVAL.num_samples / train.metric_samples if train.get("metric_samples") else 1.0
+    reserved = epoch_end + check * (max(scale, 1.0) - 1.0) + 0.02 * budget
+    per_iteration += dev / train.dev_freq if train.get("dev_freq") else 0.0
+    available = budget - elapsed - reserved
+    epochs = int(available // (train.iters_per_epoch * per_iteration + epoch_end))
+    length = int((available - epochs * epoch_end) // (max(epochs, 1) * per_iteration))
+    return {"epochs": max(epochs, 1), "iters_per_epoch": max(length, train.iters_per_epoch),
+            "short": epochs < 1, "reserved": reserved}
 
 
 class Run:
@@ -202,16 +205,19 @@ class Run:
         self.history, self.partial = load_checkpoint(
             cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
             cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
-        self.planned, self.calibrating = None, False
+        self.planned, self.calibrating, self.check_seconds = None, False, 0.0
         if cfg.TRAIN.get("minutes"):
-            self.planned = (self.partial or {}).get("planned_iterations") or \
-                (self.history[-1].get("planned_iterations") if self.history else None)
+            saved = self.partial or (self.history[-1] if self.history else {})
+            self.planned = saved.get("planned_iterations")
             if cfg.TRAIN.checkpoint_path and not self.planned:
                 raise UsageError(f"TRAIN.minutes={cfg.TRAIN.minutes} plans a new run, and "
                                  f"TRAIN.checkpoint_path={cfg.TRAIN.checkpoint_path} was trained "
                                  "without a plan: resume it with TRAIN.epochs and "
                                  "TRAIN.minutes=null.")
             self.calibrating = not self.planned
+            if self.planned:  # the plan's epochs, as long as the plan made them
+                epochs = saved.get("planned_epochs", self.planned // cfg.TRAIN.iters_per_epoch)
+                cfg.TRAIN.iters_per_epoch = self.planned // epochs
         self.set_length(self.planned // cfg.TRAIN.iters_per_epoch if self.planned
                         else cfg.TRAIN.epochs)
         if self.planned:
@@ -238,10 +244,13 @@ class Run:
                     f"{last} ({steps} and 1 generator step each); a progress line follows "
                     f"iteration {done + 1}, then every {cfg.log_freq}.")
 
-    def set_length(self, epochs: int) -> None:
-        """Train `epochs` epochs: the Solvers' step counts and the learning-rate decay span
-        them (ppsci's Linear is paddle's PolynomialDecay over decay_steps)."""
+    def set_length(self, epochs: int, iters_per_epoch: Optional[int] = None) -> None:
+        """Train `epochs` epochs (of `iters_per_epoch`): the Solvers' step counts and the
+        learning-rate decay span them (ppsci's Linear is paddle's PolynomialDecay over
+        decay_steps)."""
         self.cfg.TRAIN.epochs = epochs
+        if iters_per_epoch:
+            self.cfg.TRAIN.iters_per_epoch = iters_per_epoch
         total = epochs * self.cfg.TRAIN.iters_per_epoch
         for solver, steps in ((self.critic_solver, self.cfg.TRAIN.n_critic),
                               (self.generator_solver, 1)):
@@ -254,6 +263,16 @@ class Run:
                 scheduler.last_lr = scheduler.get_lr()
         if hasattr(self, "progress"):
             self.progress.total = total
+
+    @contextlib.contextmanager
+    def timed_check(self):
+        """Around the validator's check of an epoch: from its time in the trial epoch,
+        TRAIN.minutes keeps the final evaluation's (plan_epochs)."""
+        tic = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.check_seconds = time.perf_counter() - tic
 
     def trial_optimizers(self) -> None:
         """New optimizers for the trial epoch, built as the scripts build them and wrapped for
@@ -294,7 +313,7 @@ class Run:
         if self.dev_freq:
             with quiet():
                 self.held_out()
-        self.trial["per_iteration"] = float(np.mean(seconds[2:]))
+        self.trial["per_iteration"] = float(np.median(seconds[2:]))
         self.trial["dev"] = time.perf_counter() - tic
         self.trial["ended"] = time.perf_counter()
 
@@ -312,21 +331,25 @@ class Run:
             solver.train_output_info.clear()
         _critic_loss(self.critic_solver).meter.pop_means()
         self.dev_values, self.unshown_dev = [], {}
-        per_iteration, dev, epoch_end, elapsed = parallel.max_over_processes_of(
-            [trial["per_iteration"], trial["dev"], epoch_end, time.time() - STARTED])
-        plan = plan_epochs(cfg, per_iteration, dev, epoch_end, bool(metrics), elapsed)
-        self.planned = plan["epochs"] * cfg.TRAIN.iters_per_epoch
-        self.set_length(plan["epochs"])
+        check = self.check_seconds if metrics else 0.0
+        per_iteration, dev, epoch_end, check, elapsed = parallel.max_over_processes_of(
+            [trial["per_iteration"], trial["dev"], epoch_end, check, time.time() - STARTED])
+        plan = plan_epochs(cfg, per_iteration, dev, epoch_end, check, elapsed)
+        minimum = cfg.TRAIN.iters_per_epoch
+        self.planned = plan["epochs"] * plan["iters_per_epoch"]
+        self.set_length(plan["epochs"], plan["iters_per_epoch"])
         self.calibrating, self.trial = False, None
         parallel.log_every_rank(  # every process says the plan it trains
             f"{self.planned} iterations planned ({plan['epochs']} epochs of "
-            f"{cfg.TRAIN.iters_per_epoch}) for TRAIN.minutes={cfg.TRAIN.minutes:g}: "
+            f"{plan['iters_per_epoch']}) for TRAIN.minutes={cfg.TRAIN.minutes:g}: "
             f"{number(per_iteration)} s per iteration measured, {number(epoch_end)} s per "
-            f"epoch's end, {elapsed:.0f} s spent on start-up and timing, {plan['reserved']:.0f} s "
-            f"kept for the final evaluation; TRAIN.epochs={plan['epochs']} repeats this length.")
+            f"epoch's end ({number(check)} s of it the check), {elapsed:.0f} s spent on start-up "
+            f"and timing, {plan['reserved']:.0f} s kept for the final evaluation; "
+            f"TRAIN.epochs={plan['epochs']} TRAIN.iters_per_epoch={plan['iters_per_epoch']} "
+            "repeats this length.")
         if plan["short"]:
             logger.warning(f"TRAIN.minutes={cfg.TRAIN.minutes:g} holds less than one epoch of "
-                           f"{cfg.TRAIN.iters_per_epoch} iterations here; training one.")
+                           f"{minimum} iterations here; training one.")
 
     def epochs(self) -> Iterator[int]:
         """The epochs still to run (an interrupted one first; with TRAIN.minutes, after a
@@ -397,7 +420,7 @@ class Run:
         """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
         parallel.average_statistics(self.model.generator, self.model.critic)
         partial = {"iteration": done_in_epoch, "seconds": self.progress.seconds(),
-                   "planned_iterations": self.planned,
+                   "planned_iterations": self.planned, "planned_epochs": self.cfg.TRAIN.epochs,
                    "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
                    "meters": self._meters()}
         output_dir = self.cfg.output_dir
@@ -458,6 +481,7 @@ class Run:
                               *self.epoch_seconds)
         if self.planned:
             record["planned_iterations"] = self.planned
+            record["planned_epochs"] = self.cfg.TRAIN.epochs
         for key in (self.dev_values[0] if self.dev_values else {}):  # the epoch's means
             record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
         self.dev_values = []
