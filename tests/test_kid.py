@@ -28,29 +28,19 @@ def test_kid_is_the_unbiased_mmd_of_the_cubic_polynomial_kernel():
     assert std == 0.0
 
 
-def test_kid_subsets_are_drawn_without_replacement_from_each_set():
+# (sizes of x and y, subsets, subset size): 3 subsets of 8 are computed subset by subset;
+# 50 subsets of 8 of 10 and 12 rows read their sums from the whole kernel matrices, the
+# per-epoch check's path (1 000 samples), where that costs less
+@pytest.mark.parametrize("sizes, subsets, m", [((30, 20), 3, 8), ((10, 12), 50, 8)])
+def test_kid_subsets_are_drawn_without_replacement_from_each_set(sizes, subsets, m):
     rng = np.random.default_rng(1)
-    x, y = rng.standard_normal((30, 3)), rng.standard_normal((20, 3)) + 1
-    mean, std = functions.kernel_inception_distance(x, y, subsets=3, subset_size=8, seed=5)
+    x, y = rng.standard_normal((sizes[0], 3)), rng.standard_normal((sizes[1], 3)) * 0.5 + 1
+    mean, std = functions.kernel_inception_distance(x, y, subsets=subsets, subset_size=m, seed=5)
     choice = np.random.default_rng(5)
     expected = []
-    for _ in range(3):
-        a, b = x[choice.choice(30, 8, replace=False)], y[choice.choice(20, 8, replace=False)]
-        expected.append(kid_by_definition(a, b))
-    assert mean == pytest.approx(np.mean(expected), rel=1e-9)
-    assert std == pytest.approx(np.std(expected), rel=1e-7)
-
-
-def test_kid_from_whole_kernel_matrices_is_the_subsets_estimate():
-    """Many subsets of small sets: the sums are read from the whole kernel matrices (the
-    per-epoch check's path), and equal the definition subset by subset."""
-    rng = np.random.default_rng(3)
-    x, y = rng.standard_normal((10, 3)), rng.standard_normal((12, 3)) * 0.5 + 0.3
-    mean, std = functions.kernel_inception_distance(x, y, subsets=50, subset_size=8, seed=7)
-    choice = np.random.default_rng(7)
-    expected = []
-    for _ in range(50):
-        a, b = x[choice.choice(10, 8, replace=False)], y[choice.choice(12, 8, replace=False)]
+    for _ in range(subsets):
+        a = x[choice.choice(sizes[0], m, replace=False)]
+        b = y[choice.choice(sizes[1], m, replace=False)]
         expected.append(kid_by_definition(a, b))
     assert mean == pytest.approx(np.mean(expected), rel=1e-9)
     assert std == pytest.approx(np.std(expected), rel=1e-7)
