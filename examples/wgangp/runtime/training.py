@@ -335,7 +335,6 @@ class Run:
         per_iteration, dev, epoch_end, check, elapsed = parallel.max_over_processes_of(
             [trial["per_iteration"], trial["dev"], epoch_end, check, time.time() - STARTED])
         plan = plan_epochs(cfg, per_iteration, dev, epoch_end, check, elapsed)
-        minimum = cfg.TRAIN.iters_per_epoch
         self.planned = plan["epochs"] * plan["iters_per_epoch"]
         self.set_length(plan["epochs"], plan["iters_per_epoch"])
         self.calibrating, self.trial = False, None
@@ -349,7 +348,7 @@ class Run:
             "repeats this length.")
         if plan["short"]:
             logger.warning(f"TRAIN.minutes={cfg.TRAIN.minutes:g} holds less than one epoch of "
-                           f"{minimum} iterations here; training one.")
+                           f"{plan['iters_per_epoch']} iterations here; training one.")
 
     def epochs(self) -> Iterator[int]:
         """The epochs still to run (an interrupted one first; with TRAIN.minutes, after a
