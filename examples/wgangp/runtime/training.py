@@ -206,6 +206,7 @@ class Run:
             cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
             cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
         self.planned, self.calibrating, self.check_seconds = None, False, 0.0
+        epochs, length = cfg.TRAIN.epochs, None
         if cfg.TRAIN.get("minutes"):
             saved = self.partial or (self.history[-1] if self.history else {})
             self.planned = saved.get("planned_iterations")
@@ -217,9 +218,8 @@ class Run:
             self.calibrating = not self.planned
             if self.planned:  # the plan's epochs, as long as the plan made them
                 epochs = saved.get("planned_epochs", self.planned // cfg.TRAIN.iters_per_epoch)
-                cfg.TRAIN.iters_per_epoch = self.planned // epochs
-        self.set_length(self.planned // cfg.TRAIN.iters_per_epoch if self.planned
-                        else cfg.TRAIN.epochs)
+                length = self.planned // epochs
+        self.set_length(epochs, length)
         if self.planned:
             logger.info(f"{self.planned} generator iterations planned for TRAIN.minutes="
                         f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint)")
