@@ -1,6 +1,7 @@
 """TRAIN.minutes as a user types it: a plan after a few timed iterations, the learning-rate
 decay spanning the plan, the plan in the log, losses.json and the checkpoint, reproduced by
-TRAIN.epochs, kept on resume and shared by the processes of a launched run."""
+TRAIN.epochs, kept on resume, shared by the processes of a launched run, and following the
+machine when its pace changes (TRAIN.replan)."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,15 @@ import pytest
 from conftest import EXAMPLE_DIR, compose, run_script
 from test_as_typed import printed_run_dir, shell
 from test_faults import assert_same_run, start, wait_for
-from runtime.training import plan_epochs
+from runtime.training import plan_epochs, replan_epochs, rescaled_rate
 
 # the toy at a size whose iterations take tens of milliseconds; 0.4 minutes hold a few epochs
 TOY = "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 " \
       "TRAIN.iters_per_epoch=20 TRAIN.lr_decay=true TRAIN.learning_rate=1e-3 seed=3"
 PLANNED = re.compile(r"(\d+) iterations planned \((\d+) epochs of (\d+)\) for TRAIN.minutes=0.4: "
                      r"(\S+) s per iteration measured, (\S+) s per epoch's end")
+REPLANNED = re.compile(r"Re-planned after epoch (\d+) at \S+ minutes: the last epochs took \S+ s "
+                       r"each, so (\d+) epochs of (\d+) fit TRAIN.minutes=0.4 instead of (\d+)")
 
 
 def records(run_dir):
@@ -31,9 +35,11 @@ def records(run_dir):
 
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory):
-    """The toy trained for TRAIN.minutes=0.4, as typed (no hydra.run.dir)."""
+    """The toy trained for TRAIN.minutes=0.4, as typed (no hydra.run.dir), on its first plan
+    (the toy's half-second epochs vary enough to re-plan)."""
     cwd = tmp_path_factory.mktemp("planned")
-    out = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.minutes=0.4", cwd)
+    out = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.minutes=0.4 TRAIN.replan=false",
+                cwd)
     return out, printed_run_dir(out)
 
 
@@ -45,7 +51,8 @@ def test_a_budget_plans_the_run_and_the_decay_reaches_zero_at_its_end(planned):
     # epochs of at least TRAIN.iters_per_epoch=20, lengthened to fill the budget
     assert iterations == length * epochs and epochs >= 2 and length >= 20
     assert float(found[0][3]) > 0
-    assert f"TRAIN.epochs={epochs} TRAIN.iters_per_epoch={length} repeats this length" in out
+    assert f"TRAIN.epochs={epochs} TRAIN.iters_per_epoch={length} repeats this length." in out
+    assert "Re-planned" not in out
     assert "as many as fit TRAIN.minutes=0.4, planned after 8 timed ones" in out
     log = records(Path(run_dir))
     assert len(log) == epochs
@@ -67,7 +74,8 @@ def test_train_epochs_repeats_a_planned_run_exactly(planned, tmp_path):
     again = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} {repeat}", tmp_path)
     assert "iterations planned" not in again
     assert_same_run(Path(run_dir), Path(printed_run_dir(again)),
-                    ignore=("planned_iterations", "planned_epochs"))
+                    ignore=("planned_iterations", "planned_epochs",
+                                            "planned_rate_scale"))
 
 
 def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
@@ -104,10 +112,74 @@ def test_both_processes_of_a_launched_run_train_one_plan(tmp_path):
     rank0 = (tmp_path / "logs" / "workerlog.0").read_text()
     assert result.returncode == 0, rank0[-3000:]
     rank1 = (tmp_path / "run" / "train.rank1.log").read_text()
-    plans = [PLANNED.findall(log) for log in (rank0, rank1)]
-    assert len(plans[0]) == 1 and plans[0] == plans[1], (plans, rank1[-2000:])
-    epochs = int(plans[0][0][1])
-    assert len(records(tmp_path / "run")) == epochs
+    plans = [PLANNED.findall(log) + REPLANNED.findall(log) for log in (rank0, rank1)]
+    assert len(PLANNED.findall(rank0)) == 1 and plans[0] == plans[1], (plans, rank1[-2000:])
+    log = records(tmp_path / "run")
+    assert len(log) == log[-1]["planned_epochs"]
+
+
+def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
+    """The run is stopped (SIGSTOP) for a quarter of its budget in its third epoch, as a
+    machine that slows down: the plan loses the epochs that no longer fit and the learning
+    rate, continuous, still decays to 0 at the new end."""
+    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "log_freq=1000", cwd=str(tmp_path))
+    seen = wait_for(run, "iterations planned")
+    length = int(PLANNED.findall(seen)[0][2])
+    seen += wait_for(run, "[Train][Epoch 2/")
+    run.send_signal(signal.SIGSTOP)
+    time.sleep(6)
+    run.send_signal(signal.SIGCONT)
+    stdout, stderr = run.communicate(timeout=300)
+    out = seen + stdout
+    assert run.returncode == 0, stderr[-3000:]
+    replans = [tuple(int(x) for x in found) for found in REPLANNED.findall(out)]
+    assert replans, out[-3000:]
+    first_after = next(r for r in replans if r[0] >= 3)
+    # 6 s at about half a second an epoch (a second on a slow machine): several epochs, far
+    # more than the half epoch tolerated
+    assert first_after[3] - first_after[1] >= 3 and first_after[2] == length, replans
+    final = replans[-1][1]
+    log = records(Path(printed_run_dir(out)))
+    assert len(log) == final == log[-1]["planned_epochs"]
+    assert "TRAIN.epochs cannot repeat a re-planned run" in out
+    rates = [r["learning_rate_generator"] for r in log]
+    assert rates[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates, rates[1:])), rates
+
+
+def test_a_replan_keeps_the_learning_rate_continuous():
+    """rescaled_rate against paddle's PolynomialDecay stepped through: the rate after the
+    change is the rate before it, and the new schedule ends at 0."""
+    import paddle
+
+    total, done, new_total = 400, 150, 300
+    old = paddle.optimizer.lr.PolynomialDecay(1e-3, total, end_lr=0.0, power=1.0)
+    for _ in range(done):
+        old.step()
+    scale = rescaled_rate(1.0, total, done, new_total)
+    new = paddle.optimizer.lr.PolynomialDecay(1e-3 * scale, new_total, end_lr=0.0, power=1.0)
+    for _ in range(done):
+        new.step()
+    assert new() == pytest.approx(old(), rel=1e-12)
+    for _ in range(new_total - done):
+        new.step()
+    assert new() == pytest.approx(0.0, abs=1e-15)
+    # chained changes compose: 400 -> 300 after 150, -> 350 after 200, as one closed form
+    twice = rescaled_rate(scale, new_total, 200, 350)
+    assert 1e-3 * twice * (1 - 200 / 350) == pytest.approx(1e-3 * scale * (1 - 200 / 300))
+
+
+def test_replan_bounds():
+    """The plan stays while the run would end from one epoch early to half an epoch late,
+    and otherwise takes as many epochs as fit."""
+    # 10 done of 20; 100 s an epoch
+    assert replan_epochs(20, 10, 1000.0, 100.0) == 20  # on time
+    assert replan_epochs(20, 10, 960.0, 100.0) == 20  # 0.4 epochs late: tolerated
+    assert replan_epochs(20, 10, 940.0, 100.0) == 19  # 0.6 late: one fewer
+    assert replan_epochs(20, 10, 1090.0, 100.0) == 20  # 0.9 early: tolerated
+    assert replan_epochs(20, 10, 1110.0, 100.0) == 21  # 1.1 early: one more
+    assert replan_epochs(20, 10, 500.0, 100.0) == 15
+    assert replan_epochs(20, 10, -30.0, 100.0) == 10  # out of time: this epoch is the last
 
 
 def test_a_checkpoint_without_a_plan_is_not_resumed_by_a_budget(tmp_path):

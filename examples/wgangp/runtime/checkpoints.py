@@ -22,7 +22,7 @@ from .files import NumpyOnlyUnpickler, nonfinite, state_problems, summarise, wri
 FREE = ("TRAIN.epochs", "TRAIN.checkpoint_path", "TRAIN.save_freq", "TRAIN.eval_during_train",
         "TRAIN.eval_freq", "TRAIN.start_eval_epoch", "TRAIN.metric_samples",
         "TRAIN.final_eval_samples", "TRAIN.resume_with_changes", "TRAIN.pretrained_model_path",
-        "TRAIN.dev_freq", "TRAIN.dev_samples",
+        "TRAIN.dev_freq", "TRAIN.dev_samples", "TRAIN.replan",
         "DATA.data_path", "DATA.md5")
 
 

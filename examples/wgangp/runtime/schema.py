@@ -62,6 +62,7 @@ class Train(Section):
     epochs: Count
     iters_per_epoch: Count
     minutes: Optional[Annotated[float, Field(gt=0)]] = None
+    replan: StrictBool = True
     n_critic: Count
     batch_size: Count
     generator_batch_size: Optional[Count] = None

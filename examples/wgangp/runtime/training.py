@@ -128,7 +128,8 @@ def quiet():
 
 # an epoch record's entries that are no loss, term or metric
 _BOOKKEEPING = ("epoch", "iteration", "iters_per_second", "seconds", "learning_rate_critic",
-                "learning_rate_generator", "planned_iterations", "planned_epochs")
+                "learning_rate_generator", "planned_iterations", "planned_epochs",
+                "planned_rate_scale")
 
 # TRAIN.minutes: generator iterations timed before the plan; the clock starts with the process
 CALIBRATION = 8
@@ -154,6 +155,25 @@ def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: 
     length = int((available - epochs * epoch_end) // (max(epochs, 1) * per_iteration))
     return {"epochs": max(epochs, 1), "iters_per_epoch": max(length, train.iters_per_epoch),
             "short": epochs < 1, "reserved": reserved}
+
+
+def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float) -> int:
+    """The epochs a plan should have after `done` of `epochs`, with `seconds_left` for
+    training at `per_epoch` s each (the recent pace, epoch ends included): unchanged while
+    the run would end between one epoch early and half an epoch late (inside the plan's
+    2 % spare), else as many as fit."""
+    fit = max(seconds_left, 0.0) / per_epoch
+    left = epochs - done
+    if fit - 1.0 <= left <= fit + 0.5:
+        return epochs
+    return done + int(fit)
+
+
+def rescaled_rate(scale: float, total: int, done: int, new_total: int) -> float:
+    """The factor on TRAIN.learning_rate that keeps a linear decay continuous when its
+    length changes from `total` to `new_total` steps after `done`: the rate
+    scale * (1 - done/total) now, decaying to 0 at new_total."""
+    return scale * (total - done) * new_total / (total * (new_total - done))
 
 
 class Run:
@@ -206,6 +226,8 @@ class Run:
             cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
             cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
         self.planned, self.calibrating, self.check_seconds = None, False, 0.0
+        # TRAIN.replan: the plan follows the machine's pace in the process that made it
+        self.replanning, self.rate_scale, self.epoch_ends = False, 1.0, []
         epochs, length = cfg.TRAIN.epochs, None
         if cfg.TRAIN.get("minutes"):
             saved = self.partial or (self.history[-1] if self.history else {})
@@ -219,10 +241,12 @@ class Run:
             if self.planned:  # the plan's epochs, as long as the plan made them
                 epochs = saved.get("planned_epochs", self.planned // cfg.TRAIN.iters_per_epoch)
                 length = self.planned // epochs
+                self.rate_scale = saved.get("planned_rate_scale", 1.0)
         self.set_length(epochs, length)
         if self.planned:
             logger.info(f"{self.planned} generator iterations planned for TRAIN.minutes="
-                        f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint)")
+                        f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint); "
+                        "a resumed run keeps the plan it stopped with")
         if len(self.history) > cfg.TRAIN.epochs:
             raise UsageError(f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
                              f"{len(self.history)} epochs; give TRAIN.epochs > "
@@ -247,7 +271,7 @@ class Run:
     def set_length(self, epochs: int, iters_per_epoch: Optional[int] = None) -> None:
         """Train `epochs` epochs (of `iters_per_epoch`): the Solvers' step counts and the
         learning-rate decay span them (ppsci's Linear is paddle's PolynomialDecay over
-        decay_steps)."""
+        decay_steps, from TRAIN.learning_rate x the plan's rate_scale)."""
         self.cfg.TRAIN.epochs = epochs
         if iters_per_epoch:
             self.cfg.TRAIN.iters_per_epoch = iters_per_epoch
@@ -260,6 +284,7 @@ class Run:
             scheduler = solver.lr_scheduler
             if scheduler is not None and hasattr(scheduler, "decay_steps"):
                 scheduler.decay_steps = total * steps
+                scheduler.base_lr = self.cfg.TRAIN.learning_rate * self.rate_scale
                 scheduler.last_lr = scheduler.get_lr()
         if hasattr(self, "progress"):
             self.progress.total = total
@@ -338,6 +363,8 @@ class Run:
         self.planned = plan["epochs"] * plan["iters_per_epoch"]
         self.set_length(plan["epochs"], plan["iters_per_epoch"])
         self.calibrating, self.trial = False, None
+        self.replanning, self.reserved = cfg.TRAIN.get("replan", True), plan["reserved"]
+        self.epoch_ends = [time.perf_counter()]
         parallel.log_every_rank(  # every process says the plan it trains
             f"{self.planned} iterations planned ({plan['epochs']} epochs of "
             f"{plan['iters_per_epoch']}) for TRAIN.minutes={cfg.TRAIN.minutes:g}: "
@@ -345,7 +372,9 @@ class Run:
             f"epoch's end ({number(check)} s of it the check), {elapsed:.0f} s spent on start-up "
             f"and timing, {plan['reserved']:.0f} s kept for the final evaluation; "
             f"TRAIN.epochs={plan['epochs']} TRAIN.iters_per_epoch={plan['iters_per_epoch']} "
-            "repeats this length.")
+            "repeats this length"
+            + (" unless the machine's pace changes and the plan follows it (TRAIN.replan)."
+               if self.replanning else "."))
         if plan["short"]:
             logger.warning(f"TRAIN.minutes={cfg.TRAIN.minutes:g} holds less than one epoch of "
                            f"{plan['iters_per_epoch']} iterations here; training one.")
@@ -420,6 +449,7 @@ class Run:
         parallel.average_statistics(self.model.generator, self.model.critic)
         partial = {"iteration": done_in_epoch, "seconds": self.progress.seconds(),
                    "planned_iterations": self.planned, "planned_epochs": self.cfg.TRAIN.epochs,
+                   "planned_rate_scale": self.rate_scale,
                    "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
                    "meters": self._meters()}
         output_dir = self.cfg.output_dir
@@ -478,9 +508,12 @@ class Run:
             return self.end_trial(metrics or {})
         record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
                               *self.epoch_seconds)
+        if self.replanning and epoch < self.cfg.TRAIN.epochs:
+            self.follow_pace(epoch)
         if self.planned:
             record["planned_iterations"] = self.planned
             record["planned_epochs"] = self.cfg.TRAIN.epochs
+            record["planned_rate_scale"] = self.rate_scale
         for key in (self.dev_values[0] if self.dev_values else {}):  # the epoch's means
             record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
         self.dev_values = []
@@ -499,6 +532,35 @@ class Run:
         self.history.append(record)
         log_epoch(self.cfg, record, self.progress.eta(record["iteration"]),
                   list(metrics or {}))
+
+    def follow_pace(self, epoch: int) -> None:
+        """TRAIN.replan: after `epoch`, more or fewer epochs of the plan's length when the
+        recent pace (the median of the last 3 epochs, ends included) would end training
+        off the time the plan keeps (replan_epochs); the learning rate goes on from where
+        it is and decays to 0 at the new end (rescaled_rate)."""
+        self.epoch_ends.append(time.perf_counter())
+        recent = np.diff(self.epoch_ends[-4:])
+        if len(self.epoch_ends) < 3:  # two epochs timed at least
+            return
+        per_epoch, elapsed = parallel.max_over_processes_of(
+            [float(np.median(recent)), time.time() - STARTED])
+        seconds_left = 60 * self.cfg.TRAIN.minutes - self.reserved - elapsed
+        epochs = replan_epochs(self.cfg.TRAIN.epochs, epoch, seconds_left, per_epoch)
+        if epochs == self.cfg.TRAIN.epochs:
+            return
+        length = self.cfg.TRAIN.iters_per_epoch
+        before = self.cfg.TRAIN.epochs
+        if epochs > epoch:  # the rate decays to 0 over the new length
+            self.rate_scale = rescaled_rate(self.rate_scale, before * length, epoch * length,
+                                            epochs * length)
+        self.planned = epochs * length
+        self.set_length(epochs, length)
+        parallel.log_every_rank(
+            f"Re-planned after epoch {epoch} at {elapsed / 60:.1f} minutes: the last epochs took "
+            f"{per_epoch:.1f} s each, so {epochs} epochs of {length} fit TRAIN.minutes="
+            f"{self.cfg.TRAIN.minutes:g} instead of {before} ({self.planned} iterations); the "
+            "learning rate decays to 0 at the new end. TRAIN.epochs cannot repeat a re-planned "
+            "run (TRAIN.replan=false keeps the first plan).")
 
     def finish(self) -> list:
         """losses.png and losses.json (rank 0) and the closing line; returns the epoch log."""
