@@ -101,24 +101,29 @@ def main():
         sys.exit(f"ERROR: --run {args.run} has no samples.npz; give a finished run's directory")
     train_x, train_y = split(args.data, "train")
     test_x, test_y = split(args.data, "t10k")
-    samples = np.load(samples_file)["samples"].reshape(-1, 784).astype("float64")
+    generators = {"generated": samples_file}
+    averaged = os.path.join(args.run, "samples_ema.npz")  # TRAIN.ema_decay's moving average
+    if os.path.isfile(averaged):
+        generators["generated, moving average"] = averaged
 
     net = Perceptron(args.hidden, args.seed)
     net.train(train_x, train_y, args.epochs)
     test_p = net.probabilities(test_x)[0]
     accuracy = float((test_p.argmax(1) == test_y).mean())
     real, real_std = inception_score(test_p)
-    generated_p = net.probabilities(samples)[0]
-    generated, generated_std = inception_score(generated_p)
-    classes = np.bincount(generated_p.argmax(1), minlength=10)
     print(f"independent classifier: {args.hidden}-unit perceptron (numpy), {args.epochs} epochs "
           f"on {len(train_x)} training digits, test accuracy {accuracy:.4f}\n")
     print("| digits | count | IS (independent classifier) | IS / real IS | classes covered |")
     print("|---|---|---|---|---|")
     print(f"| real held-out | {len(test_x)} | {real:.2f} ± {real_std:.2f} | 1 | "
           f"{int((np.bincount(test_p.argmax(1), minlength=10) > 0).sum())}/10 |")
-    print(f"| generated ({args.run}) | {len(samples)} | {generated:.2f} ± {generated_std:.2f} | "
-          f"**{generated / real:.3f}** | {int((classes > 0).sum())}/10 |")
+    for name, path in generators.items():
+        samples = np.load(path)["samples"].reshape(-1, 784).astype("float64")
+        generated_p = net.probabilities(samples)[0]
+        generated, generated_std = inception_score(generated_p)
+        classes = np.bincount(generated_p.argmax(1), minlength=10)
+        print(f"| {name} ({path}) | {len(samples)} | {generated:.2f} ± {generated_std:.2f} | "
+              f"**{generated / real:.3f}** | {int((classes > 0).sum())}/10 |")
 
 
 if __name__ == "__main__":

@@ -130,8 +130,8 @@ def report(run_dir, out, wall_minutes=None):
     print("| digits | IS | Frechet distance to held-out | KID to held-out | Frechet distance to "
           "training | classes covered |")
     print("|---|---|---|---|---|---|")
-    rows = (("generated", gen), ("real held-out (IS ceiling)", real),
-            ("real training (distance floor)", floor))
+    rows = (("generated", gen), ("generated, moving average", metrics.get("generated_ema")),
+            ("real held-out (IS ceiling)", real), ("real training (distance floor)", floor))
     value = lambda m, key, form: format(m[key], form) if key in m else "-"
     for name, m in rows:
         if not m:
@@ -141,6 +141,9 @@ def report(run_dir, out, wall_minutes=None):
               f"| {value(m, 'frechet_distance_to_training', '.2f')} | {m['classes_covered']}/10 |")
     in_all = (f", {wall_minutes:.1f} min in all (start-up, the metric's classifier and the final "
               "evaluation included)") if wall_minutes else ""
+    if "generated_ema" in metrics:
+        print(f"\nIS ratio of the moving average / real: "
+              f"{metrics['generated_ema']['inception_score'] / real['inception_score']:.3f}")
     print(f"\nIS ratio generated / real: {gen['inception_score'] / real['inception_score']:.3f}; "
           f"training {history[-1]['seconds'] / 60:.1f} min{in_all}")
     curve = os.path.join(out, "score_curve.png")

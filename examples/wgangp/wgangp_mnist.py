@@ -73,7 +73,9 @@ def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float,
                  samples=samples.reshape(len(samples), 784))
         save_json(results, osp.join(cfg.output_dir, "metrics.json"))
         plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
-    for name in ("generated", "real_test_digits", "real_training_digits"):
+    for name in ("generated", "generated_ema", "real_test_digits", "real_training_digits"):
+        if name not in results:
+            continue
         shown = {k: round(v, 4) for k, v in results[name].items() if k != "class_histogram"}
         logger.info(f"[{cfg.mode}] {name}: {shown}")
     return results
@@ -183,10 +185,20 @@ def train(cfg: DictConfig):
         run.end_epoch(epoch, scores)
     run.finish()
 
-    # evaluate the trained generator
+    # evaluate the trained generator, and first its moving average (TRAIN.ema_decay)
+    extra = {"architecture": "paper"}
+    if run.average is not None and run.average.started:
+        with run.average.applied(), models.sampling(generator, cfg.EVAL.sample_norm):
+            eval_solver.eval()
+        extra["generated_ema"] = metrics["digits"].results["generated"]
+        if parallel.is_main_process():
+            averaged = metrics["digits"].samples
+            save_npz(osp.join(cfg.output_dir, "samples_ema.npz"),
+                     samples=averaged.reshape(len(averaged), 784))
+            plots.save_image_grid(averaged[:64], osp.join(cfg.output_dir, "samples_ema.png"), 8)
     with models.sampling(generator, cfg.EVAL.sample_norm):
         eval_solver.eval()
-    report(cfg, metrics["digits"].samples, metrics, accuracy, {"architecture": "paper"})
+    report(cfg, metrics["digits"].samples, metrics, accuracy, extra)
 
 
 def evaluate(cfg: DictConfig):

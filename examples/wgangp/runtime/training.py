@@ -19,6 +19,7 @@ from paddle.distributed import fleet
 import ppsci
 import psutil
 from ppsci.utils import logger
+from ppsci.utils.ema import ExponentialMovingAverage
 
 from . import parallel
 from . import plots
@@ -126,6 +127,48 @@ def quiet():
         log.setLevel(level)
 
 
+class GeneratorAverage:
+    """TRAIN.ema_decay: ppsci's ExponentialMovingAverage of the generator's weights, started
+    (from a copy of them) at the first generator iteration past TRAIN.ema_start of the run's
+    planned iterations and moved after every generator step since; a checkpoint holds it
+    ({} before it starts)."""
+
+    def __init__(self, generator: paddle.nn.Layer, decay: float, start: float):
+        self.generator, self.decay, self.start = generator, decay, start
+        self.ema = None
+
+    @property
+    def started(self) -> bool:
+        return self.ema is not None
+
+    def update(self, iteration: int, total: int) -> None:
+        if self.ema is not None:
+            self.ema.update()
+        elif iteration > self.start * total:
+            self.ema = ExponentialMovingAverage(self.generator, self.decay)
+            logger.info(f"The generator's moving average (TRAIN.ema_decay={self.decay:g}) starts "
+                        f"at generator iteration {iteration}, past TRAIN.ema_start="
+                        f"{self.start:g} of {total}.")
+
+    @contextlib.contextmanager
+    def applied(self):
+        """The average's weights in the generator inside the block (its own after it)."""
+        self.ema.apply_shadow()
+        try:
+            yield
+        finally:
+            self.ema.restore()
+
+    def state_dict(self) -> dict:
+        return {} if self.ema is None else dict(self.ema.state_dict())
+
+    def set_state_dict(self, state: dict) -> None:
+        self.ema = None
+        if state:
+            self.ema = ExponentialMovingAverage(self.generator, self.decay)
+            self.ema.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
+
+
 # an epoch record's entries that are no loss, term or metric
 _BOOKKEEPING = ("epoch", "iteration", "iters_per_second", "seconds", "learning_rate_critic",
                 "learning_rate_generator", "planned_iterations", "planned_epochs",
@@ -143,12 +186,13 @@ def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: 
     no part of an epoch is lost to rounding): each iteration `per_iteration` s plus a
     held-out cost (`dev` s) every TRAIN.dev_freq iterations, each epoch's end (check, plot,
     files) `epoch_end` s, of which `check` s the validator's check of TRAIN.metric_samples.
-    The final evaluation is kept that end with the check scaled to EVAL.num_samples; 2 % of
-    the budget is spare for the machine's variation."""
+    The final evaluation is kept that end with the check scaled to EVAL.num_samples (twice
+    with TRAIN.ema_decay); 2 % of the budget is spare for the machine's variation."""
     train = cfg.TRAIN
     budget = 60 * train.minutes
     scale = cfg.EVAL.num_samples / train.metric_samples if train.get("metric_samples") else 1.0
-    reserved = epoch_end + check * (max(scale, 1.0) - 1.0) + 0.02 * budget
+    evaluated = 2 if train.get("ema_decay") else 1  # the generator and its moving average
+    reserved = epoch_end + check * (evaluated * max(scale, 1.0) - 1.0) + 0.02 * budget
     per_iteration += dev / train.dev_freq if train.get("dev_freq") else 0.0
     available = budget - elapsed - reserved
     epochs = int(available // (train.iters_per_epoch * per_iteration + epoch_end))
@@ -221,6 +265,11 @@ class Run:
         self.resumable = {"generator": model.generator, "critic": model.critic,
                           "critic_optimizer": critic_solver.optimizer,
                           "generator_optimizer": generator_solver.optimizer, **(data_state or {})}
+        self.average = None
+        if cfg.TRAIN.get("ema_decay"):
+            self.average = GeneratorAverage(model.generator, cfg.TRAIN.ema_decay,
+                                            cfg.TRAIN.ema_start)
+            self.resumable["generator_average"] = self.average
         self.settings = training_settings(cfg, data)
         self.history, self.partial = load_checkpoint(
             cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
@@ -419,6 +468,8 @@ class Run:
                 with quiet():  # ppsci logs each Solver's first step
                     yield iteration
                 self.stop_if_diverged(iteration)
+                if self.average is not None:
+                    self.average.update(iteration, self.progress.total)
                 if self.dev_freq and iteration % self.dev_freq == 0:
                     self.held_out_cost(iteration)
                 if self.progress.due(iteration):  # with the latest held-out cost not shown
@@ -454,8 +505,7 @@ class Run:
                    "meters": self._meters()}
         output_dir = self.cfg.output_dir
         if parallel.is_main_process():
-            save_weights(self.model.generator, osp.join(output_dir, "model_generator.pdparams"))
-            save_weights(self.model.critic, osp.join(output_dir, "model_discriminator.pdparams"))
+            self.save_weights()
             save_checkpoint(output_dir, 0, self.history, self.resumable, self.settings, partial)
             self.monitor.close()
         latest = osp.join(osp.abspath(output_dir), "checkpoints", "latest")
@@ -520,8 +570,7 @@ class Run:
         record.update(metrics or {})
         if parallel.is_main_process():
             output_dir = self.cfg.output_dir
-            save_weights(self.model.generator, osp.join(output_dir, "model_generator.pdparams"))
-            save_weights(self.model.critic, osp.join(output_dir, "model_discriminator.pdparams"))
+            self.save_weights()
             save_checkpoint(output_dir, self.cfg.TRAIN.get("save_freq", 0),
                             self.history + [record], self.resumable, self.settings)
             self.monitor.scalars({f"epoch/{k}": v for k, v in record.items()
@@ -532,6 +581,15 @@ class Run:
         self.history.append(record)
         log_epoch(self.cfg, record, self.progress.eta(record["iteration"]),
                   list(metrics or {}))
+
+    def save_weights(self) -> None:
+        """The networks' weights files (and the generator's moving average, once started)."""
+        output_dir, generator = self.cfg.output_dir, self.model.generator
+        save_weights(generator, osp.join(output_dir, "model_generator.pdparams"))
+        save_weights(self.model.critic, osp.join(output_dir, "model_discriminator.pdparams"))
+        if self.average is not None and self.average.started:
+            with self.average.applied():
+                save_weights(generator, osp.join(output_dir, "model_generator_ema.pdparams"))
 
     def follow_pace(self, epoch: int) -> None:
         """TRAIN.replan: after `epoch`, more or fewer epochs of the plan's length when the
