@@ -10,6 +10,7 @@ import time
 
 from runtime import checkpoints
 from runtime import files
+from runtime.errors import UsageError
 import numpy as np
 import pytest
 
@@ -81,6 +82,21 @@ def test_checkpoint_of_another_model_is_refused(uninterrupted, tmp_path):
         "TRAIN.resume_with_changes=true",
         f"TRAIN.checkpoint_path={uninterrupted}/checkpoints/latest", f"hydra.run.dir={tmp_path}"))
     assert "TRAIN.checkpoint_path=" in line and "does not fit this model" in line
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_at_its_earlier_value():
+    """A setting added later (checkpoints.ADDED) and absent from an older checkpoint's
+    settings counts as the value that computes what the older version did."""
+    now = {"seed": 1, "TRAIN.lr_decay_power": 1.0, "TRAIN.ema_start": 0.25}
+    older = {"seed": 1}
+    checkpoints.check_settings("old/latest", older, now, with_changes=False)  # no change
+    with pytest.raises(UsageError, match=r"TRAIN.lr_decay_power 1.0 -> 2.0"):
+        checkpoints.check_settings("old/latest", older, {**now, "TRAIN.lr_decay_power": 2.0},
+                                   with_changes=False)
+    # a script without the setting (the toy has no ema_start) gains nothing from the rule
+    checkpoints.check_settings("old/latest", older, {"seed": 1}, with_changes=False)
+    with pytest.raises(UsageError, match=r"seed 1 -> 2"):
+        checkpoints.check_settings("old/latest", older, {**now, "seed": 2}, with_changes=False)
 
 
 def test_missing_checkpoint(tmp_path):

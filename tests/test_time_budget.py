@@ -169,6 +169,42 @@ def test_a_replan_keeps_the_learning_rate_continuous():
     assert 1e-3 * twice * (1 - 200 / 350) == pytest.approx(1e-3 * scale * (1 - 200 / 300))
 
 
+def test_lr_decay_power_shapes_the_decay(tmp_path):
+    """TRAIN.lr_decay_power=2: after i of N generator iterations the records hold the
+    rate of the next step, 1e-3 (1 - i/N)^2, the critic's over its n_critic steps each."""
+    result = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.epochs=4",
+                        "TRAIN.lr_decay_power=2", "TRAIN.n_critic=3", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "decaying to 0 as (1 - i/N)^2" in result.stdout + result.stderr
+    log = records(tmp_path)
+    for record, done in zip(log, (0.25, 0.5, 0.75, 1.0)):
+        assert record["learning_rate_generator"] == pytest.approx(1e-3 * (1 - done) ** 2, abs=1e-15)
+        assert record["learning_rate_critic"] == pytest.approx(1e-3 * (1 - done) ** 2, abs=1e-15)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
+def test_a_replan_keeps_a_polynomial_decay_continuous(power):
+    """TRAIN.lr_decay_power: the same continuity for (1 - step/total)^power, against
+    paddle's PolynomialDecay with that power."""
+    import paddle
+
+    total, done, new_total = 400, 150, 260
+    old = paddle.optimizer.lr.PolynomialDecay(1e-3, total, end_lr=0.0, power=power)
+    for _ in range(done):
+        old.step()
+    scale = rescaled_rate(1.0, total, done, new_total, power)
+    new = paddle.optimizer.lr.PolynomialDecay(1e-3 * scale, new_total, end_lr=0.0, power=power)
+    for _ in range(done):
+        new.step()
+    assert new() == pytest.approx(old(), rel=1e-12)
+    for _ in range(new_total - done - 1):
+        new.step()
+    last = new()
+    assert 0 < last == pytest.approx(1e-3 * scale * (1 / new_total) ** power, rel=1e-9)
+    new.step()
+    assert new() == pytest.approx(0.0, abs=1e-15)
+
+
 def test_replan_bounds():
     """The plan stays while the run would end from one epoch early to half an epoch late,
     and otherwise takes as many epochs as fit."""

@@ -24,6 +24,9 @@ FREE = ("TRAIN.epochs", "TRAIN.checkpoint_path", "TRAIN.save_freq", "TRAIN.eval_
         "TRAIN.final_eval_samples", "TRAIN.resume_with_changes", "TRAIN.pretrained_model_path",
         "TRAIN.dev_freq", "TRAIN.dev_samples", "TRAIN.replan",
         "DATA.data_path", "DATA.md5")
+# settings added after the first checkpoints, each with the value that computes what the
+# versions before it did: a checkpoint written without one resumes as if it had that value
+ADDED = {"TRAIN.ema_start": 0.25, "TRAIN.lr_decay_power": 1.0}
 
 
 def training_settings(cfg, data: Optional[np.ndarray] = None) -> Dict[str, object]:
@@ -160,6 +163,7 @@ def check_settings(path: str, saved: Optional[dict], now: Dict[str, object],
         logger.warning(f"TRAIN.checkpoint_path={path}: written by an earlier version, without "
                        "its settings; they are not compared.")
         return
+    saved = {**{key: value for key, value in ADDED.items() if key in now}, **saved}
     changes = [f"{key} {saved.get(key, '(unset)')!r} -> {now.get(key, '(unset)')!r}"
                for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]
     if not changes:

@@ -71,6 +71,7 @@ class Train(Section):
     beta1: Optional[Beta] = None  # Adam's (startup requires them with Adam)
     beta2: Optional[Beta] = None
     lr_decay: StrictBool = False
+    lr_decay_power: Annotated[float, Field(gt=0)] = 1.0
     ema_decay: Optional[Annotated[float, Field(gt=0, lt=1)]] = None
     ema_start: Annotated[float, Field(ge=0, lt=1)] = 0.25
     eval_during_train: StrictBool = False

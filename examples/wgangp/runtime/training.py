@@ -84,12 +84,13 @@ def continue_loader(constraint, batches_read: int) -> None:
 
 
 def learning_rate(train_cfg, steps_per_epoch: int):
-    """TRAIN.learning_rate, or with TRAIN.lr_decay a schedule decaying linearly to 0 over
-    the run, one decrement per optimizer step."""
+    """TRAIN.learning_rate, or with TRAIN.lr_decay a schedule decaying to 0 over the run,
+    one decrement per optimizer step: the rate times (1 - step/steps)^TRAIN.lr_decay_power."""
     if not train_cfg.get("lr_decay", False):
         return train_cfg.learning_rate
     return ppsci.optimizer.lr_scheduler.Linear(
-        train_cfg.epochs, steps_per_epoch, train_cfg.learning_rate)()
+        train_cfg.epochs, steps_per_epoch, train_cfg.learning_rate,
+        power=train_cfg.get("lr_decay_power", 1.0))()
 
 
 def optimizer(train_cfg, steps_per_epoch: int, rate=None):
@@ -213,11 +214,12 @@ def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float)
     return done + int(fit)
 
 
-def rescaled_rate(scale: float, total: int, done: int, new_total: int) -> float:
-    """The factor on TRAIN.learning_rate that keeps a linear decay continuous when its
-    length changes from `total` to `new_total` steps after `done`: the rate
-    scale * (1 - done/total) now, decaying to 0 at new_total."""
-    return scale * (total - done) * new_total / (total * (new_total - done))
+def rescaled_rate(scale: float, total: int, done: int, new_total: int,
+                  power: float = 1.0) -> float:
+    """The factor on TRAIN.learning_rate that keeps a decay (1 - step/total)^power
+    continuous when its length changes from `total` to `new_total` steps after `done`: the
+    rate scale * (1 - done/total)^power now, decaying to 0 at new_total."""
+    return scale * ((total - done) * new_total / (total * (new_total - done))) ** power
 
 
 class Run:
@@ -320,7 +322,7 @@ class Run:
     def set_length(self, epochs: int, iters_per_epoch: Optional[int] = None) -> None:
         """Train `epochs` epochs (of `iters_per_epoch`): the Solvers' step counts and the
         learning-rate decay span them (ppsci's Linear is paddle's PolynomialDecay over
-        decay_steps, from TRAIN.learning_rate x the plan's rate_scale)."""
+        decay_steps, from TRAIN.learning_rate x the plan's rate_scale, with its power)."""
         self.cfg.TRAIN.epochs = epochs
         if iters_per_epoch:
             self.cfg.TRAIN.iters_per_epoch = iters_per_epoch
@@ -505,7 +507,7 @@ class Run:
                    "meters": self._meters()}
         output_dir = self.cfg.output_dir
         if parallel.is_main_process():
-            self.save_weights()
+            self.save_networks()
             save_checkpoint(output_dir, 0, self.history, self.resumable, self.settings, partial)
             self.monitor.close()
         latest = osp.join(osp.abspath(output_dir), "checkpoints", "latest")
@@ -570,7 +572,7 @@ class Run:
         record.update(metrics or {})
         if parallel.is_main_process():
             output_dir = self.cfg.output_dir
-            self.save_weights()
+            self.save_networks()
             save_checkpoint(output_dir, self.cfg.TRAIN.get("save_freq", 0),
                             self.history + [record], self.resumable, self.settings)
             self.monitor.scalars({f"epoch/{k}": v for k, v in record.items()
@@ -582,7 +584,7 @@ class Run:
         log_epoch(self.cfg, record, self.progress.eta(record["iteration"]),
                   list(metrics or {}))
 
-    def save_weights(self) -> None:
+    def save_networks(self) -> None:
         """The networks' weights files (and the generator's moving average, once started)."""
         output_dir, generator = self.cfg.output_dir, self.model.generator
         save_weights(generator, osp.join(output_dir, "model_generator.pdparams"))
@@ -610,15 +612,18 @@ class Run:
         before = self.cfg.TRAIN.epochs
         if epochs > epoch:  # the rate decays to 0 over the new length
             self.rate_scale = rescaled_rate(self.rate_scale, before * length, epoch * length,
-                                            epochs * length)
+                                            epochs * length,
+                                            self.cfg.TRAIN.get("lr_decay_power", 1.0))
         self.planned = epochs * length
         self.set_length(epochs, length)
         parallel.log_every_rank(
             f"Re-planned after epoch {epoch} at {elapsed / 60:.1f} minutes: the last epochs took "
             f"{per_epoch:.1f} s each, so {epochs} epochs of {length} fit TRAIN.minutes="
-            f"{self.cfg.TRAIN.minutes:g} instead of {before} ({self.planned} iterations); the "
-            "learning rate decays to 0 at the new end. TRAIN.epochs cannot repeat a re-planned "
-            "run (TRAIN.replan=false keeps the first plan).")
+            f"{self.cfg.TRAIN.minutes:g} instead of {before} ({self.planned} iterations); "
+            + ("the learning rate decays to 0 at the new end" if epochs > epoch
+               else "training ends with this epoch")
+            + ". TRAIN.epochs cannot repeat a re-planned run (TRAIN.replan=false keeps the "
+            "first plan).")
 
     def finish(self) -> list:
         """losses.png and losses.json (rank 0) and the closing line; returns the epoch log."""
@@ -647,7 +652,9 @@ def describe_method(cfg) -> str:
         rule = f"RMSProp at {train.learning_rate:g}"
     else:
         rule = f"Adam at {train.learning_rate:g}, betas {train.beta1:g}, {train.beta2:g}"
-    decay = ", decaying linearly to 0" if train.get("lr_decay", False) else ""
+    power = train.get("lr_decay_power", 1.0)
+    decay = ("" if not train.get("lr_decay", False) else ", decaying linearly to 0"
+             if power == 1 else f", decaying to 0 as (1 - i/N)^{power:g}")
     return f"{method} with {rule}{decay}"
 
 
