@@ -68,3 +68,18 @@ def test_kid_is_unbiased_where_the_frechet_distance_is_not():
 def test_kid_needs_two_samples_in_each_set():
     with pytest.raises(ValueError, match="at least 2"):
         functions.kernel_inception_distance(np.ones((1, 3)), np.ones((5, 3)))
+
+
+def test_a_reference_scored_again_gives_the_same_kid_and_a_changed_one_its_own():
+    """The reference's within-subset sums are kept between checks: scoring new samples
+    against the same reference matches the definition, and a reference changed in place
+    (the same array, other values) is scored afresh."""
+    rng = np.random.default_rng(3)
+    reference = rng.standard_normal((10, 3))
+    for _ in range(2):  # the second call reads the kept sums
+        x = rng.standard_normal((10, 3)) + 0.3
+        mean, _ = functions.kernel_inception_distance(x, reference, subsets=1)
+        assert mean == pytest.approx(kid_by_definition(x, reference), rel=1e-9)
+    reference *= 2.0
+    mean, _ = functions.kernel_inception_distance(x, reference, subsets=1)
+    assert mean == pytest.approx(kid_by_definition(x, reference), rel=1e-9)
