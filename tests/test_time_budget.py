@@ -207,15 +207,23 @@ def test_a_replan_keeps_a_polynomial_decay_continuous(power):
 
 def test_replan_bounds():
     """The plan stays while the run would end from one epoch early to half an epoch late,
-    and otherwise takes as many epochs as fit."""
-    # 10 done of 20; 100 s an epoch
-    assert replan_epochs(20, 10, 1000.0, 100.0) == 20  # on time
-    assert replan_epochs(20, 10, 960.0, 100.0) == 20  # 0.4 epochs late: tolerated
-    assert replan_epochs(20, 10, 940.0, 100.0) == 19  # 0.6 late: one fewer
-    assert replan_epochs(20, 10, 1090.0, 100.0) == 20  # 0.9 early: tolerated
-    assert replan_epochs(20, 10, 1110.0, 100.0) == 21  # 1.1 early: one more
-    assert replan_epochs(20, 10, 500.0, 100.0) == 15
-    assert replan_epochs(20, 10, -30.0, 100.0) == 10  # out of time: this epoch is the last
+    or within a tenth of the epochs left if that is wider, and otherwise takes as many
+    epochs as fit."""
+    # 5 left of 20; 100 s an epoch: the fixed band
+    assert replan_epochs(20, 15, 500.0, 100.0) == 20  # on time
+    assert replan_epochs(20, 15, 460.0, 100.0) == 20  # 0.4 epochs late: tolerated
+    assert replan_epochs(20, 15, 440.0, 100.0) == 19  # 0.6 late: one fewer
+    assert replan_epochs(20, 15, 590.0, 100.0) == 20  # 0.9 early: tolerated
+    assert replan_epochs(20, 15, 610.0, 100.0) == 21  # 1.1 early: one more
+    assert replan_epochs(20, 15, -30.0, 100.0) == 15  # out of time: this epoch is the last
+    # 30 left of 40: a tenth of them, 3 epochs, either way
+    assert replan_epochs(40, 10, 2720.0, 100.0) == 40  # 2.8 late: tolerated
+    assert replan_epochs(40, 10, 2680.0, 100.0) == 36  # 3.2 late: as many as fit
+    assert replan_epochs(40, 10, 3290.0, 100.0) == 40  # 2.9 early: tolerated
+    assert replan_epochs(40, 10, 3310.0, 100.0) == 43  # 3.1 early
+    assert replan_epochs(40, 10, 1500.0, 100.0) == 25
+    # the old fixed band, for comparison (benchmarks/replan_replay.py)
+    assert replan_epochs(40, 10, 2940.0, 100.0, relative=0.0) == 39
 
 
 def test_a_checkpoint_without_a_plan_is_not_resumed_by_a_budget(tmp_path):

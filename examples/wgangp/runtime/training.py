@@ -202,14 +202,21 @@ def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: 
             "short": epochs < 1, "reserved": reserved}
 
 
-def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float) -> int:
+# the epochs whose median is the pace a re-plan goes by
+PACE_EPOCHS = 5
+
+
+def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float,
+                  relative: float = 0.1) -> int:
     """The epochs a plan should have after `done` of `epochs`, with `seconds_left` for
     training at `per_epoch` s each (the recent pace, epoch ends included): unchanged while
     the run would end between one epoch early and half an epoch late (inside the plan's
-    2 % spare), else as many as fit."""
+    2 % spare), or within `relative` of the epochs left, whichever is wider (a pace
+    measured early says less about the end, and the band narrows as it nears); else as
+    many as fit."""
     fit = max(seconds_left, 0.0) / per_epoch
     left = epochs - done
-    if fit - 1.0 <= left <= fit + 0.5:
+    if fit - max(1.0, relative * left) <= left <= fit + max(0.5, relative * left):
         return epochs
     return done + int(fit)
 
@@ -595,11 +602,11 @@ class Run:
 
     def follow_pace(self, epoch: int) -> None:
         """TRAIN.replan: after `epoch`, more or fewer epochs of the plan's length when the
-        recent pace (the median of the last 3 epochs, ends included) would end training
-        off the time the plan keeps (replan_epochs); the learning rate goes on from where
-        it is and decays to 0 at the new end (rescaled_rate)."""
+        recent pace (the median of the last PACE_EPOCHS epochs, ends included) would end
+        training off the time the plan keeps (replan_epochs); the learning rate goes on
+        from where it is and decays to 0 at the new end (rescaled_rate)."""
         self.epoch_ends.append(time.perf_counter())
-        recent = np.diff(self.epoch_ends[-4:])
+        recent = np.diff(self.epoch_ends[-PACE_EPOCHS - 1:])
         if len(self.epoch_ends) < 3:  # two epochs timed at least
             return
         per_epoch, elapsed = parallel.max_over_processes_of(
