@@ -123,10 +123,14 @@ def test_the_launchers_sigterm_keeps_the_work_of_both_processes(tmp_path):
     run.communicate(timeout=120)
     log = (tmp_path / "launch_logs" / "workerlog.0").read_text()
     stopped = [line for line in log.splitlines() if "Stopped by SIGTERM" in line]
-    assert len(stopped) == 1 and "with a checkpoint of where it stands" in stopped[0], log[-2000:]
-    iteration = re.search(r"after generator iteration (\d+)", stopped[0]).group(1)
+    assert len(stopped) == 1, log[-2000:]
+    # the launcher passes the signal on within about a second: mid-epoch, with a checkpoint
+    # of where the run stands, or, when it lands on an epoch's end, after that epoch
+    where = re.search(r"Stopped by SIGTERM after (generator iteration \d+ of \d+, with a "
+                      r"checkpoint of where it stands|epoch \d+);", stopped[0])
+    assert where, stopped[0]
     rank1 = (tmp_path / "run" / "train.rank1.log").read_text()
-    assert f"after generator iteration {iteration} " in rank1  # the same for both
+    assert f"Stopped by SIGTERM after {where.group(1)};" in rank1  # the same for both
     env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
     resumed = subprocess.run(
         [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
