@@ -237,7 +237,8 @@ def test_a_bad_choice_is_one_line_naming_what_is_allowed(capsys, key, allowed):
 
 @pytest.mark.parametrize("key, value, words", [
     ("TRAIN.beta1", 1.0, "in [0, 1)"), ("TRAIN.beta2", -0.1, "in [0, 1)"),
-    ("TRAIN.learning_rate", 0, "> 0"), ("LOSS.lambda_gp", -1, ">= 0"),
+    ("TRAIN.learning_rate", 0, "> 0"), ("TRAIN.critic_learning_rate", -1e-3, "> 0"),
+    ("LOSS.lambda_gp", -1, ">= 0"),
     ("download_timeout", 0, "> 0"), ("EVAL.pretrained_gen_sha256", "abc", "64 hexadecimal"),
     ("TRAIN.lr_decay", "yes", "true or false"), ("TRAIN.eval_freq", 0, "positive integer"),
     ("seed", -1, ">= 0"),

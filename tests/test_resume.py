@@ -87,7 +87,8 @@ def test_checkpoint_of_another_model_is_refused(uninterrupted, tmp_path):
 def test_a_checkpoint_from_before_a_setting_existed_resumes_at_its_earlier_value(capsys):
     """A setting added later (checkpoints.ADDED) and absent from an older checkpoint's
     settings counts as the value that computes what the older version did."""
-    now = {"seed": 1, "TRAIN.lr_decay_power": 1.0, "TRAIN.ema_start": 0.25}
+    now = {"seed": 1, "TRAIN.lr_decay_power": 1.0, "TRAIN.ema_start": 0.25,
+           "TRAIN.critic_learning_rate": None}
     older = {"seed": 1}
     checkpoints.check_settings("old/latest", older, now, with_changes=False)  # no change
     with pytest.raises(UsageError):

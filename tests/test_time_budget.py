@@ -121,8 +121,9 @@ def test_both_processes_of_a_launched_run_train_one_plan(tmp_path):
 def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     """The run is stopped (SIGSTOP) for a quarter of its budget in its third epoch, as a
     machine that slows down: the plan loses the epochs that no longer fit and the learning
-    rate, continuous, still decays to 0 at the new end."""
-    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "log_freq=1000", cwd=str(tmp_path))
+    rates, continuous, still decay to 0 at the new end (the critic's, its own, with them)."""
+    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "log_freq=1000",
+                "TRAIN.critic_learning_rate=2e-3", cwd=str(tmp_path))
     seen = wait_for(run, "iterations planned")
     length = int(PLANNED.findall(seen)[0][2])
     seen += wait_for(run, "[Train][Epoch 2/")
@@ -145,6 +146,10 @@ def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     rates = [r["learning_rate_generator"] for r in log]
     assert rates[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a > b for a, b in zip(rates, rates[1:])), rates
+    # the critic's own rate (TRAIN.critic_learning_rate) keeps its ratio through the re-plans
+    for record in log[:-1]:
+        assert record["learning_rate_critic"] == pytest.approx(2 * record["learning_rate_generator"],
+                                                               rel=1e-9)
 
 
 def test_a_replan_keeps_the_learning_rate_continuous():
@@ -169,17 +174,20 @@ def test_a_replan_keeps_the_learning_rate_continuous():
     assert 1e-3 * twice * (1 - 200 / 350) == pytest.approx(1e-3 * scale * (1 - 200 / 300))
 
 
-def test_lr_decay_power_shapes_the_decay(tmp_path):
-    """TRAIN.lr_decay_power=2: after i of N generator iterations the records hold the
-    rate of the next step, 1e-3 (1 - i/N)^2, the critic's over its n_critic steps each."""
+def test_lr_decay_power_and_the_critics_rate_shape_the_decays(tmp_path):
+    """TRAIN.lr_decay_power=2 TRAIN.critic_learning_rate=3e-3: after i of N generator
+    iterations the records hold the rate of the next step, 1e-3 (1 - i/N)^2 for the
+    generator and 3e-3 (1 - i/N)^2 for the critic over its n_critic steps each."""
     result = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.epochs=4",
-                        "TRAIN.lr_decay_power=2", "TRAIN.n_critic=3", f"hydra.run.dir={tmp_path}")
+                        "TRAIN.lr_decay_power=2", "TRAIN.n_critic=3",
+                        "TRAIN.critic_learning_rate=3e-3", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "decaying to 0 as (1 - i/N)^2" in result.stdout + result.stderr
+    assert "Adam at 0.003 (critic) and 0.001 (generator), betas 0.5, 0.9, decaying to 0 as " \
+           "(1 - i/N)^2" in result.stdout + result.stderr
     log = records(tmp_path)
     for record, done in zip(log, (0.25, 0.5, 0.75, 1.0)):
         assert record["learning_rate_generator"] == pytest.approx(1e-3 * (1 - done) ** 2, abs=1e-15)
-        assert record["learning_rate_critic"] == pytest.approx(1e-3 * (1 - done) ** 2, abs=1e-15)
+        assert record["learning_rate_critic"] == pytest.approx(3e-3 * (1 - done) ** 2, abs=1e-15)
 
 
 @pytest.mark.parametrize("power", [1.0, 2.0, 0.5])

@@ -87,13 +87,19 @@ def test_bad_input_is_one_clear_line(tmp_path, overrides, message):
     assert message in one_error_line(run(*overrides, f"hydra.run.dir={tmp_path}"))
 
 
-def test_nan_loss_stops_the_run_with_one_line(tmp_path):
+@pytest.mark.parametrize("rate, advice", [
+    ("TRAIN.learning_rate=1e30", "Lower TRAIN.learning_rate or check the data."),
+    ("TRAIN.critic_learning_rate=1e30",
+     "Lower TRAIN.learning_rate or TRAIN.critic_learning_rate or check the data."),
+])
+def test_nan_loss_stops_the_run_with_one_line(tmp_path, rate, advice):
     # an absurd learning rate: the critic's weights, then its loss, overflow in iteration 1
-    result = run(*SHORT, "TRAIN.learning_rate=1e30", f"hydra.run.dir={tmp_path}")
+    result = run(*SHORT, rate, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1 and "diverged" in errors[0] and "iteration 1;" in errors[0]
+    assert errors[0].endswith(advice)
     assert not (tmp_path / "model_generator.pdparams").exists()  # nothing bad was saved
 
 

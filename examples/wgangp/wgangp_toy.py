@@ -92,10 +92,12 @@ def train(cfg: DictConfig):
     )
     generator_constraint = StreamConstraint(generator_batch, generator_loss, name="generator")
 
-    # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp) or RMSProp (wgan);
-    # with TRAIN.lr_decay the rate decays linearly to 0
-    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic)(critic)
-    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch)(generator)
+    # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp) or RMSProp (wgan), at
+    # TRAIN.learning_rate (the critic at TRAIN.critic_learning_rate if set); with
+    # TRAIN.lr_decay both decay to 0
+    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic,
+                                 "critic")(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch, "generator")(generator)
 
     # set validator: each epoch the cheap metrics (no W1) of the points its plot shows; at
     # the end all metrics of EVAL.num_samples points

@@ -26,7 +26,8 @@ FREE = ("TRAIN.epochs", "TRAIN.checkpoint_path", "TRAIN.save_freq", "TRAIN.eval_
         "DATA.data_path", "DATA.md5")
 # settings added after the first checkpoints, each with the value that computes what the
 # versions before it did: a checkpoint written without one resumes as if it had that value
-ADDED = {"TRAIN.ema_start": 0.25, "TRAIN.lr_decay_power": 1.0}
+ADDED = {"TRAIN.ema_start": 0.25, "TRAIN.lr_decay_power": 1.0,
+         "TRAIN.critic_learning_rate": None}
 
 
 def training_settings(cfg, data: Optional[np.ndarray] = None) -> Dict[str, object]:

@@ -68,6 +68,7 @@ class Train(Section):
     generator_batch_size: Optional[Count] = None
     optimizer: Literal["adam", "rmsprop"] = "adam"
     learning_rate: Rate
+    critic_learning_rate: Optional[Rate] = None
     beta1: Optional[Beta] = None  # Adam's (startup requires them with Adam)
     beta2: Optional[Beta] = None
     lr_decay: StrictBool = False

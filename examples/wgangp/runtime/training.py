@@ -83,21 +83,30 @@ def continue_loader(constraint, batches_read: int) -> None:
         next(constraint.data_iter)
 
 
-def learning_rate(train_cfg, steps_per_epoch: int):
-    """TRAIN.learning_rate, or with TRAIN.lr_decay a schedule decaying to 0 over the run,
+def peak_rate(train_cfg, network: str) -> float:
+    """The learning rate `network` ("critic" or "generator") starts at: TRAIN.learning_rate,
+    or for the critic TRAIN.critic_learning_rate when set (two time scales, as in TTUR)."""
+    critic_rate = train_cfg.get("critic_learning_rate")
+    if network == "critic" and critic_rate is not None:
+        return critic_rate
+    return train_cfg.learning_rate
+
+
+def learning_rate(train_cfg, steps_per_epoch: int, network: str):
+    """`network`'s peak_rate, or with TRAIN.lr_decay a schedule decaying to 0 over the run,
     one decrement per optimizer step: the rate times (1 - step/steps)^TRAIN.lr_decay_power."""
     if not train_cfg.get("lr_decay", False):
-        return train_cfg.learning_rate
+        return peak_rate(train_cfg, network)
     return ppsci.optimizer.lr_scheduler.Linear(
-        train_cfg.epochs, steps_per_epoch, train_cfg.learning_rate,
+        train_cfg.epochs, steps_per_epoch, peak_rate(train_cfg, network),
         power=train_cfg.get("lr_decay_power", 1.0))()
 
 
-def optimizer(train_cfg, steps_per_epoch: int, rate=None):
-    """ppsci's optimizer TRAIN.optimizer names, at learning_rate(...) (or `rate`): Adam with
-    TRAIN.beta1 and beta2, or RMSProp with TensorFlow's decay 0.9 and epsilon 1e-10 (weight
-    clipping)."""
-    rate = learning_rate(train_cfg, steps_per_epoch) if rate is None else rate
+def optimizer(train_cfg, steps_per_epoch: int, network: str, rate=None):
+    """ppsci's optimizer TRAIN.optimizer names for `network` ("critic" or "generator"), at
+    learning_rate(...) (or `rate`): Adam with TRAIN.beta1 and beta2, or RMSProp with
+    TensorFlow's decay 0.9 and epsilon 1e-10 (weight clipping)."""
+    rate = learning_rate(train_cfg, steps_per_epoch, network) if rate is None else rate
     if train_cfg.get("optimizer", "adam") == "rmsprop":
         return ppsci.optimizer.RMSProp(rate, rho=0.9, epsilon=1e-10)
     return ppsci.optimizer.Adam(rate, train_cfg.beta1, train_cfg.beta2)
@@ -223,7 +232,7 @@ def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float,
 
 def rescaled_rate(scale: float, total: int, done: int, new_total: int,
                   power: float = 1.0) -> float:
-    """The factor on TRAIN.learning_rate that keeps a decay (1 - step/total)^power
+    """The factor on the peak rates (peak_rate) that keeps a decay (1 - step/total)^power
     continuous when its length changes from `total` to `new_total` steps after `done`: the
     rate scale * (1 - done/total)^power now, decaying to 0 at new_total."""
     return scale * ((total - done) * new_total / (total * (new_total - done))) ** power
@@ -329,20 +338,20 @@ class Run:
     def set_length(self, epochs: int, iters_per_epoch: Optional[int] = None) -> None:
         """Train `epochs` epochs (of `iters_per_epoch`): the Solvers' step counts and the
         learning-rate decay span them (ppsci's Linear is paddle's PolynomialDecay over
-        decay_steps, from TRAIN.learning_rate x the plan's rate_scale, with its power)."""
+        decay_steps, from each network's peak_rate x the plan's rate_scale, with its power)."""
         self.cfg.TRAIN.epochs = epochs
         if iters_per_epoch:
             self.cfg.TRAIN.iters_per_epoch = iters_per_epoch
         total = epochs * self.cfg.TRAIN.iters_per_epoch
-        for solver, steps in ((self.critic_solver, self.cfg.TRAIN.n_critic),
-                              (self.generator_solver, 1)):
+        for solver, steps, network in ((self.critic_solver, self.cfg.TRAIN.n_critic, "critic"),
+                                       (self.generator_solver, 1, "generator")):
             # ppsci's epoch function reads the run's step count, which Solver.train() sets
             solver.max_steps = total * steps
             solver.epochs = epochs
             scheduler = solver.lr_scheduler
             if scheduler is not None and hasattr(scheduler, "decay_steps"):
                 scheduler.decay_steps = total * steps
-                scheduler.base_lr = self.cfg.TRAIN.learning_rate * self.rate_scale
+                scheduler.base_lr = peak_rate(self.cfg.TRAIN, network) * self.rate_scale
                 scheduler.last_lr = scheduler.get_lr()
         if hasattr(self, "progress"):
             self.progress.total = total
@@ -362,10 +371,11 @@ class Run:
         data parallelism as ppsci's Solver wraps its own; the run's own take no step before
         the plan (so their state, and its names in a checkpoint, are a fresh run's)."""
         cfg = self.cfg.TRAIN
-        for solver, layer, steps in ((self.critic_solver, self.model.critic, cfg.n_critic),
-                                     (self.generator_solver, self.model.generator, 1)):
-            rate = learning_rate(cfg, cfg.iters_per_epoch * steps)
-            trial = optimizer(cfg, cfg.iters_per_epoch * steps, rate)(layer)
+        for solver, layer, steps, network in (
+                (self.critic_solver, self.model.critic, cfg.n_critic, "critic"),
+                (self.generator_solver, self.model.generator, 1, "generator")):
+            rate = learning_rate(cfg, cfg.iters_per_epoch * steps, network)
+            trial = optimizer(cfg, cfg.iters_per_epoch * steps, network, rate)(layer)
             if dist.get_world_size() > 1:
                 trial = fleet.distributed_optimizer(trial)
             solver.optimizer = trial
@@ -557,7 +567,9 @@ class Run:
                 raise UsageError(
                     f"training diverged: the {name} loss is {loss} at generator iteration "
                     f"{iteration}; the weights of the last finished epoch are kept in "
-                    f"{self.cfg.output_dir}. Lower TRAIN.learning_rate or check the data.",
+                    f"{self.cfg.output_dir}. Lower TRAIN.learning_rate"
+                    + (" or TRAIN.critic_learning_rate" if self.cfg.TRAIN.get(
+                        "critic_learning_rate") is not None else "") + " or check the data.",
                     code=3)
 
     def end_epoch(self, epoch: int, metrics: Optional[dict] = None) -> None:
@@ -655,10 +667,13 @@ def describe_method(cfg) -> str:
     method = {"wgan-gp": f"WGAN-GP (gradient penalty, lambda {loss.lambda_gp:g})",
               "wgan": f"WGAN (weight clipping at +-{loss.get('clip', 0):g})",
               "dcgan": "the standard GAN (sigmoid cross-entropy)"}[kind]
+    rate = f"{train.learning_rate:g}"
+    if train.get("critic_learning_rate") is not None:
+        rate = f"{train.critic_learning_rate:g} (critic) and {train.learning_rate:g} (generator)"
     if train.get("optimizer", "adam") == "rmsprop":
-        rule = f"RMSProp at {train.learning_rate:g}"
+        rule = f"RMSProp at {rate}"
     else:
-        rule = f"Adam at {train.learning_rate:g}, betas {train.beta1:g}, {train.beta2:g}"
+        rule = f"Adam at {rate}, betas {train.beta1:g}, {train.beta2:g}"
     power = train.get("lr_decay_power", 1.0)
     decay = ("" if not train.get("lr_decay", False) else ", decaying linearly to 0"
              if power == 1 else f", decaying to 0 as (1 - i/N)^{power:g}")
