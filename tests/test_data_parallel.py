@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+from runtime import errors
 from runtime import startup
 from runtime import parallel
 import numpy as np
@@ -182,6 +184,33 @@ def test_modes_other_than_train_are_refused_under_the_launcher(tmp_path):
     result = run("wgangp_toy.py", tmp_path, "mode=eval")
     assert result.returncode == 2
     assert "ERROR: mode=eval runs in one process" in result.stdout + result.stderr
+
+
+RANK_ERRORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rank_errors.py")
+
+
+def launch_rank_errors(tmp_path, ranks, delay):
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+               "--log_dir", str(tmp_path / "launch_logs"), RANK_ERRORS, ranks, str(delay)]
+    tic = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    return result, time.monotonic() - tic
+
+
+def test_a_bad_setting_exits_2_whichever_process_meets_it_first(tmp_path):
+    # rank 1 meets it seconds before rank 0: the launcher, which reports the status of the
+    # first failed process in rank order and stops the others, must not stop rank 0 first
+    result, _ = launch_rank_errors(tmp_path, "0,1", delay=4)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ERROR: TRAIN.example=0: rank 0 cannot use this." in result.stdout + result.stderr
+
+
+def test_a_bad_setting_in_one_process_alone_ends_the_run(tmp_path):
+    result, seconds = launch_rank_errors(tmp_path, "1", delay=0)
+    assert result.returncode != 0
+    assert "ERROR: TRAIN.example=1: rank 1 cannot use this." in result.stdout + result.stderr
+    assert seconds < errors.RANK_0_GRACE + 60  # not the 120 s rank 0 would go on for
 
 
 def test_local_rows_partition_the_global_batch(monkeypatch):

@@ -224,21 +224,13 @@ class InitCallback(ppsci_callbacks.InitCallback):
     """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
 
     def on_run_start(self, config, **kwargs) -> None:
-        try:
-            if dist.get_world_size() > 1:
-                join_processes(config)
-            check_config(config)
-            with read_write(config), open_dict(config):
-                resolve_generator_alias(config)
-            if parallel.is_main_process():
-                claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
-        except UsageError as e:
-            # every process finds the same bad setting; the launcher reports the status of
-            # the first process in rank order that failed, stopping the others, so the
-            # other ranks leave the error to rank 0 and end quietly
-            if int(os.environ.get("PADDLE_TRAINER_ID", 0)) > 0:
-                raise SystemExit(0) from e
-            raise
+        if dist.get_world_size() > 1:
+            join_processes(config)
+        check_config(config)
+        with read_write(config), open_dict(config):
+            resolve_generator_alias(config)
+        if parallel.is_main_process():
+            claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
 
     def on_job_start(self, config, **kwargs) -> None:
         super().on_job_start(config, **kwargs)

@@ -1,0 +1,26 @@
+"""A stand-in for an example script under paddle.distributed.launch that meets a bad setting
+(runtime.errors.UsageError) in some of its processes:
+
+    python -m paddle.distributed.launch --nproc_per_node 2 tests/rank_errors.py RANKS DELAY
+
+the ranks in RANKS (e.g. 0,1) fail, rank 0 only after DELAY seconds (a slower rank 0); the
+others go on working for two minutes.
+"""
+
+import os
+import sys
+import time
+
+import paddle  # noqa: F401  (as in the scripts: Paddle's signal handlers are installed)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "examples", "wgangp"))
+from runtime.errors import UsageError  # noqa: E402
+
+rank = int(os.environ["PADDLE_TRAINER_ID"])
+failing, delay = [int(r) for r in sys.argv[1].split(",")], float(sys.argv[2])
+if rank == 0:
+    time.sleep(delay)
+if rank in failing:
+    raise UsageError(f"TRAIN.example={rank}: rank {rank} cannot use this.")
+time.sleep(120)
