@@ -23,7 +23,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "wgangp"))
 
-from runtime.training import PACE_EPOCHS, replan_epochs  # noqa: E402
+from runtime.training import PACE_EPOCHS, recent_pace, replan_epochs  # noqa: E402
 
 STAMP = re.compile(r"^\[(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)\]")
 PLAN = re.compile(r"\((\d+) epochs of \d+\) for TRAIN.minutes=(\S+): .* (\d+) s spent on "
@@ -71,7 +71,7 @@ def replay(plan: dict, window: int, relative: float):
         times.append(times[-1] + (took[done] if done < len(took) else later))
         done += 1
         if len(times) >= 3 and done < epochs:
-            pace = float(np.median(np.diff(times[-window - 1:])))
+            pace = recent_pace(times, window)
             new = replan_epochs(epochs, done, seconds - plan["reserved"] - times[-1], pace,
                                 relative)
             replans += new != epochs

@@ -121,7 +121,8 @@ def test_both_processes_of_a_launched_run_train_one_plan(tmp_path):
 def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     """The run is stopped (SIGSTOP) for a quarter of its budget in its third epoch, as a
     machine that slows down: the plan loses the epochs that no longer fit and the learning
-    rates, continuous, still decay to 0 at the new end (the critic's, its own, with them)."""
+    rates, continuous, still decay to 0 at the new end (the critic's, its own, with them),
+    unless the last re-plan found no time for one more epoch and ended training there."""
     run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "log_freq=1000",
                 "TRAIN.critic_learning_rate=2e-3", cwd=str(tmp_path))
     seen = wait_for(run, "iterations planned")
@@ -144,12 +145,41 @@ def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     assert len(log) == final == log[-1]["planned_epochs"]
     assert "TRAIN.epochs cannot repeat a re-planned run" in out
     rates = [r["learning_rate_generator"] for r in log]
-    assert rates[-1] == pytest.approx(0.0, abs=1e-12)
+    last_epoch, epochs, length, before = replans[-1]
+    if epochs == last_epoch:  # "training ends with this epoch": the decay stops where it is
+        assert epochs == len(log) and f"fit TRAIN.minutes=0.4 instead of {before} (" in out
+        assert rates[-1] == pytest.approx(1e-3 * log[-1]["planned_rate_scale"]
+                                          * (1 - log[-1]["iteration"] / (before * length)),
+                                          rel=1e-9)
+    else:
+        assert rates[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a > b for a, b in zip(rates, rates[1:])), rates
     # the critic's own rate (TRAIN.critic_learning_rate) keeps its ratio through the re-plans
     for record in log[:-1]:
         assert record["learning_rate_critic"] == pytest.approx(2 * record["learning_rate_generator"],
                                                                rel=1e-9)
+
+
+def test_a_run_whose_time_runs_out_ends_with_the_epoch_it_is_in(tmp_path):
+    """Stopped (SIGSTOP) past its whole budget, as a laptop put to sleep: the re-plan after
+    the epoch it was in ends training there, with the rate where the decay had come to,
+    and the final evaluation still follows."""
+    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "log_freq=1000", cwd=str(tmp_path))
+    seen = wait_for(run, "[Train][Epoch 3/")
+    run.send_signal(signal.SIGSTOP)
+    time.sleep(30)  # the budget is 24 s
+    run.send_signal(signal.SIGCONT)
+    stdout, stderr = run.communicate(timeout=300)
+    out = seen + stdout
+    assert run.returncode == 0, stderr[-3000:]
+    last_epoch, epochs, length, before = [int(x) for x in REPLANNED.findall(out)[-1]]
+    assert epochs == last_epoch >= 3 and before > epochs, out[-3000:]
+    assert "training ends with this epoch" in out
+    log = records(Path(printed_run_dir(out)))
+    assert len(log) == epochs and f"[Train][Epoch {epochs}/{epochs}]" in out
+    rate = 1e-3 * log[-1]["planned_rate_scale"] * (1 - log[-1]["iteration"] / (before * length))
+    assert log[-1]["learning_rate_generator"] == pytest.approx(rate, rel=1e-9) and rate > 0
+    assert "TRAIN.minutes=0.4: training ended" in out and "Done; the results are in" in out
 
 
 def test_a_replan_keeps_the_learning_rate_continuous():

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from os import path as osp
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import paddle
@@ -213,6 +213,12 @@ def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: 
 
 # the epochs whose median is the pace a re-plan goes by
 PACE_EPOCHS = 5
+
+
+def recent_pace(ends: List[float], window: int = PACE_EPOCHS) -> float:
+    """Seconds an epoch at the recent pace: the median time between the last `window` + 1
+    of the epoch ends `ends` (seconds), so one stalled epoch does not set it."""
+    return float(np.median(np.diff(ends[-window - 1:])))
 
 
 def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float,
@@ -614,15 +620,15 @@ class Run:
 
     def follow_pace(self, epoch: int) -> None:
         """TRAIN.replan: after `epoch`, more or fewer epochs of the plan's length when the
-        recent pace (the median of the last PACE_EPOCHS epochs, ends included) would end
-        training off the time the plan keeps (replan_epochs); the learning rate goes on
-        from where it is and decays to 0 at the new end (rescaled_rate)."""
+        recent pace (recent_pace, epoch ends included) would end training off the time the
+        plan keeps (replan_epochs); the learning rate goes on from where it is and decays to
+        0 at the new end (rescaled_rate). When not one more epoch fits, training ends with
+        this one, its rate where the decay had come to."""
         self.epoch_ends.append(time.perf_counter())
-        recent = np.diff(self.epoch_ends[-PACE_EPOCHS - 1:])
         if len(self.epoch_ends) < 3:  # two epochs timed at least
             return
         per_epoch, elapsed = parallel.max_over_processes_of(
-            [float(np.median(recent)), time.time() - STARTED])
+            [recent_pace(self.epoch_ends), time.time() - STARTED])
         seconds_left = 60 * self.cfg.TRAIN.minutes - self.reserved - elapsed
         epochs = replan_epochs(self.cfg.TRAIN.epochs, epoch, seconds_left, per_epoch)
         if epochs == self.cfg.TRAIN.epochs:
