@@ -13,8 +13,7 @@ import time
 
 import paddle  # noqa: F401  (as in the scripts: Paddle's signal handlers are installed)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "examples", "wgangp"))
+import conftest  # noqa: E402,F401  (puts the example's folder on the path, as for the tests)
 from runtime.errors import UsageError  # noqa: E402
 
 rank = int(os.environ["PADDLE_TRAINER_ID"])

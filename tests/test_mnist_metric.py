@@ -70,3 +70,28 @@ def test_memorising_the_training_digits_gains_nothing_against_held_out_digits(cl
     # the held-out digits' own row is the Inception Score's ceiling, with no distance
     assert "frechet_distance" not in metric.results["real_test_digits"]
     assert metric.results["real_test_digits"]["inception_score"] > 1
+
+
+def test_the_metric_classifier_is_the_same_whatever_the_runs_seed(tmp_path):
+    """EVAL.classifier_seed, not the run's seed, trains the classifier: runs with other seeds
+    are scored by one classifier, so their numbers compare; another classifier_seed gives
+    another classifier (so the check can fail)."""
+    from omegaconf import OmegaConf
+
+    data = {"train": synthetic_digits(600, 9), "test": synthetic_digits(100, 10)}
+
+    def classifier_weights(seed, classifier_seed):
+        out = tmp_path / f"run_{seed}_{classifier_seed}"
+        out.mkdir()
+        cfg = OmegaConf.create({
+            "seed": seed, "output_dir": str(out),
+            "EVAL": {"classifier_path": None, "pretrained_gen_model_path": None,
+                     "classifier_epochs": 1, "classifier_seed": classifier_seed}})
+        net, _ = functions.mnist_classifier(cfg, data)
+        assert (out / "mnist_classifier.pdparams").is_file()  # cached in the run directory
+        return {k: v.numpy() for k, v in net.state_dict().items()}
+
+    seed_1, seed_2 = classifier_weights(1, 42), classifier_weights(2, 42)
+    assert all(np.array_equal(seed_1[k], seed_2[k]) for k in seed_1)
+    other = classifier_weights(1, 43)
+    assert not all(np.array_equal(seed_1[k], other[k]) for k in seed_1)

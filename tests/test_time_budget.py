@@ -148,8 +148,7 @@ def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     last_epoch, epochs, length, before = replans[-1]
     if epochs == last_epoch:  # "training ends with this epoch": the decay stops where it is
         assert epochs == len(log) and f"fit TRAIN.minutes=0.4 instead of {before} (" in out
-        assert rates[-1] == pytest.approx(1e-3 * log[-1]["planned_rate_scale"]
-                                          * (1 - log[-1]["iteration"] / (before * length)),
+        assert rates[-1] == pytest.approx(rate_where_the_decay_stopped(log[-1], before, length),
                                           rel=1e-9)
     else:
         assert rates[-1] == pytest.approx(0.0, abs=1e-12)
@@ -158,6 +157,12 @@ def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     for record in log[:-1]:
         assert record["learning_rate_critic"] == pytest.approx(2 * record["learning_rate_generator"],
                                                                rel=1e-9)
+
+
+def rate_where_the_decay_stopped(record, epochs_planned, length):
+    """The rate of a run at 1e-3 whose last re-plan ended training at `record`'s iteration:
+    its decay, planned over epochs_planned epochs of `length`, had come this far."""
+    return 1e-3 * record["planned_rate_scale"] * (1 - record["iteration"] / (epochs_planned * length))
 
 
 def test_a_run_whose_time_runs_out_ends_with_the_epoch_it_is_in(tmp_path):
@@ -177,7 +182,7 @@ def test_a_run_whose_time_runs_out_ends_with_the_epoch_it_is_in(tmp_path):
     assert "training ends with this epoch" in out
     log = records(Path(printed_run_dir(out)))
     assert len(log) == epochs and f"[Train][Epoch {epochs}/{epochs}]" in out
-    rate = 1e-3 * log[-1]["planned_rate_scale"] * (1 - log[-1]["iteration"] / (before * length))
+    rate = rate_where_the_decay_stopped(log[-1], before, length)
     assert log[-1]["learning_rate_generator"] == pytest.approx(rate, rel=1e-9) and rate > 0
     assert "TRAIN.minutes=0.4: training ended" in out and "Done; the results are in" in out
 

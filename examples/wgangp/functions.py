@@ -734,7 +734,7 @@ def train_digit_classifier(data: Dict[str, tuple], epochs: int, seed: int):
 def mnist_classifier(cfg, data: Dict[str, tuple]):
     """(classifier, test accuracy) of the metric: EVAL.classifier_path if set, else the one
     cached in this run directory or beside the evaluated generator's weights, else trained
-    (EVAL.classifier_epochs) and cached in the run directory."""
+    (EVAL.classifier_epochs, with EVAL.classifier_seed) and cached in the run directory."""
     from runtime.files import load_weights, save_weights
     from runtime.parallel import is_main_process
 
@@ -750,7 +750,8 @@ def mnist_classifier(cfg, data: Dict[str, tuple]):
     else:
         logger.info(f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
                     f"epochs on {len(data['train'][0])} digits; cached as {path}) ...")
-        classifier, _ = train_digit_classifier(data, cfg.EVAL.classifier_epochs, cfg.seed)
+        classifier, _ = train_digit_classifier(data, cfg.EVAL.classifier_epochs,
+                                               cfg.EVAL.classifier_seed)
         if is_main_process():
             save_weights(classifier, path)
     accuracy = digit_accuracy(classifier, data["test"])

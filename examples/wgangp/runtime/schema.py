@@ -97,6 +97,7 @@ class Eval(Section):
     batch_size: Count
     classifier_path: Path = None
     classifier_epochs: Optional[Count] = None
+    classifier_seed: Optional[CountOrZero] = None
     sample_norm: Optional[Literal["batch", "running"]] = None
     inception: Optional[Literal["tf2015", "paddle"]] = None
     inception_weights: Path = None
