@@ -72,7 +72,8 @@ def main():
     parser.add_argument("--data", default=PADDLE_MNIST_CACHE,
                         help="directory with the MNIST idx files (official set, or t10k alone)")
     parser.add_argument("--report", metavar="RUN_DIR",
-                        help="only print the tables of a finished run (its --out/run directory)")
+                        help="only print the tables of a finished run (its --out/run directory) and "
+                             "plot its score curve into it")
     parser.add_argument("--split", metavar="DIR",
                         help="only write the 8 000 / 2 000 split of the t10k files to DIR")
     args, overrides = parser.parse_known_args()
@@ -82,7 +83,8 @@ def main():
         make_split(args.data, args.split)
         return print(f"training and held-out digits written to {args.split}")
     if args.report:
-        return report(args.report, os.path.dirname(os.path.abspath(args.report)))
+        # the curve goes into the run directory: runs of one day share their parent
+        return report(args.report, args.report)
 
     if not os.path.isfile(os.path.join(args.data, "t10k-images-idx3-ubyte.gz")):
         sys.exit(f"ERROR: --data {args.data} has no t10k-images-idx3-ubyte.gz; give the "

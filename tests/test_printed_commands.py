@@ -106,6 +106,9 @@ def test_mnist_quality_commands_run_from_a_clone(tmp_path):
     report = subprocess.run(docs_command("--report", **{"run dir": run_dir}), cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0 and "IS ratio generated / real" in report.stdout, report.stderr
+    # the run's own curve, where another run of the same day cannot overwrite it
+    assert f"score curve: {os.path.join(run_dir, 'score_curve.png')}" in report.stdout
+    assert os.path.isfile(os.path.join(run_dir, "score_curve.png"))
     independent = subprocess.run(
         docs_command("independent_classifier", **{"split dir": data, "run dir": run_dir}),
         cwd=ROOT, capture_output=True, text=True, timeout=300)
