@@ -83,8 +83,7 @@ def main():
         make_split(args.data, args.split)
         return print(f"training and held-out digits written to {args.split}")
     if args.report:
-        # the curve goes into the run directory: runs of one day share their parent
-        return report(args.report, args.report)
+        return report(args.report)
 
     if not os.path.isfile(os.path.join(args.data, "t10k-images-idx3-ubyte.gz")):
         sys.exit(f"ERROR: --data {args.data} has no t10k-images-idx3-ubyte.gz; give the "
@@ -109,11 +108,12 @@ def main():
         "EVAL.num_samples=2000", "EVAL.classifier_epochs=8", f"hydra.run.dir={run_dir}",
         *overrides,
     ], check=True)
-    report(run_dir, args.out, (time.time() - start) / 60)
+    report(run_dir, (time.time() - start) / 60)
 
 
-def report(run_dir, out, wall_minutes=None):
-    """Print the score curve and the final metrics of a finished run; plot the curve."""
+def report(run_dir, wall_minutes=None):
+    """Print the score curve and the final metrics of a finished run; plot the curve into the
+    run directory (runs of one day share their parent, so only there is it the run's own)."""
     history = json.load(open(os.path.join(run_dir, "losses.json")))
     metrics = json.load(open(os.path.join(run_dir, "metrics.json")))
     gen, real = metrics["generated"], metrics["real_test_digits"]
@@ -148,7 +148,7 @@ def report(run_dir, out, wall_minutes=None):
               f"{metrics['generated_ema']['inception_score'] / real['inception_score']:.3f}")
     print(f"\nIS ratio generated / real: {gen['inception_score'] / real['inception_score']:.3f}; "
           f"training {history[-1]['seconds'] / 60:.1f} min{in_all}")
-    curve = os.path.join(out, "score_curve.png")
+    curve = os.path.join(run_dir, "score_curve.png")
     plot_curve(history, real["inception_score"], curve)
     print(f"sample grid: {os.path.join(run_dir, 'samples.png')}; score curve: {curve}")
 
