@@ -86,7 +86,8 @@ def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
                 f"hydra.run.dir={tmp_path / 'run'}")
     seen = wait_for(run, "iterations planned")
     iterations, epochs, length = (int(x) for x in PLANNED.findall(seen)[0][:3])
-    wait_for(run, f"[Train][Iter {length + 5}/{iterations}]")  # in the second epoch
+    # the first progress line (every log_freq=5 iterations) of the second epoch
+    wait_for(run, f"[Train][Iter {(length // 5 + 1) * 5}/{iterations}]")
     run.send_signal(signal.SIGINT)
     stdout, stderr = run.communicate(timeout=300)
     assert run.returncode == 130, stderr[-2000:]
