@@ -93,6 +93,34 @@ def test_a_signal_keeps_the_work_and_the_run_resumes_exactly(uninterrupted, tmp_
     assert_same_run(uninterrupted, tmp_path / "resumed")
 
 
+def test_a_stop_after_an_epochs_last_iteration_resumes_exactly(tmp_path):
+    """A signal during an epoch's last generator iteration stops before that epoch's
+    evaluation; the resume finishes the epoch without training an iteration (its time left
+    once divided by zero). Epochs of one slow iteration (400 critic steps of 512 units, 2.8 s
+    on an idle Zen 4) put the signal there: sent 1 s after epoch 1's line, it misses the
+    check that follows that line even when the run is slowed."""
+    slow = ["TRAIN.iters_per_epoch=1", "TRAIN.epochs=3", "TRAIN.n_critic=400",
+            "MODEL.hidden_size=512"]
+    whole = run_script("wgangp_toy.py", *TOY, *slow, f"hydra.run.dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    run = start(*slow, f"hydra.run.dir={tmp_path / 'run'}")
+    wait_for(run, "[Train][Epoch 1/3]")
+    time.sleep(1)  # in iteration 2, epoch 2's only one
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 130, err[-3000:]
+    stopped = [line for line in out.splitlines() if "Stopped by" in line]
+    assert len(stopped) == 1 and "after generator iteration 2 of 3, with a checkpoint" \
+        in stopped[0], out[-3000:]
+    resume = re.search(r"(TRAIN\.checkpoint_path=\S+?)(\x1b|$)", stopped[0]).group(1)
+    more = run_script("wgangp_toy.py", *TOY, *slow, *shlex.split(resume),
+                      f"hydra.run.dir={tmp_path / 'resumed'}")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "in epoch 2, after generator iteration 1" in more.stdout
+    assert re.search(r"\[Train\]\[Epoch 2/3\].*eta: unknown", more.stdout)
+    assert_same_run(tmp_path / "whole", tmp_path / "resumed")
+
+
 def test_a_second_ctrl_c_stops_at_once(tmp_path):
     """Each iteration here takes seconds (many critic steps); the second Ctrl-C does not wait.
     The iteration must outlast the 1.5 s between the two: once the first Ctrl-C's checkpoint

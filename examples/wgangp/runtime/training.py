@@ -725,6 +725,12 @@ class Progress:
         return self.before + time.perf_counter() - self.start
 
     def eta(self, iteration: int) -> str:
+        """The time left at this process's pace; unknown until it has run an iteration (a
+        resume that starts at an epoch's end, stopped after the epoch's last iteration)."""
+        if iteration >= self.total:
+            return _clock(0)
+        if iteration <= self.done:
+            return "unknown"
         rate = (iteration - self.done) / max(time.perf_counter() - self.start, 1e-9)
         return _clock((self.total - iteration) / rate)
 
