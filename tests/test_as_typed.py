@@ -170,6 +170,7 @@ def test_mnist_quick_start_as_typed(tmp_path):
     # its hour becomes one minute (start-up counted), planned as the hour is
     command = re.sub(r"TRAIN\.minutes=\d+", "TRAIN.minutes=1", command)
     command = re.sub(r"TRAIN\.iters_per_epoch=\d+", "TRAIN.iters_per_epoch=2", command)
+    command = re.sub(r" TRAIN\.batch_size=\d+", "", command)  # the small settings' batch
     small = MNIST.replace("TRAIN.eval_during_train=false", "TRAIN.metric_samples=20")
     out = shell(f"{command} {small}", tmp_path)
     run_dir = printed_run_dir(out)
