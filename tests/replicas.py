@@ -6,7 +6,8 @@ training, so the data-parallel tests can compare the processes' copies.
 
 writes OUT/rank<N>_<initial|final>_<generator|critic>.pdparams, OUT/rank<N>_batch.npz:
 the first critic batch (real samples and noise) the process trained on, and
-OUT/rank<N>_trained_classifier when the process trained the MNIST metric's classifier.
+OUT/rank<N>_trained_classifier when the process trained the MNIST metric's classifier, and
+OUT/rank<N>_wrote.txt: the files the process wrote (each saved through os.replace).
 """
 
 import importlib
@@ -53,7 +54,16 @@ def main(out_dir, script, overrides):
         open(os.path.join(out_dir, f"rank{rank}_trained_classifier"), "w").close()
         return train_digit_classifier(*args, **kwargs)
 
+    replace = os.replace  # every file the examples write lands by os.replace (write_atomically)
+
+    def replace_noting_the_file(source, destination, *args, **kwargs):
+        replace(source, destination, *args, **kwargs)
+        rank = paddle.distributed.get_rank()
+        with open(os.path.join(out_dir, f"rank{rank}_wrote.txt"), "a") as f:
+            f.write(f"{destination}\n")
+
     functions.train_digit_classifier = train_digit_classifier_noting_it
+    os.replace = replace_noting_the_file
     training.Run.__init__ = init_saving_the_initial_replicas
     training.Run.finish = finish_saving_the_final_replicas
     parallel.local_rows = local_rows_saving_the_first_critic_batch

@@ -58,6 +58,14 @@ def assert_trained_replicas_identical(out):
         assert moved > 1e-5, f"the {name} did not train"
 
 
+def assert_rank_0_alone_wrote_files(out):
+    """Rank 1 wrote no file (the processes share the run directory), rank 0 its results."""
+    assert not (out / "replicas" / "rank1_wrote.txt").exists(), \
+        (out / "replicas" / "rank1_wrote.txt").read_text()
+    wrote = (out / "replicas" / "rank0_wrote.txt").read_text().split()
+    assert str(out / "run" / "metrics.json") in wrote
+
+
 def assert_same_as_one_process(two, one, atol):
     for name in ("generator", "critic"):
         a, b = replica(two, 0, "final", name), replica(one, 0, "final", name)
@@ -99,6 +107,7 @@ def test_toy_two_process_step_equals_one_process_step_on_the_global_batch(toy_ru
 
 
 def test_only_rank_0_writes_results_and_other_ranks_log_to_their_own_file(toy_runs):
+    assert_rank_0_alone_wrote_files(toy_runs[2])
     run_dir = toy_runs[2] / "run"
     assert {"model_generator.pdparams", "metrics.json", "samples.npz", "train.log",
             "checkpoints", ".hydra"} <= set(os.listdir(run_dir))
@@ -118,6 +127,7 @@ def test_mnist_two_processes_equal_one_process(tmp_path_factory):
                      "TRAIN.iters_per_epoch=2", f"DATA.data_path={data}", processes=processes)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_trained_replicas_identical(outs[2])
+    assert_rank_0_alone_wrote_files(outs[2])
     assert_same_as_one_process(outs[2], outs[1], atol=1e-5)
 
 
@@ -146,6 +156,7 @@ def test_cifar10_processes_hold_identical_weights_and_batch_norm_statistics(tmp_
                  f"DATA.data_path={data}", f"EVAL.inception_weights={tmp_path}/none.pdparams")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_trained_replicas_identical(tmp_path)
+    assert_rank_0_alone_wrote_files(tmp_path)  # samples.png too: two writers once collided
     buffers = [k for k in replica(tmp_path, 0, "final", "generator") if k.endswith("_mean")]
     assert buffers  # the running statistics were compared too
 

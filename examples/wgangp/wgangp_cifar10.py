@@ -90,7 +90,8 @@ def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dic
     grid = grid_inputs(cfg)
     grid_fakes = functions.generate(generator, grid, 100, norm)
     grid_images = functions.to_uint8(grid_fakes)
-    save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
+    if parallel.is_main_process():  # one writer: under the launcher the ranks share the file
+        save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
     images, critic = metrics["images"], metrics.get("critic")
     if images.available:
         with models.sampling(generator, norm):
