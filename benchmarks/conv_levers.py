@@ -25,11 +25,12 @@ EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 STEP = r'''
 import os, sys, time
 sys.path.insert(0, {example!r})
-from runtime import cpu
+from gankit import cpu
 print(cpu.use_fast_cpu_math(), file=sys.stderr)
 import numpy as np, paddle
 from paddle import nn
-import models
+from gankit import networks as models
+from gankit.networks import layers
 if {mkldnn}:
     paddle.set_flags({{"FLAGS_use_mkldnn": True, "FLAGS_use_onednn": True}})
 if {paddle_layers}:  # Paddle's own forward: the bias added by a broadcast add
@@ -142,7 +143,7 @@ def gemm_conv(self, x):  # 'SAME' stride-s convolution
     cols = cols.transpose([1, 0, 2]).reshape([kk, n * length])
     out = paddle.matmul(self.weight.reshape([o, kk]), cols).reshape([o, n, length])
     out = out.transpose([1, 0, 2]).reshape([n, o, -(-h // s), -(-w // s)])
-    return models._add_bias(out, self.bias)
+    return layers._add_bias(out, self.bias)
 
 def gemm_deconv(self, x, output_size=None):  # padding [top, bottom, left, right]
     n, ci, h, w = x.shape
@@ -154,7 +155,7 @@ def gemm_deconv(self, x, output_size=None):  # padding [top, bottom, left, right
     cols = cols.reshape([co * k * k, n, h * w]).transpose([1, 0, 2])
     full = F.fold(cols, [(h - 1) * s + k, (w - 1) * s + k], [k, k], strides=s)
     out = full[:, :, top:(h - 1) * s + k - bottom, left:(w - 1) * s + k - right]
-    return models._add_bias(out, self.bias)
+    return layers._add_bias(out, self.bias)
 
 models.Conv2D.forward = gemm_conv
 models.Conv2DTranspose.forward = gemm_deconv

@@ -41,7 +41,7 @@ def parse(argv=None):
 
 def critic_of(depth: int, width: int):
     """gan_toy.py's critic: `depth` He-initialised ReLU layers, a Glorot output layer."""
-    import models
+    from gankit import networks as models
 
     return models.ToyMLP(2, 1, width, depth)
 
@@ -106,7 +106,7 @@ def surface(critic, extent=3.0, n=128):
 
 def main(argv=None):
     args = parse(argv)
-    from runtime import cpu
+    from gankit import cpu
 
     print(f"CPU math: {cpu.use_fast_cpu_math()}", flush=True)
     import matplotlib

@@ -58,8 +58,8 @@ def table(result: dict) -> str:
 def main(argv=None) -> dict:
     args = parse(argv)
     import functions  # first: Paddle's CPU set-up before paddle loads
-    from inception import networks as inception
-    from inception import weights as inception_weights
+    from gankit.inception import networks as inception
+    from gankit.inception import weights as inception_weights
 
     md5 = None if str(args.md5).lower() == "none" else args.md5
     images = functions.load_cifar10(args.data, md5)["train"][0]  # UsageError: one line, exit 2

@@ -27,7 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 sys.path.insert(0, EXAMPLE)
-from runtime import cpu  # noqa: E402  (the names of the settings it reads; nothing heavy)
+from gankit import cpu  # noqa: E402  (the names of the settings it reads; nothing heavy)
 
 # stock: Paddle as installed (1 thread, MKL's generic path on AMD); 1thread / 2threads: the
 # examples' MKL choice with that many threads; auto: everything as the examples choose it
@@ -60,7 +60,7 @@ print(1000 * (time.perf_counter() - tic) / {iters})
 MINIMAL = r'''
 import sys, time
 sys.path.insert(0, {example!r})
-from runtime import cpu
+from gankit import cpu
 cpu.use_fast_cpu_math()  # the scripts' CPU settings (the environment's, where it sets them)
 import functions, models
 import numpy as np, paddle
@@ -96,7 +96,7 @@ def step():
 MINIMAL_CIFAR = r'''
 import sys, time
 sys.path.insert(0, {example!r})
-from runtime import cpu
+from gankit import cpu
 cpu.use_fast_cpu_math()
 import functions
 import numpy as np, paddle, models
@@ -256,7 +256,7 @@ def environment_without_cpu_settings():
 def automatic_choice():
     """What cpu.use_fast_cpu_math() chooses on this machine, in a fresh process."""
     env = environment_without_cpu_settings()
-    code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); from runtime import cpu; print(cpu.use_fast_cpu_math())"
+    code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); from gankit import cpu; print(cpu.use_fast_cpu_math())"
     out = subprocess.run([sys.executable, "-c", code], env=dict(env, PYTHONWARNINGS="ignore"),
                          check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1]

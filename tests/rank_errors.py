@@ -1,5 +1,5 @@
 """A stand-in for an example script under paddle.distributed.launch that meets a bad setting
-(runtime.errors.UsageError) in some of its processes:
+(gankit.errors.UsageError) in some of its processes:
 
     python -m paddle.distributed.launch --nproc_per_node 2 tests/rank_errors.py RANKS DELAY
 
@@ -14,7 +14,7 @@ import time
 import paddle  # noqa: F401  (as in the scripts: Paddle's signal handlers are installed)
 
 import conftest  # noqa: E402,F401  (puts the example's folder on the path, as for the tests)
-from runtime.errors import UsageError  # noqa: E402
+from gankit.errors import UsageError  # noqa: E402
 
 rank = int(os.environ["PADDLE_TRAINER_ID"])
 failing, delay = [int(r) for r in sys.argv[1].split(",")], float(sys.argv[2])

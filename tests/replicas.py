@@ -22,8 +22,8 @@ def main(out_dir, script, overrides):
     import paddle
 
     # the modules the script imports
-    parallel = importlib.import_module("runtime.parallel")
-    training = importlib.import_module("runtime.training")
+    parallel = importlib.import_module("gankit.parallel")
+    training = importlib.import_module("gankit.training")
     functions = importlib.import_module("functions")
     run_init, run_finish, local_rows = training.Run.__init__, training.Run.finish, parallel.local_rows
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cifar_files import write_tarball
-from runtime import cpu
+from gankit import cpu
 from conftest import EXAMPLE_DIR
 from mnist_files import write_idx_dir
 

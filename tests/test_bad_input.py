@@ -9,7 +9,7 @@ import sys
 import functions
 import numpy as np
 import pytest
-from runtime import startup
+from gankit import startup
 from omegaconf import OmegaConf
 
 from cifar_files import batch, write_tarball

@@ -8,7 +8,7 @@
 """
 
 import functions
-import models
+from gankit import networks as models
 import numpy as np
 import paddle
 import pytest

@@ -5,11 +5,11 @@ import os
 import tarfile
 
 import functions
-import models
+from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
-from runtime import files
+from gankit import files
 from omegaconf import OmegaConf
 
 from cifar_files import batch, write_tarball

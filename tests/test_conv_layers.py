@@ -2,7 +2,7 @@
 and (convolutions, as in the critics) the gradient penalty's double backward, with the
 same parameters (names and values), so weights and checkpoints are interchangeable."""
 
-import models
+from gankit import networks as models
 import numpy as np
 import paddle
 import pytest

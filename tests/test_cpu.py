@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from runtime import cpu
+from gankit import cpu
 import paddle
 import pytest
 
@@ -85,7 +85,7 @@ def choice_in_a_fresh_process(**env):
     """What the scripts log: they import paddle (which sets OMP_NUM_THREADS=1 when it is
     unset) before main() calls use_fast_cpu_math."""
     code = (f"import sys; sys.path.insert(0, {EXAMPLE_DIR!r}); import paddle; "
-            "from runtime import cpu; "
+            "from gankit import cpu; "
             "print(cpu.use_fast_cpu_math())")
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, check=True,

@@ -12,9 +12,9 @@ import subprocess
 import sys
 import time
 
-from runtime import errors
-from runtime import startup
-from runtime import parallel
+from gankit import errors
+from gankit import startup
+from gankit import parallel
 import numpy as np
 import paddle
 import pytest

@@ -1,6 +1,6 @@
 """Weights by URL, as a user meets them: a local HTTP server on 127.0.0.1 that serves two runs'
 files under one file name, answers 500, stalls, or is not there. Every download goes through
-runtime.download (pooch): cached by the whole URL, bounded in time, one line on failure."""
+gankit.download (pooch): cached by the whole URL, bounded in time, one line on failure."""
 
 import os
 import socket
@@ -12,10 +12,10 @@ import numpy as np
 import paddle
 import pytest
 
-import models
+from gankit import networks as models
 from conftest import EXAMPLE_DIR, one_error_line
 from http_server import serve
-from runtime import download, files
+from gankit import download, files
 
 TOY = ["MODEL.hidden_size=16", "EVAL.num_samples=50"]
 

@@ -16,10 +16,10 @@ import paddle
 import pytest
 from omegaconf import OmegaConf
 
-import models
+from gankit import networks as models
 from conftest import EXAMPLE_DIR, compose, one_error_line, run_script, usage_error
 from mnist_files import write_idx_dir
-from runtime import files, schema, startup
+from gankit import files, schema, startup
 
 TOY = ["MODEL.hidden_size=32", "TRAIN.batch_size=32", "EVAL.num_samples=100", "log_freq=5",
        "TRAIN.iters_per_epoch=20", "seed=3"]
@@ -215,7 +215,7 @@ def test_weights_with_nan_are_refused_naming_the_tensor(uninterrupted, tmp_path)
 def test_a_checkpoint_with_nan_is_refused(uninterrupted, tmp_path, capsys):
     layer = paddle.nn.Linear(2, 2)
     layer.weight.set_value(np.full((2, 2), np.inf, "float32"))
-    from runtime import checkpoints
+    from gankit import checkpoints
 
     checkpoints.save_checkpoint(str(tmp_path), 0, [{"epoch": 1}], {"generator": layer}, {})
     err = usage_error(capsys, checkpoints.load_checkpoint, str(tmp_path / "checkpoints" / "latest"),

@@ -10,10 +10,10 @@ import io
 import pickle
 import zipfile
 
-from inception import convert
-from inception import networks
-from inception import weights as inception_weights
-from inception import torch_file
+from gankit.inception import convert
+from gankit.inception import networks
+from gankit.inception import weights as inception_weights
+from gankit.inception import torch_file
 import numpy as np
 import paddle
 import pytest
@@ -276,7 +276,7 @@ def test_missing_and_unreadable_files_give_value_errors(tmp_path, monkeypatch):
     # no file given and no network: the download's error, with what to do offline
     import socket
 
-    from runtime import download
+    from gankit import download
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

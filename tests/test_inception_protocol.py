@@ -7,14 +7,14 @@ import hashlib
 import socket
 import os
 
-from inception import networks
-from inception import weights as inception_weights
+from gankit.inception import networks
+from gankit.inception import weights as inception_weights
 import numpy as np
 import paddle
 import pytest
 
 from http_server import serve
-from runtime import download
+from gankit import download
 
 
 def tf1_resize_reference(image, out_h, out_w):

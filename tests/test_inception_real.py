@@ -6,7 +6,7 @@ import json
 import os
 
 import functions
-from inception import weights as inception_weights
+from gankit.inception import weights as inception_weights
 import paddle
 import pytest
 

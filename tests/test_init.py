@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
-import models
+from gankit import networks as models
 
 NOISE = 128
 DIM_MNIST = 64

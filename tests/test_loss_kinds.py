@@ -12,10 +12,10 @@ import paddle
 import pytest
 
 import functions
-import models
+from gankit import networks as models
 from conftest import compose, usage_error
 from mnist_files import write_idx_dir
-from runtime import training
+from gankit import training
 from test_as_typed import MNIST, TOY, printed_run_dir, script, shell
 from test_data_parallel import assert_same_as_one_process, assert_trained_replicas_identical, run
 
@@ -156,7 +156,7 @@ def test_each_kind_defaults_to_the_paper_scripts_settings():
     ("toy", "TRAIN.beta1=null", "TRAIN.beta1 is null, and Adam"),
 ])
 def test_bad_kind_settings_get_one_line(example, override, message, capsys):
-    from runtime import startup
+    from gankit import startup
 
     line = usage_error(capsys, startup.check_config, compose(example, override))
     assert message in line

@@ -1,7 +1,7 @@
 """The gradient penalty and both losses against closed forms and finite differences."""
 
 import functions
-from runtime import training
+from gankit import training
 import numpy as np
 import paddle
 import pytest

@@ -5,7 +5,7 @@ it (rounded down) before; its conv2d_transpose is by definition the gradient of 
 convolution with respect to its input. Both are written out in numpy here.
 """
 
-import models
+from gankit import networks as models
 import numpy as np
 import paddle
 import pytest

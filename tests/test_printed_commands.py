@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from runtime import startup
+from gankit import startup
 from hydra import compose, initialize_config_dir
 
 from conftest import EXAMPLE_DIR

@@ -5,14 +5,14 @@ against an independent float64 NumPy computation of the specification's equation
 import io
 import pickle
 
-from runtime import files
-import models
+from gankit import files
+from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
 
-from published import networks
-from published import weights as published_weights
+from gankit.published import networks
+from gankit.published import weights as published_weights
 from published_files import EXTRA, published_layout, write_published_file
 
 EXAMPLES = [("toy", "generator"), ("toy", "critic"), ("mnist", "generator"),

@@ -11,9 +11,9 @@ import subprocess
 import sys
 import threading
 
-import models
+from gankit import networks as models
 import numpy as np
-from published import weights as published_weights
+from gankit.published import weights as published_weights
 import pytest
 
 from cifar_files import write_tarball

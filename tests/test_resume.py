@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-from runtime import checkpoints
-from runtime import files
-from runtime.errors import UsageError
+from gankit import checkpoints
+from gankit import files
+from gankit.errors import UsageError
 import numpy as np
 import pytest
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import EXAMPLE_DIR, compose, run_script
 from test_as_typed import printed_run_dir, shell
 from test_faults import assert_same_run, start, wait_for
-from runtime.training import plan_epochs, replan_epochs, rescaled_rate
+from gankit.training import plan_epochs, replan_epochs, rescaled_rate
 
 # the toy at a size whose iterations take tens of milliseconds; 0.4 minutes hold a few epochs
 TOY = "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 " \
@@ -311,7 +311,7 @@ def test_the_plan_counts_every_part_of_the_run():
 
 def test_a_budget_must_be_positive(capsys):
     from conftest import usage_error
-    from runtime import startup
+    from gankit import startup
 
     line = usage_error(capsys, startup.check_config, compose("toy", "TRAIN.minutes=0"))
     assert "TRAIN.minutes" in line

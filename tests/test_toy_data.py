@@ -1,7 +1,7 @@
 """The toy data recipes: mode centres, scale and shapes (the paper's gan_toy.py)."""
 
 import functions
-from runtime import training
+from gankit import training
 import numpy as np
 import pytest
 

@@ -3,8 +3,8 @@
 import os
 import pickle
 
-from runtime import files
-import models
+from gankit import files
+from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
@@ -65,7 +65,7 @@ def server(tmp_path, monkeypatch):
     import http.server
     import threading
 
-    from runtime import download
+    from gankit import download
 
     monkeypatch.setattr(download, "CACHE", str(tmp_path / "cache"))
     site = tmp_path / "site"

@@ -23,10 +23,10 @@ import paddle.distributed as dist
 import ppsci
 from ppsci.utils import logger
 
-import models
-from runtime.errors import UsageError
-from runtime.files import NumpyOnlyUnpickler, file_digest
-from runtime.parallel import local_rows
+from gankit import networks as models
+from gankit.errors import UsageError
+from gankit.files import NumpyOnlyUnpickler, file_digest
+from gankit.parallel import local_rows
 
 
 # ---------------------------------------------------------------------------
@@ -735,8 +735,8 @@ def mnist_classifier(cfg, data: Dict[str, tuple]):
     """(classifier, test accuracy) of the metric: EVAL.classifier_path if set, else the one
     cached in this run directory or beside the evaluated generator's weights, else trained
     (EVAL.classifier_epochs, with EVAL.classifier_seed) and cached in the run directory."""
-    from runtime.files import load_weights, save_weights
-    from runtime.parallel import is_main_process
+    from gankit.files import load_weights, save_weights
+    from gankit.parallel import is_main_process
 
     path = cfg.EVAL.classifier_path
     if not path:
@@ -892,7 +892,7 @@ class ImageMetrics:
     """
 
     def __init__(self, cfg, paddlescience: bool = False):
-        from inception import weights as inception_weights
+        from gankit.inception import weights as inception_weights
 
         self.cfg, self.paddlescience = cfg, paddlescience and cfg.EVAL.paddlescience_score
         self.net, self.why_not = self._load(
@@ -931,8 +931,8 @@ class ImageMetrics:
         return self.scores(None)
 
     def scores(self, images: Optional[np.ndarray]) -> dict:
-        from inception import networks
-        from published.weights import paddlescience_inception_score
+        from gankit.inception import networks
+        from gankit.published.weights import paddlescience_inception_score
 
         if self.net is None:
             metrics = {"inception_score": None, "fid": None, "not_computed_because": self.why_not}
@@ -971,7 +971,7 @@ def cifar10_train_statistics(cfg, net):
     """Inception feature mean and covariance of the training images, and the features of
     KID_REFERENCE_ROWS of them drawn at random (None when the file has none: FID
     statistics from elsewhere), computed once and cached (EVAL.fid_stats_path)."""
-    from inception import networks
+    from gankit.inception import networks
 
     path = cfg.EVAL.fid_stats_path or osp.expanduser(
         f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")

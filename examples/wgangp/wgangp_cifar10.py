@@ -18,12 +18,12 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-import models
-import published.weights
-from runtime import cpu, inference, parallel, plots, startup
-from runtime.errors import UsageError
-from runtime.files import save_json, save_npz
-from runtime.training import Run, array_loader, epoch_due, frozen, optimizer, quiet
+from gankit import networks as models
+from gankit.published import weights as published_weights
+from gankit import cpu, inference, parallel, plots, startup
+from gankit.errors import UsageError
+from gankit.files import save_json, save_npz
+from gankit.training import Run, array_loader, epoch_due, frozen, optimizer, quiet
 
 logger = ppsci.utils.logger
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -230,8 +230,8 @@ def train(cfg: DictConfig):
 
 
 def load_published_or_ours(cfg: DictConfig, role: str, ours, source, setting: str, sha256):
-    """published.weights.load, and PaddleScience's networks are conditional (AC-GAN) only."""
-    network, architecture = published.weights.load("cifar10", role, ours, source, setting,
+    """published_weights.load, and PaddleScience's networks are conditional (AC-GAN) only."""
+    network, architecture = published_weights.load("cifar10", role, ours, source, setting,
                                                     sha256, cfg.MODEL.architecture)
     if architecture == "paddlescience" and not cfg.MODEL.conditional:
         raise UsageError(f"{setting}: PaddleScience's published CIFAR-10 networks are "

@@ -17,11 +17,11 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-import models
-import published.weights
-from runtime import cpu, inference, parallel, plots, startup
-from runtime.files import save_json, save_npz
-from runtime.training import Run, StreamConstraint, epoch_due, frozen, optimizer, quiet
+from gankit import networks as models
+from gankit.published import weights as published_weights
+from gankit import cpu, inference, parallel, plots, startup
+from gankit.files import save_json, save_npz
+from gankit.training import Run, StreamConstraint, epoch_due, frozen, optimizer, quiet
 
 logger = ppsci.utils.logger
 
@@ -165,11 +165,11 @@ def evaluate(cfg: DictConfig):
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                           cfg.MODEL.num_layers)
-    generator, architecture = published.weights.load(
+    generator, architecture = published_weights.load(
         "toy", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
         "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
     if cfg.EVAL.pretrained_dis_model_path:  # optional: draws the critic's contour map
-        critic, _ = published.weights.load(
+        critic, _ = published_weights.load(
             "toy", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
             "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
             cfg.MODEL.architecture)
@@ -199,7 +199,7 @@ def export(cfg: DictConfig):
     # set model
     generator, _ = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                      cfg.MODEL.num_layers)
-    generator, _ = published.weights.load(
+    generator, _ = published_weights.load(
         "toy", "generator", generator, cfg.INFER.pretrained_model_path,
         "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
 

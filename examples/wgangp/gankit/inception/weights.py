@@ -12,8 +12,8 @@ from typing import Dict, Optional
 import numpy as np
 from paddle import nn
 
-from runtime import download
-from runtime.files import file_digest, read_pdparams
+from .. import download
+from ..files import file_digest, read_pdparams
 
 from . import torch_file
 from .networks import PaddleVisionInception, TFInceptionV3, load_checked
@@ -74,7 +74,7 @@ def check_sha256_prefix(path: str, name: str, cached: bool) -> None:
 
 def download_tf_weights(url: Optional[str] = None) -> str:
     """Path of pytorch-fid's TF Inception weights (url: TF_WEIGHTS_URL): a copy put into the
-    download folder under its own name, else downloaded once (runtime.download); accepted
+    download folder under its own name, else downloaded once (gankit.download); accepted
     only if its SHA-256 starts with the prefix in its name."""
     url = url or TF_WEIGHTS_URL
     name = url.rsplit("/", 1)[-1]
@@ -111,7 +111,7 @@ def load_tf_inception(weights: Optional[str], preprocessing: str = "tf_graph") -
 
 def load_paddle_inception(weights: Optional[str]) -> PaddleVisionInception:
     """paddle.vision's Inception v3 from a local .pdparams, else its weights downloaded once
-    (runtime.download, MD5 checked)."""
+    (gankit.download, MD5 checked)."""
     if weights is None:
         from paddle.vision.models.inceptionv3 import model_urls
 

@@ -27,7 +27,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from runtime.files import read_pdparams, state_problems, summarise
+from ..files import read_pdparams, state_problems, summarise
 
 INPUT_SIZE = 299
 FEATURES = 2048

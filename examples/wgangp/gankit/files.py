@@ -139,7 +139,7 @@ def summarise(problems: List[str], shown: int = 3) -> str:
 
 
 def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> str:
-    """Local path of a weights file given by path or http(s) URL (runtime.download: cached
+    """Local path of a weights file given by path or http(s) URL (gankit.download: cached
     by the whole URL, bounded in time).
 
     With `sha256`, a file that does not match is refused before it is read (a download

@@ -13,10 +13,10 @@ import paddle.nn.functional as F
 from paddle import nn
 from ppsci.utils import logger
 
-from runtime.errors import UsageError
-from models import Generator
+from ..errors import UsageError
+from ..networks import Generator
 from .networks import PREFIXES, PUBLISHED_FILE_EXTRA, published_network
-from runtime.files import load_state, read_weights
+from ..files import load_state, read_weights
 
 
 def layout_of(keys: Iterable[str]) -> str:

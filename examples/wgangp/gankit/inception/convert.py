@@ -16,8 +16,8 @@ from typing import Dict
 import numpy as np
 import paddle
 
-from inception import networks
-from inception import weights
+from . import networks
+from . import weights
 
 
 def convert(torch_path: str, paddle_path: str) -> Dict[str, np.ndarray]:
