@@ -59,6 +59,7 @@ def train_critic(critic, toy, steps: int, batch: int, clip, rng):
     import paddle
 
     import functions
+    from gankit.trainer import clip_weights
 
     if clip is None:
         optimizer = paddle.optimizer.Adam(1e-4, beta1=0.5, beta2=0.9,
@@ -71,11 +72,11 @@ def train_critic(critic, toy, steps: int, batch: int, clip, rng):
         fake = fixed_fakes(real)
         loss = critic(fake).mean() - critic(real).mean()
         if clip is None:
-            loss = loss + 0.1 * functions.gradient_penalty(critic, real, fake)
+            loss = loss + 0.1 * functions.gradient_penalty(critic, real, fake)[0]
         loss.backward()
         optimizer.step()
         optimizer.clear_grad()
-        functions.clip_weights(critic, clip)
+        clip_weights(critic, clip)
     return critic
 
 
@@ -116,7 +117,8 @@ def main(argv=None):
     import numpy as np
     import paddle
 
-    import functions
+    from gankit import datasets
+
 
     os.makedirs(args.out, exist_ok=True)
     start = time.time()
@@ -128,7 +130,7 @@ def main(argv=None):
                                              ("gradient penalty", None))):
             paddle.seed(args.seed)
             rng = np.random.default_rng(args.seed)
-            toy = functions.ToyDistribution(name)
+            toy = datasets.ToyDistribution(name)
             critic = train_critic(critic_of(3, args.width), toy, args.steps_a, args.batch, clip, rng)
             xx, yy, values = surface(critic)
             ax = axes[row, column]
@@ -153,7 +155,7 @@ def main(argv=None):
     plt.close(fig)
 
     # (b) gradient norms per layer of a deep critic on swissroll, and weight histograms
-    toy = functions.ToyDistribution("swissroll")
+    toy = datasets.ToyDistribution("swissroll")
     probe = toy.sample(1000, np.random.default_rng(2))
     probe_fake = probe + np.random.default_rng(3).standard_normal(probe.shape).astype("float32")
     points = np.concatenate([probe, probe_fake])

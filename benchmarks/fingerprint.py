@@ -9,14 +9,17 @@ Each run trains a few iterations (one and two processes, every LOSS.kind, a resu
 time-budget run with TRAIN.replan=false), then evaluates, exports and infers where the
 example does. A fingerprint is the SHA-256 of each result: the weights' arrays, losses.json
 and metrics.json without their timings, samples.npz's arrays and the PNG files. A
-time-budget run's plan follows the machine's pace, so its fingerprint compares only where
-both plans were the same (its plan is printed beside it).
+time-budget run's plan follows the machine's pace, so it is replayed as a plain run of the
+length it planned (TRAIN.epochs, TRAIN.iters_per_epoch), which must end with the same files,
+and compared with the other version's only where both plans were the same. The runs use one
+fixed folder (--work), so paths that results mention are the same in both versions.
 """
 
 import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,8 +42,17 @@ CIFAR = ["TRAIN.epochs=2", "TRAIN.iters_per_epoch=2", "MODEL.dim_g=8", "MODEL.di
          "TRAIN.dev_samples=16"]
 
 
+def budget_replay(work: str) -> list:
+    """The overrides that repeat toy_budget's plan without a budget."""
+    with open(os.path.join(work, "toy_budget", "losses.json")) as f:
+        last = json.load(f)[-1]
+    return [*TOY, "TRAIN.lr_decay=true", f"TRAIN.epochs={last['epoch']}",
+            f"TRAIN.iters_per_epoch={last['iteration'] // last['epoch']}"]
+
+
 def runs(data: dict, work: str) -> list:
-    """(name, script, overrides, processes) of every run, in order (later ones read earlier)."""
+    """(name, script, overrides, processes) of every run, in order (later ones read earlier;
+    overrides may be a function of the work folder, called when the run starts)."""
     def d(name):
         return os.path.join(work, name)
 
@@ -57,6 +69,7 @@ def runs(data: dict, work: str) -> list:
         ("toy_two_processes", "wgangp_toy.py", TOY, 2),
         ("toy_budget", "wgangp_toy.py",
          [*TOY, "TRAIN.minutes=0.4", "TRAIN.replan=false", "TRAIN.lr_decay=true"], 1),
+        ("toy_budget_replay", "wgangp_toy.py", budget_replay, 1),
         ("toy_eval", "wgangp_toy.py",
          ["mode=eval", *TOY, f"EVAL.pretrained_gen_model_path={d('toy')}/model_generator.pdparams",
           f"EVAL.pretrained_dis_model_path={d('toy')}/model_discriminator.pdparams"], 1),
@@ -131,17 +144,19 @@ def fingerprint(run_dir: str) -> dict:
     return out
 
 
-def measure(out_file: str) -> None:
+def measure(out_file: str, work: str) -> None:
     from cifar_files import write_tarball
     from mnist_files import write_idx_dir
 
-    work = tempfile.mkdtemp(prefix="fingerprint_")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
     data = {"mnist": write_idx_dir(os.path.join(work, "mnist")) or os.path.join(work, "mnist"),
             "cifar": write_tarball(os.path.join(work, "cifar-10-python.tar.gz"))}
     env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
     results = {}
     for name, script, overrides, processes in runs(data, work):
         run_dir = os.path.join(work, name)
+        overrides = overrides(work) if callable(overrides) else overrides
         launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
                     "--log_dir", os.path.join(run_dir, "launch_logs")] if processes > 1 else []
         command = [sys.executable, *launcher, os.path.join(EXAMPLES, script), *overrides,
@@ -151,6 +166,11 @@ def measure(out_file: str) -> None:
             sys.exit(f"{name} failed ({result.returncode}):\n{result.stderr[-3000:]}")
         results[name] = fingerprint(run_dir)
         print(f"{name}: {len(results[name])} files", flush=True)
+    replay = {k: v for k, v in results["toy_budget_replay"].items()  # the budget's log has its plan
+              if k.endswith((".pdparams", ".npz")) or k == "metrics.json"}
+    budget = {k: results["toy_budget"].get(k) for k in replay}
+    print("toy_budget ends as a plain run of its plan: "
+          + ("yes" if replay == budget else f"NO ({[k for k in replay if replay[k] != budget[k]]})"))
     with open(out_file, "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
     print(f"fingerprints of {len(results)} runs in {out_file} (runs in {work})")
@@ -165,7 +185,7 @@ def compare(before_file: str, after_file: str) -> int:
     failed = 0
     for name in before:
         a, b = before[name], after.get(name, {})
-        if a.get("plan") != b.get("plan") and name.endswith("budget"):
+        if a.get("plan") != b.get("plan") and "budget" in name:
             print(f"| {name} | - | plans differ ({a.get('plan')} / {b.get('plan')}) | - |")
             continue
         differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
@@ -178,7 +198,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", help="measure and write the fingerprints here")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "wgangp_fingerprint"),
+                        help="the runs' folder, emptied first (default: %(default)s)")
     args = parser.parse_args()
     if args.compare:
         sys.exit(compare(*args.compare))
-    measure(args.out or "fingerprints.json")
+    measure(args.out or "fingerprints.json", args.work)

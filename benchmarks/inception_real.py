@@ -58,11 +58,13 @@ def table(result: dict) -> str:
 def main(argv=None) -> dict:
     args = parse(argv)
     import functions  # first: Paddle's CPU set-up before paddle loads
+    from gankit import datasets
+    from gankit import metrics
     from gankit.inception import networks as inception
     from gankit.inception import weights as inception_weights
 
     md5 = None if str(args.md5).lower() == "none" else args.md5
-    images = functions.load_cifar10(args.data, md5)["train"][0]  # UsageError: one line, exit 2
+    images = datasets.load_cifar10(args.data, md5)["train"][0]  # UsageError: one line, exit 2
     if args.limit:
         images = images[:args.limit]
     try:
@@ -74,7 +76,7 @@ def main(argv=None) -> dict:
         raise functions.UsageError(f"--inception {args.inception}: {e}") from None
     tic = time.perf_counter()
     _, probs = inception.features_and_probs(net, images.transpose(0, 2, 3, 1), args.batch_size)
-    score, score_std = functions.inception_score(probs, splits=args.splits)
+    score, score_std = metrics.inception_score(probs, splits=args.splits)
     result = {
         "num_images": int(len(images)), "inception": args.inception,
         "protocol": getattr(net, "protocol", args.inception), "weights": args.weights,

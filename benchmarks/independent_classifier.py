@@ -1,7 +1,7 @@
 """Score an MNIST run's samples with a classifier that shares nothing with the example's.
 
 The example's Inception Score uses its own convolutional classifier (models.MnistClassifier,
-trained by functions.train_digit_classifier). A generator could suit that one network's
+trained by classifier.train_digit_classifier). A generator could suit that one network's
 quirks; this script trains another kind of classifier, a two-layer perceptron written in
 numpy (no Paddle, no code of the example), on the same training digits, and reports its
 Inception Score of the run's samples.npz beside that of the real held-out digits:

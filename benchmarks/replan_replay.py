@@ -1,5 +1,5 @@
 """How often TRAIN.replan changes a plan, replayed from real runs: the epoch ends of each
-train.log of a TRAIN.minutes run are fed, epoch by epoch, to gankit.training.replan_epochs
+train.log of a TRAIN.minutes run are fed, epoch by epoch, to gankit.budget.replan_epochs
 under two rules, the first one (the median of the last 3 epochs; keep the plan while the
 run would end from one epoch early to half an epoch late) and the current one (the
 median of the last PACE_EPOCHS; the band widened to a tenth of the epochs left). An epoch
@@ -23,7 +23,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples", "wgangp"))
 
-from gankit.training import PACE_EPOCHS, recent_pace, replan_epochs  # noqa: E402
+from gankit.budget import PACE_EPOCHS, recent_pace, replan_epochs  # noqa: E402
 
 STAMP = re.compile(r"^\[(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)\]")
 PLAN = re.compile(r"\((\d+) epochs of \d+\) for TRAIN.minutes=(\S+): .* (\d+) s spent on "

@@ -39,7 +39,7 @@ CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "MKL_NUM_THREADS": "1"},
 EXAMPLES = {
     "toy": dict(overrides=["EVAL.num_samples=100"], noise=2, batch=256, lam=0.1,
                 models="models.toy_models(2, 512, 3)", real="data(256)",
-                data="dist = functions.ToyDistribution('8gaussians'); "
+                data="dist = datasets.ToyDistribution('8gaussians'); "
                      "data = lambda n: dist.sample(n, rng)"),
     "mnist": dict(overrides=["TRAIN.eval_during_train=false", "EVAL.num_samples=100"], noise=128,
                   batch=50, lam=10.0, models="models.mnist_models(128, 64)", real="data(50)",
@@ -63,6 +63,7 @@ sys.path.insert(0, {example!r})
 from gankit import cpu
 cpu.use_fast_cpu_math()  # the scripts' CPU settings (the environment's, where it sets them)
 import functions, models
+from gankit import datasets
 import numpy as np, paddle
 paddle.seed(0)
 rng = np.random.default_rng(0)

@@ -23,9 +23,9 @@ def main(out_dir, script, overrides):
 
     # the modules the script imports
     parallel = importlib.import_module("gankit.parallel")
-    training = importlib.import_module("gankit.training")
-    functions = importlib.import_module("functions")
-    run_init, run_finish, local_rows = training.Run.__init__, training.Run.finish, parallel.local_rows
+    trainer = importlib.import_module("gankit.trainer")
+    classifier = importlib.import_module("gankit.classifier")
+    run_init, run_finish, local_rows = trainer.AlternatingTrainer.__init__, trainer.AlternatingTrainer.finish, parallel.local_rows
 
     def save(model, stage):
         for name, layer in (("generator", model.generator), ("critic", model.critic)):
@@ -47,7 +47,7 @@ def main(out_dir, script, overrides):
             numpy.savez(path, **rows)
         return rows
 
-    train_digit_classifier = functions.train_digit_classifier
+    train_digit_classifier = classifier.train_digit_classifier
 
     def train_digit_classifier_noting_it(*args, **kwargs):
         rank = paddle.distributed.get_rank()
@@ -62,10 +62,10 @@ def main(out_dir, script, overrides):
         with open(os.path.join(out_dir, f"rank{rank}_wrote.txt"), "a") as f:
             f.write(f"{destination}\n")
 
-    functions.train_digit_classifier = train_digit_classifier_noting_it
+    classifier.train_digit_classifier = train_digit_classifier_noting_it
     os.replace = replace_noting_the_file
-    training.Run.__init__ = init_saving_the_initial_replicas
-    training.Run.finish = finish_saving_the_final_replicas
+    trainer.AlternatingTrainer.__init__ = init_saving_the_initial_replicas
+    trainer.AlternatingTrainer.finish = finish_saving_the_final_replicas
     parallel.local_rows = local_rows_saving_the_first_critic_batch
     os.makedirs(out_dir, exist_ok=True)
     sys.argv = [script, *overrides]

@@ -6,7 +6,7 @@ import pickle
 import subprocess
 import sys
 
-import functions
+from gankit import datasets
 import numpy as np
 import pytest
 from gankit import startup
@@ -96,6 +96,6 @@ def test_cifar_labels_saved_as_numpy_integers_load(tmp_path):
     resaved = batch(20, 5)
     resaved[b"labels"] = [np.int64(label) for label in resaved[b"labels"]]  # a re-saved copy
     path = write_tarball(str(tmp_path / "c.tar.gz"), extra={"data_batch_1": resaved})
-    images, labels = functions.load_cifar10(path, None)["train"]
+    images, labels = datasets.load_cifar10(path, None)["train"]
     assert labels.dtype == np.int64 and labels[:20].tolist() == batch(20, 5)[b"labels"]
     pickle.loads(pickle.dumps(resaved))  # (the member really holds numpy scalars)

@@ -7,7 +7,7 @@
   leaves the running averages untouched (EVAL.sample_norm=batch, the paper's sampling).
 """
 
-import functions
+from gankit import metrics
 from gankit import networks as models
 import numpy as np
 import paddle
@@ -179,8 +179,8 @@ def test_generate_with_batch_norm_mode():
     before = state(generator)
     inputs = {"noise": rng.standard_normal((12, 16)).astype("float32"),
               "labels": rng.integers(0, 10, 12)}
-    batch = functions.generate(generator, inputs, 6, norm="batch")
-    running = functions.generate(generator, inputs, 6, norm="running")
+    batch = metrics.generate(generator, inputs, 6, norm="batch")
+    running = metrics.generate(generator, inputs, 6, norm="running")
     for key, value in state(generator).items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
     assert generator.training  # generate leaves the generator in training mode, as before

@@ -5,6 +5,8 @@ import os
 import tarfile
 
 import functions
+from gankit import datasets
+from gankit import metrics as metric_math
 from gankit import networks as models
 import numpy as np
 import paddle
@@ -19,7 +21,7 @@ from conftest import EXAMPLE_DIR, one_error_line, run_script, usage_error
 
 
 def test_tarball_is_read_without_hard_coded_sizes(tmp_path):
-    data = functions.load_cifar10(write_tarball(str(tmp_path / "c.tar.gz")), md5=None)
+    data = datasets.load_cifar10(write_tarball(str(tmp_path / "c.tar.gz")), md5=None)
     images, labels = data["train"]
     assert images.shape == (300, 3, 32, 32) and images.dtype == np.uint8
     expected = np.concatenate([batch(100, i)[b"data"] for i in range(3)]).reshape(-1, 3, 32, 32)
@@ -31,37 +33,37 @@ def test_tarball_is_read_without_hard_coded_sizes(tmp_path):
 def test_md5_is_checked(tmp_path, capsys):
     path = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
     official = OmegaConf.load(os.path.join(EXAMPLE_DIR, "conf", "wgangp_cifar10.yaml")).DATA.md5
-    err = usage_error(capsys, functions.load_cifar10, path, official)  # the config's default
+    err = usage_error(capsys, datasets.load_cifar10, path, official)  # the config's default
     assert official in err and files.file_digest(path, "md5") in err and "download" in err
-    assert functions.load_cifar10(path, files.file_digest(path, "md5"))["train"][0].shape[0] == 300
+    assert datasets.load_cifar10(path, files.file_digest(path, "md5"))["train"][0].shape[0] == 300
 
 
 def test_extracted_directory(tmp_path):
     with tarfile.open(write_tarball(str(tmp_path / "c.tar.gz"))) as tar:
         tar.extractall(tmp_path, filter="data")
-    data = functions.load_cifar10(str(tmp_path / "cifar-10-batches-py"), None)
+    data = datasets.load_cifar10(str(tmp_path / "cifar-10-batches-py"), None)
     assert data["train"][0].shape == (300, 3, 32, 32)
 
 
 def test_unset_path_uses_paddles_cache(tmp_path, monkeypatch):
     cache = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
-    monkeypatch.setattr(functions, "PADDLE_CIFAR10_CACHE", cache)
-    assert functions.load_cifar10(None, md5=None)["test"][0].shape == (100, 3, 32, 32)
+    monkeypatch.setattr(datasets, "PADDLE_CIFAR10_CACHE", cache)
+    assert datasets.load_cifar10(None, md5=None)["test"][0].shape == (100, 3, 32, 32)
 
 
 def test_missing_and_corrupt_files(tmp_path, capsys):
     monkey_missing = str(tmp_path / "nope.tar.gz")
-    assert "no such file or directory" in usage_error(capsys, functions.load_cifar10, monkey_missing, None)
+    assert "no such file or directory" in usage_error(capsys, datasets.load_cifar10, monkey_missing, None)
     corrupt = tmp_path / "c.tar.gz"
     corrupt.write_bytes(open(write_tarball(str(tmp_path / "good.tar.gz")), "rb").read()[:3000])
-    err = usage_error(capsys, functions.load_cifar10, str(corrupt), None)
+    err = usage_error(capsys, datasets.load_cifar10, str(corrupt), None)
     assert "is not a readable cifar-10-python.tar.gz" in err
 
 
 def test_wrong_data_set_is_refused(tmp_path, capsys):
     wrong = {b"data": np.zeros((10, 784), np.uint8), b"labels": [0] * 10}  # MNIST-sized rows
     path = write_tarball(str(tmp_path / "c.tar.gz"), extra={"data_batch_1": wrong})
-    assert "does not hold CIFAR-10 images" in usage_error(capsys, functions.load_cifar10, path, None)
+    assert "does not hold CIFAR-10 images" in usage_error(capsys, datasets.load_cifar10, path, None)
 
 
 def test_preprocessing_is_the_papers_and_samples_map_back_to_bytes():
@@ -75,9 +77,9 @@ def test_preprocessing_is_the_papers_and_samples_map_back_to_bytes():
     assert 0.8 / 256 < noise.mean() < 1.2 / 256 and len(np.unique(noise.round(9))) > 700
     # generator outputs -> bytes as the paper's Inception Score code: int((y + 1) * 255.99 / 2)
     outputs = (images.astype("float32") + 0.5) / np.float32(255.99 / 2) - 1
-    np.testing.assert_array_equal(functions.to_uint8(outputs), images.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(metric_math.to_uint8(outputs), images.transpose(0, 2, 3, 1))
     edges = np.array([-1.0, 1.0, 0.0], "float32").reshape(1, 3, 1, 1)
-    assert functions.to_uint8(edges).ravel().tolist() == [0, 255, 127]  # 127.995 -> 127
+    assert metric_math.to_uint8(edges).ravel().tolist() == [0, 255, 127]  # 127.995 -> 127
 
 
 @pytest.mark.parametrize("conditional, layer_norm", [(True, False), (False, True)])
@@ -91,7 +93,7 @@ def test_resnets_shapes_and_penalty(conditional, layer_norm):
     assert critic(fake).shape == [4, 1]
     if conditional:
         assert critic.forward_with_logits(fake)[1].shape == [4, 10]
-    gp = functions.gradient_penalty(critic, paddle.randn([4, 3, 32, 32]), fake.detach())
+    gp, _ = functions.gradient_penalty(critic, paddle.randn([4, 3, 32, 32]), fake.detach())
     gp.backward()  # reaches every weight of the score path (biases of a ReLU net need not)
     assert all(p.grad is not None for name, p in critic.named_parameters()
                if name.endswith("weight") and not name.startswith("classes."))

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_script
 from mnist_files import write_idx_dir
-from gankit.training import GeneratorAverage
+from gankit.average import GeneratorAverage
 from test_mnist_script import TINY
 
 

@@ -5,7 +5,8 @@ import importlib.util
 import json
 import os
 
-import functions
+from gankit import datasets
+from gankit import metrics
 from gankit.inception import weights as inception_weights
 import paddle
 import pytest
@@ -57,11 +58,11 @@ def test_scores_the_training_images_beside_the_papers_row(tmp_path, standin, cap
     result = load_benchmark().main(["--data", tarball, "--md5", "none", "--batch-size", "64",
                                     "--json", str(out)])
     assert calls == [("tf2015", None, "tf_graph")]  # the default protocol, default weights
-    images = functions.load_cifar10(tarball, None)["train"][0]
+    images = datasets.load_cifar10(tarball, None)["train"][0]
     with paddle.no_grad():
         _, logits = net(paddle.to_tensor(images.astype("float32") / 255))
     probs = paddle.nn.functional.softmax(logits, axis=1).numpy()
-    expected = functions.inception_score(probs, splits=10)
+    expected = metrics.inception_score(probs, splits=10)
     assert result["num_images"] == 300 and result["splits"] == 10
     assert (result["inception_score"], result["inception_score_std"]) == pytest.approx(expected, rel=1e-5)
     assert 1 < result["inception_score"] < 10

@@ -1,6 +1,6 @@
 """KID against its definition (Binkowski et al. 2018), computed independently with loops."""
 
-import functions
+from gankit import metrics
 import numpy as np
 import pytest
 
@@ -23,7 +23,7 @@ def test_kid_is_the_unbiased_mmd_of_the_cubic_polynomial_kernel():
     x = rng.standard_normal((12, 5)).astype("float32")
     y = (rng.standard_normal((12, 5)) * 1.5 + 0.7).astype("float32")
     # one subset of all rows: the estimate of the whole sets (the order does not matter)
-    mean, std = functions.kernel_inception_distance(x, y, subsets=1, subset_size=100)
+    mean, std = metrics.kernel_inception_distance(x, y, subsets=1, subset_size=100)
     assert mean == pytest.approx(kid_by_definition(x, y), rel=1e-9)
     assert std == 0.0
 
@@ -35,7 +35,7 @@ def test_kid_is_the_unbiased_mmd_of_the_cubic_polynomial_kernel():
 def test_kid_subsets_are_drawn_without_replacement_from_each_set(sizes, subsets, m):
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((sizes[0], 3)), rng.standard_normal((sizes[1], 3)) * 0.5 + 1
-    mean, std = functions.kernel_inception_distance(x, y, subsets=subsets, subset_size=m, seed=5)
+    mean, std = metrics.kernel_inception_distance(x, y, subsets=subsets, subset_size=m, seed=5)
     choice = np.random.default_rng(5)
     expected = []
     for _ in range(subsets):
@@ -53,13 +53,13 @@ def test_kid_is_unbiased_where_the_frechet_distance_is_not():
     kids, fids = [], []
     for _ in range(200):
         x, y = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
-        kids.append(functions.kernel_inception_distance(x, y, subsets=1)[0])
-        fids.append(functions.frechet_distance(*functions.feature_statistics(x),
-                                               *functions.feature_statistics(y)))
+        kids.append(metrics.kernel_inception_distance(x, y, subsets=1)[0])
+        fids.append(metrics.frechet_distance(*metrics.feature_statistics(x),
+                                               *metrics.feature_statistics(y)))
     assert abs(np.mean(kids)) < 3 * np.std(kids) / np.sqrt(len(kids))
     assert np.mean(fids) > 10 * np.std(fids) / np.sqrt(len(fids))
     # and a shifted distribution is told apart
-    shifted = [functions.kernel_inception_distance(rng.standard_normal((20, 4)),
+    shifted = [metrics.kernel_inception_distance(rng.standard_normal((20, 4)),
                                                    rng.standard_normal((20, 4)) + 1,
                                                    subsets=1)[0] for _ in range(20)]
     assert np.mean(shifted) > 10 * np.std(kids)
@@ -67,7 +67,7 @@ def test_kid_is_unbiased_where_the_frechet_distance_is_not():
 
 def test_kid_needs_two_samples_in_each_set():
     with pytest.raises(ValueError, match="at least 2"):
-        functions.kernel_inception_distance(np.ones((1, 3)), np.ones((5, 3)))
+        metrics.kernel_inception_distance(np.ones((1, 3)), np.ones((5, 3)))
 
 
 def test_a_reference_scored_again_gives_the_same_kid_and_a_changed_one_its_own():
@@ -78,8 +78,8 @@ def test_a_reference_scored_again_gives_the_same_kid_and_a_changed_one_its_own()
     reference = rng.standard_normal((10, 3))
     for _ in range(2):  # the second call reads the kept sums
         x = rng.standard_normal((10, 3)) + 0.3
-        mean, _ = functions.kernel_inception_distance(x, reference, subsets=1)
+        mean, _ = metrics.kernel_inception_distance(x, reference, subsets=1)
         assert mean == pytest.approx(kid_by_definition(x, reference), rel=1e-9)
     reference *= 2.0
-    mean, _ = functions.kernel_inception_distance(x, reference, subsets=1)
+    mean, _ = metrics.kernel_inception_distance(x, reference, subsets=1)
     assert mean == pytest.approx(kid_by_definition(x, reference), rel=1e-9)

@@ -12,10 +12,11 @@ import paddle
 import pytest
 
 import functions
+from gankit import datasets
 from gankit import networks as models
 from conftest import compose, usage_error
 from mnist_files import write_idx_dir
-from gankit import training
+from gankit import solvers, trainer
 from test_as_typed import MNIST, TOY, printed_run_dir, script, shell
 from test_data_parallel import assert_same_as_one_process, assert_trained_replicas_identical, run
 
@@ -165,7 +166,7 @@ def test_bad_kind_settings_get_one_line(example, override, message, capsys):
 # --- the losses, clipping and optimizer against independent computations -------------------
 def test_weight_clipping_clamps_every_parameter():
     net = models.MnistCritic(4, batch_norm=True)
-    functions.clip_weights(net, 0.01)
+    trainer.clip_weights(net, 0.01)
     for name, p in net.named_parameters():
         assert float(p.abs().max()) <= np.float32(0.01), name
     before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
@@ -201,7 +202,7 @@ def test_rmsprop_step_is_tensorflows_rule_from_a_zero_mean_square():
     layer = paddle.nn.Linear(2, 1)
     w0 = layer.weight.numpy().astype("float64")
     train = OmegaConf.create({"optimizer": "rmsprop", "learning_rate": 5e-5, "epochs": 1})
-    opt = training.optimizer(train, 1, "critic")(layer)
+    opt = solvers.optimizer(train, 1, "critic")(layer)
     x = np.array([[1.0, -2.0], [0.5, 3.0]], "float32")
     ms, w = np.zeros_like(w0), w0.copy()
     for _ in range(2):
@@ -219,7 +220,7 @@ def test_held_out_cost_of_a_linear_critic_is_its_closed_form():
     """For D(x) = w.x + b the gradient is w everywhere: the penalty is (|w| - 1)^2 and the
     held-out cost is mean D(fake) - mean D(real) + lambda (|w| - 1)^2, batch by batch."""
     critic = paddle.nn.Linear(3, 1)
-    loss = functions.losses(compose("toy").LOSS, critic)[0].loss_expr
+    loss = functions.losses(compose("toy").LOSS, critic)[0]
     metric = functions.HeldOutCriticCost(loss, batch_size=4)
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((8, 3)), rng.standard_normal((8, 3)) + 2
@@ -233,16 +234,16 @@ def test_held_out_cost_of_a_linear_critic_is_its_closed_form():
 
 
 def test_25gaussians_trains_on_the_papers_fixed_set():
-    toy = functions.ToyDistribution("25gaussians")
+    toy = datasets.ToyDistribution("25gaussians")
     points = toy.fixed_set(100_000, np.random.default_rng(0))
     nearest = np.argmin(((points[:, None] - toy.centers[None]) ** 2).sum(-1), 1)
     assert np.array_equal(np.bincount(nearest, minlength=25), [4000] * 25)  # as gan_toy.py
-    assert functions.toy_training_points(compose("toy", "DATA.mode=25gaussians").DATA) == 100_000
-    assert functions.toy_training_points(compose("toy").DATA) == 0  # 8gaussians: fresh draws
-    stream = functions.FixedPoints(points, 256)
+    assert datasets.toy_training_points(compose("toy", "DATA.mode=25gaussians").DATA) == 100_000
+    assert datasets.toy_training_points(compose("toy").DATA) == 0  # 8gaussians: fresh draws
+    stream = datasets.FixedPoints(points, 256)
     first_pass = [stream.next() for _ in range(390)]  # 100 000 // 256 full batches
     assert np.array_equal(stream.next(), first_pass[0])  # the same order every pass
     state = stream.state_dict()
-    again = functions.FixedPoints(points, 256)
+    again = datasets.FixedPoints(points, 256)
     again.set_state_dict(state)
     assert np.array_equal(again.next(), stream.next())

@@ -1,7 +1,7 @@
 """The gradient penalty and both losses against closed forms and finite differences."""
 
 import functions
-from gankit import training
+from gankit import networks
 import numpy as np
 import paddle
 import pytest
@@ -47,7 +47,7 @@ def test_penalty_of_linear_critic_is_closed_form(float64):
     # D(x) = w.x + b has gradient w everywhere: penalty (|w| - 1)^2
     w = [3.0, -4.0]
     real, fake = paddle.randn([16, 2]), paddle.randn([16, 2])
-    gp = functions.gradient_penalty(linear_critic(w, 0.5), real, fake)
+    gp, _ = functions.gradient_penalty(linear_critic(w, 0.5), real, fake)
     assert float(gp) == pytest.approx((5.0 - 1.0) ** 2, rel=1e-12)
 
 
@@ -58,7 +58,7 @@ def test_penalty_on_images_uses_the_norm_over_all_pixels(float64):
     critic = nn.Sequential(lambda_layer(lambda x: x.reshape([x.shape[0], -1])),
                            linear_critic(w, 0.0))
     real, fake = paddle.randn([5, 3, 4, 4]), paddle.randn([5, 3, 4, 4])
-    gp = functions.gradient_penalty(critic, real, fake)
+    gp, _ = functions.gradient_penalty(critic, real, fake)
     assert float(gp) == pytest.approx((np.linalg.norm(w) - 1) ** 2, rel=1e-10)
 
 
@@ -76,7 +76,7 @@ def test_penalty_matches_finite_differences_at_the_interpolates(float64):
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((8, 2)), rng.standard_normal((8, 2))
     alpha = rng.random((8, 1))
-    gp = functions.gradient_penalty(critic, paddle.to_tensor(real), paddle.to_tensor(fake),
+    gp, _ = functions.gradient_penalty(critic, paddle.to_tensor(real), paddle.to_tensor(fake),
                                     paddle.to_tensor(alpha))
     x_hat = alpha * real + (1 - alpha) * fake
     expected = np.mean((fd_gradient_norms(numpy_critic(critic), x_hat) - 1) ** 2)
@@ -89,7 +89,7 @@ def test_penalty_gradient_wrt_critic_weights_matches_finite_differences(float64)
     rng = np.random.default_rng(2)
     real, fake = paddle.to_tensor(rng.standard_normal((6, 2))), paddle.to_tensor(rng.standard_normal((6, 2)))
     alpha = paddle.to_tensor(rng.random((6, 1)))
-    functions.gradient_penalty(critic, real, fake, alpha).backward()
+    functions.gradient_penalty(critic, real, fake, alpha)[0].backward()
     weight = critic[0].weight
     autograd = weight.grad.numpy().copy()
     base = weight.numpy().copy()
@@ -100,7 +100,7 @@ def test_penalty_gradient_wrt_critic_weights_matches_finite_differences(float64)
             shifted = base.copy()
             shifted[idx] += sign * eps
             weight.set_value(shifted)
-            values.append(float(functions.gradient_penalty(critic, real, fake, alpha)))
+            values.append(float(functions.gradient_penalty(critic, real, fake, alpha)[0]))
         weight.set_value(base)
         assert autograd[idx] == pytest.approx((values[0] - values[1]) / (2 * eps), rel=1e-6, abs=1e-9)
 
@@ -140,7 +140,7 @@ def test_generator_loss_is_minus_mean_critic_score_and_leaves_critic_untouched(f
     w, b = [0.5, -2.0], 0.25
     critic, generator = linear_critic(w, b), nn.Linear(2, 2)
     noise = paddle.randn([16, 2])
-    with training.frozen(critic):
+    with networks.frozen(critic):
         fake = generator(noise)
         loss = functions.GeneratorLoss(critic)({"fake": fake})["generator"]
         loss.backward()

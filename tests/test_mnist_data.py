@@ -4,9 +4,8 @@ import gzip
 import os
 import pickle
 
-import functions
+from gankit import datasets
 import numpy as np
-import pytest
 
 from conftest import usage_error
 
@@ -16,7 +15,7 @@ from mnist_files import synthetic_digits, write_idx, write_idx_dir, write_pkl
 
 
 def test_idx_directory(tmp_path):
-    data = functions.load_mnist(write_idx_dir(str(tmp_path)))
+    data = datasets.load_mnist(write_idx_dir(str(tmp_path)))
     images, labels = data["train"]
     assert images.shape == (300, 28, 28) and images.dtype == np.float32
     assert 0 <= images.min() and images.max() == 1.0
@@ -32,11 +31,11 @@ def test_uncompressed_idx_files_work_too(tmp_path):
         with gzip.open(tmp_path / name) as f:
             (tmp_path / name[:-3]).write_bytes(f.read())
         os.remove(tmp_path / name)
-    assert functions.load_mnist(str(tmp_path))["train"][0].shape == (300, 28, 28)
+    assert datasets.load_mnist(str(tmp_path))["train"][0].shape == (300, 28, 28)
 
 
 def test_pkl_gz(tmp_path):
-    data = functions.load_mnist(write_pkl(str(tmp_path / "mnist.pkl.gz")))
+    data = datasets.load_mnist(write_pkl(str(tmp_path / "mnist.pkl.gz")))
     expected, labels = synthetic_digits(300, 1)
     np.testing.assert_array_equal(data["train"][0], expected)
     np.testing.assert_array_equal(data["train"][1], labels)
@@ -44,23 +43,23 @@ def test_pkl_gz(tmp_path):
 
 
 def test_unset_path_uses_paddles_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(functions, "PADDLE_MNIST_CACHE", write_idx_dir(str(tmp_path / "cache")))
-    assert functions.load_mnist(None)["train"][0].shape == (300, 28, 28)
+    monkeypatch.setattr(datasets, "PADDLE_MNIST_CACHE", write_idx_dir(str(tmp_path / "cache")))
+    assert datasets.load_mnist(None)["train"][0].shape == (300, 28, 28)
 
 
 def test_unset_path_without_cache_says_where_to_download(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(functions, "PADDLE_MNIST_CACHE", str(tmp_path / "none"))
-    err = usage_error(capsys, functions.load_mnist, None)
+    monkeypatch.setattr(datasets, "PADDLE_MNIST_CACHE", str(tmp_path / "none"))
+    err = usage_error(capsys, datasets.load_mnist, None)
     assert "DATA.data_path is not set" in err and "mnist.pkl.gz" in err and "idx" in err
 
 
 def test_missing_path(tmp_path, capsys):
-    err = usage_error(capsys, functions.load_mnist, str(tmp_path / "nope.pkl.gz"))
+    err = usage_error(capsys, datasets.load_mnist, str(tmp_path / "nope.pkl.gz"))
     assert "no such file or directory" in err
 
 
 def test_directory_without_idx_files(tmp_path, capsys):
-    err = usage_error(capsys, functions.load_mnist, str(tmp_path))
+    err = usage_error(capsys, datasets.load_mnist, str(tmp_path))
     assert "has no train-images-idx3-ubyte.gz" in err
 
 
@@ -71,14 +70,14 @@ def test_truncated_idx_file(tmp_path, capsys):
         raw = f.read()
     with gzip.open(path, "wb") as f:
         f.write(raw[:5000])
-    err = usage_error(capsys, functions.load_mnist, str(tmp_path))
+    err = usage_error(capsys, datasets.load_mnist, str(tmp_path))
     assert "truncated" in err and "train-images-idx3-ubyte.gz" in err
 
 
 def test_corrupt_gzip(tmp_path, capsys):
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(open(write_pkl(str(tmp_path / "good.pkl.gz")), "rb").read()[:2000])
-    err = usage_error(capsys, functions.load_mnist, str(path))
+    err = usage_error(capsys, datasets.load_mnist, str(path))
     assert "is not a readable mnist.pkl.gz" in err
 
 
@@ -86,7 +85,7 @@ def test_wrong_data_set_is_refused(tmp_path, capsys):
     # CIFAR-like 32x32 images in idx files
     write_idx_dir(str(tmp_path))
     write_idx(str(tmp_path / "train-images-idx3-ubyte.gz"), np.zeros((300, 32, 32)), 0x803)
-    err = usage_error(capsys, functions.load_mnist, str(tmp_path))
+    err = usage_error(capsys, datasets.load_mnist, str(tmp_path))
     assert "does not hold MNIST digits" in err
 
 
@@ -100,5 +99,5 @@ def test_pickle_with_code_is_refused_without_running_it(tmp_path, capsys):
     path = tmp_path / "mnist.pkl.gz"
     with gzip.open(path, "wb") as f:
         pickle.dump((Evil(), None, None), f, protocol=2)
-    err = usage_error(capsys, functions.load_mnist, str(path))
+    err = usage_error(capsys, datasets.load_mnist, str(path))
     assert "system" in err and not marker.exists()

@@ -71,7 +71,7 @@ def test_penalty_double_backward_through_same_padding(mnist):
     import functions
 
     critic = mnist[1]
-    gp = functions.gradient_penalty(critic, paddle.rand([3, 1, 28, 28]), paddle.rand([3, 1, 28, 28]))
+    gp, _ = functions.gradient_penalty(critic, paddle.rand([3, 1, 28, 28]), paddle.rand([3, 1, 28, 28]))
     gp.backward()
     assert all(p.grad is not None for name, p in critic.named_parameters() if name.endswith("weight"))
     assert mnist[0](paddle.randn([3, 8])).shape == [3, 1, 28, 28]

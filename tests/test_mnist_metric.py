@@ -1,6 +1,8 @@
 """The classifier-based MNIST metric on constructed inputs, with a classifier trained here."""
 
 import functions
+from gankit import classifier as digit_classifier
+from gankit import metrics
 import numpy as np
 import pytest
 
@@ -10,20 +12,20 @@ from mnist_files import synthetic_digits
 @pytest.fixture(scope="module")
 def classifier():
     data = {"train": synthetic_digits(2000, 1), "test": synthetic_digits(300, 2)}
-    net, accuracy = functions.train_digit_classifier(data, epochs=3, seed=0)
+    net, accuracy = digit_classifier.train_digit_classifier(data, epochs=3, seed=0)
     assert accuracy > 0.97  # the synthetic classes are easy
     return net
 
 
 def reference(classifier, images):
-    features, _ = functions.classify(classifier, images)
-    return functions.feature_statistics(features)
+    features, _ = digit_classifier.classify(classifier, images)
+    return metrics.feature_statistics(features)
 
 
 def test_one_class_only_scores_one_and_covers_one_class(classifier):
     images, labels = synthetic_digits(3000, 4)
     ones = images[labels == 3][:, None]
-    m = functions.digit_metrics(classifier, ones, reference(classifier, images[:, None]))
+    m = digit_classifier.digit_metrics(classifier, ones, reference(classifier, images[:, None]))
     assert m["inception_score"] == pytest.approx(1.0, abs=0.05)
     assert m["classes_covered"] == 1 and m["class_histogram"][3] == len(ones)
 
@@ -33,10 +35,10 @@ def test_balanced_correctly_classified_set_scores_near_ten(classifier):
     # 50 of each class, interleaved so that each of the 10 splits holds 5 of each
     per_class = [images[labels == k][:50] for k in range(10)]
     balanced = np.stack(per_class, 1).reshape(500, 1, 28, 28)
-    m = functions.digit_metrics(classifier, balanced, reference(classifier, images[:, None]))
+    m = digit_classifier.digit_metrics(classifier, balanced, reference(classifier, images[:, None]))
     assert m["classes_covered"] == 10 and m["class_histogram"] == [50] * 10
     # uniform marginal: IS = 10 exp(-E[H(p(y|x))]), near 10 for a confident classifier
-    _, probs = functions.classify(classifier, balanced)
+    _, probs = digit_classifier.classify(classifier, balanced)
     entropy = -np.sum(probs * np.log(probs), axis=1).mean()
     assert m["inception_score"] == pytest.approx(10 * np.exp(-entropy), rel=0.01)
     assert m["inception_score"] > 9.0
@@ -44,7 +46,7 @@ def test_balanced_correctly_classified_set_scores_near_ten(classifier):
 
 def test_frechet_distance_of_a_set_to_itself_is_zero(classifier):
     images = synthetic_digits(400, 6)[0][:, None]
-    m = functions.digit_metrics(classifier, images, reference(classifier, images))
+    m = digit_classifier.digit_metrics(classifier, images, reference(classifier, images))
     assert m["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -52,7 +54,7 @@ def test_memorising_the_training_digits_gains_nothing_against_held_out_digits(cl
     """A 'generator' that returns training digits is at distance 0 from the training set, but
     against the held-out digits it scores exactly the real floor (training vs held-out)."""
     data = {"train": synthetic_digits(600, 7), "test": synthetic_digits(600, 8)}
-    references = functions.digit_references(classifier, data, 300)
+    references = digit_classifier.digit_references(classifier, data, 300)
     real = {split: data[split][0][:, None] for split in ("test", "train")}
     metric = functions.DigitMetrics(classifier, references, real)
     metric({"fake": data["train"][0][:300, None]})  # the first 300 training digits, memorised
@@ -62,10 +64,10 @@ def test_memorising_the_training_digits_gains_nothing_against_held_out_digits(cl
     assert generated["kid"] == pytest.approx(floor["kid"], rel=1e-9)
     assert floor["frechet_distance"] > 1e-3  # two draws differ
     # the distance to held-out digits, recomputed from the classifier's features
-    held_out, _ = functions.classify(classifier, data["test"][0][:300, None])
-    fake, _ = functions.classify(classifier, data["train"][0][:300, None])
-    expected = functions.frechet_distance(*functions.feature_statistics(fake),
-                                          *functions.feature_statistics(held_out))
+    held_out, _ = digit_classifier.classify(classifier, data["test"][0][:300, None])
+    fake, _ = digit_classifier.classify(classifier, data["train"][0][:300, None])
+    expected = metrics.frechet_distance(*metrics.feature_statistics(fake),
+                                          *metrics.feature_statistics(held_out))
     assert generated["frechet_distance"] == pytest.approx(expected, rel=1e-9)
     # the held-out digits' own row is the Inception Score's ceiling, with no distance
     assert "frechet_distance" not in metric.results["real_test_digits"]
@@ -87,7 +89,7 @@ def test_the_metric_classifier_is_the_same_whatever_the_runs_seed(tmp_path):
             "seed": seed, "output_dir": str(out),
             "EVAL": {"classifier_path": None, "pretrained_gen_model_path": None,
                      "classifier_epochs": 1, "classifier_seed": classifier_seed}})
-        net, _ = functions.mnist_classifier(cfg, data)
+        net, _ = digit_classifier.mnist_classifier(cfg, data)
         assert (out / "mnist_classifier.pdparams").is_file()  # cached in the run directory
         return {k: v.numpy() for k, v in net.state_dict().items()}
 

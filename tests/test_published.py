@@ -424,7 +424,7 @@ def test_paddlescience_inception_score():
     assert mean > 1.01 and std > 0
     assert not net.training
     np.testing.assert_array_equal(net.fc.bias.numpy(), bias)  # restored
-    # uint8 pixels (NHWC as functions.to_uint8 writes them) are used as they are
+    # uint8 pixels (NHWC as metrics.to_uint8 writes them) are used as they are
     pixels = np.clip(rng.integers(0, 256, (6, 1, 1, 3)) + rng.integers(-9, 9, (6, 32, 32, 3)), 0, 255).astype(np.uint8)
     mean, std = published_weights.paddlescience_inception_score(net, pixels, splits=2, batch_size=64)
     np.testing.assert_allclose([mean, std], inception_score_reference(

@@ -18,7 +18,7 @@ import pytest
 from conftest import EXAMPLE_DIR, compose, run_script
 from test_as_typed import printed_run_dir, shell
 from test_faults import assert_same_run, start, wait_for
-from gankit.training import plan_epochs, replan_epochs, rescaled_rate
+from gankit.budget import plan_epochs, replan_epochs, rescaled_rate
 
 # the toy at a size whose iterations take tens of milliseconds; 0.4 minutes hold a few epochs
 TOY = "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 " \

@@ -1,13 +1,13 @@
 """The toy data recipes: mode centres, scale and shapes (the paper's gan_toy.py)."""
 
-import functions
-from gankit import training
+from gankit import datasets
+from gankit import ppsci_adapter
 import numpy as np
 import pytest
 
 
 def test_8gaussians_centres_scale_and_shape():
-    dist = functions.ToyDistribution("8gaussians")
+    dist = datasets.ToyDistribution("8gaussians")
     radii = np.linalg.norm(dist.centers, axis=1)
     np.testing.assert_allclose(radii, 2 / 1.414)
     angles = np.sort(np.degrees(np.arctan2(dist.centers[:, 1], dist.centers[:, 0])) % 360)
@@ -23,7 +23,7 @@ def test_8gaussians_centres_scale_and_shape():
 
 
 def test_25gaussians_is_a_5x5_grid():
-    dist = functions.ToyDistribution("25gaussians")
+    dist = datasets.ToyDistribution("25gaussians")
     assert dist.centers.shape == (25, 2)
     grid = np.arange(-2, 3) * 2 / 2.828
     assert sorted(set(np.round(dist.centers[:, 0], 9))) == pytest.approx(grid)
@@ -35,7 +35,7 @@ def test_25gaussians_is_a_5x5_grid():
 
 
 def test_swissroll_follows_the_roll():
-    dist = functions.ToyDistribution("swissroll")
+    dist = datasets.ToyDistribution("swissroll")
     x = dist.sample(5000, np.random.default_rng(2))
     assert x.shape == (5000, 2) and x.dtype == np.float32
     # unscaled, the roll's radius is its angle t in [1.5 pi, 4.5 pi], noise 0.25
@@ -49,7 +49,7 @@ def test_swissroll_follows_the_roll():
 
 def test_unknown_data_set_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        functions.ToyDistribution("9gaussians")
+        datasets.ToyDistribution("9gaussians")
     assert exit_info.value.code == 2
     assert "DATA.mode='9gaussians'" in capsys.readouterr().err
 
@@ -58,7 +58,7 @@ def test_stream_constraint_gives_a_fresh_batch_per_step():
     import ppsci
 
     rng = np.random.default_rng(0)
-    constraint = training.StreamConstraint(
+    constraint = ppsci_adapter.StreamConstraint(
         lambda: {"real": rng.standard_normal((4, 2)).astype("float32")},
         ppsci.loss.FunctionalLoss(lambda out, *_: {}),
         name="c",

@@ -18,12 +18,14 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import networks as models
-from gankit.published import weights as published_weights
+from gankit import AlternatingTrainer, array_loader, networks, optimizer, quiet
 from gankit import cpu, inference, parallel, plots, startup
 from gankit.errors import UsageError
 from gankit.files import save_json, save_npz
-from gankit.training import Run, array_loader, epoch_due, frozen, optimizer, quiet
+from gankit.datasets import load_cifar10
+from gankit.inception.image_metrics import ImageMetrics
+from gankit.metrics import generate, to_uint8
+from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -32,11 +34,11 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 def build_models(cfg: DictConfig):
     m = cfg.MODEL
     try:  # this process's share of the generator's batch-norm groups
-        groups = models.local_bn_groups(m.bn_groups, dist.get_world_size(),
+        groups = networks.local_bn_groups(m.bn_groups, dist.get_world_size(),
                                         (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size))
     except ValueError as e:
         raise UsageError(f"MODEL.bn_groups: {e}") from None
-    return models.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
+    return networks.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
 
 
 def draw_inputs(cfg: DictConfig, n: int, rng: np.random.Generator, labels=None) -> dict:
@@ -88,13 +90,13 @@ def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dic
     # PaddleScience sampled its networks with running batch-norm averages
     norm = "running" if architecture == "paddlescience" else cfg.EVAL.sample_norm
     grid = grid_inputs(cfg)
-    grid_fakes = functions.generate(generator, grid, 100, norm)
-    grid_images = functions.to_uint8(grid_fakes)
+    grid_fakes = generate(generator, grid, 100, norm)
+    grid_images = to_uint8(grid_fakes)
     if parallel.is_main_process():  # one writer: under the launcher the ranks share the file
         save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
     images, critic = metrics["images"], metrics.get("critic")
     if images.available:
-        with models.sampling(generator, norm):
+        with networks.sampling(generator, norm):
             solver.eval()
         results, samples = images.results, images.samples
     else:  # the grid's images alone, scored by the critic if it is given
@@ -120,13 +122,13 @@ def report(cfg: DictConfig, metrics: dict, images: np.ndarray, labels=None) -> d
 
 
 def train(cfg: DictConfig):
-    data = functions.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)
+    data = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)
     images, labels = data["train"]
     conditional = cfg.MODEL.conditional
 
     # set model
     generator, critic = build_models(cfg)
-    model = models.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
+    model = networks.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
 
     # set constraint: each step reads the next batch of a shuffled pass and draws fresh
     # noise; conditional (AC-GAN), fakes are drawn for the batch's labels (the critic's
@@ -136,13 +138,15 @@ def train(cfg: DictConfig):
     acgan_generator = cfg.LOSS.acgan_scale_g if conditional else 0.0
     critic_loss, generator_loss = functions.losses(cfg.LOSS, critic, acgan_critic, acgan_generator)
     critic_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"real": images, "labels": labels}, cfg.TRAIN.batch_size), critic_loss,
+        array_loader({"real": images, "labels": labels}, cfg.TRAIN.batch_size),
+        ppsci.loss.FunctionalLoss(critic_loss),
         output_expr={"real": lambda out: functions.cifar_real(out["real"]),
                      "labels": lambda out: out["labels"]},
         name="critic",
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"labels": labels}, cfg.TRAIN.generator_batch_size), generator_loss,
+        array_loader({"labels": labels}, cfg.TRAIN.generator_batch_size),
+        ppsci.loss.FunctionalLoss(generator_loss),
         output_expr={"labels": lambda out: out["labels"]},
         name="generator",
     )
@@ -155,9 +159,9 @@ def train(cfg: DictConfig):
 
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
     # each epoch; at the end of TRAIN.final_eval_samples
-    epoch_metric = functions.ImageMetrics(cfg) if cfg.TRAIN.eval_during_train else None
+    epoch_metric = ImageMetrics(cfg) if cfg.TRAIN.eval_during_train else None
     epoch_inputs = draw_inputs(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
-    final_metrics = {"images": functions.ImageMetrics(cfg)}
+    final_metrics = {"images": ImageMetrics(cfg)}
     final_inputs = draw_inputs(cfg, cfg.TRAIN.final_eval_samples,
                                np.random.default_rng(cfg.seed + 4))
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples test images
@@ -166,7 +170,7 @@ def train(cfg: DictConfig):
     dev_inputs = draw_inputs(cfg, len(dev_images), np.random.default_rng(cfg.seed + 6),
                              dev_labels if conditional else None)
     dev_metric = functions.HeldOutCriticCost(
-        functions.losses(cfg.LOSS, critic, acgan_critic)[0].loss_expr, cfg.TRAIN.batch_size,
+        functions.losses(cfg.LOSS, critic, acgan_critic)[0], cfg.TRAIN.batch_size,
         prepare=functions.cifar_real)
 
     # initialize solver: one per network, both running the generator ((noise, labels) ->
@@ -195,35 +199,32 @@ def train(cfg: DictConfig):
         )
 
     def held_out_cost():  # sampled as in training: batch norms with batch statistics
-        with models.batch_statistics(generator):
+        with networks.batch_statistics(generator):
             dev_solver.eval()
         return dev_metric.results
 
-    # train model: per generator iteration, n_critic critic steps and one generator step
-    run = Run(cfg, model, critic_solver, generator_solver,
-              loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                       "generator": (generator_constraint, 1)}, data=images,
-              held_out=held_out_cost)
-    for epoch in run.epochs():
-        for _ in run.iterations(epoch):
-            for _ in range(cfg.TRAIN.n_critic):
-                with frozen(generator):  # the critic step: generated images are constants
-                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
-            with frozen(critic):  # the generator step: no gradients for the critic
-                generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
-        scores = {}
-        if epoch_due(cfg.TRAIN, epoch) and epoch_metric.available:
-            # timed: TRAIN.minutes keeps time for the final evaluation from it
-            with run.timed_check(), models.sampling(generator, cfg.EVAL.sample_norm):
-                generator_solver.eval(epoch)
-            scores = {k: epoch_metric.results[k] for k in ("inception_score", "fid", "kid")
-                      if epoch_metric.results.get(k) is not None}
-        if parallel.is_main_process():  # the epoch's sample grid
-            grid = functions.generate(generator, grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
-            save_grid(cfg, functions.to_uint8(grid),
-                      osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
-        run.end_epoch(epoch, scores)
-    run.finish()
+    # train model: per generator iteration, n_critic critic steps and one generator step;
+    # after each epoch the validator's check and the 10x10 grid
+    def check(epoch):
+        if not epoch_metric.available:
+            return {}
+        with networks.sampling(generator, cfg.EVAL.sample_norm):
+            generator_solver.eval(epoch)
+        return {k: epoch_metric.results[k] for k in ("inception_score", "fid", "kid")
+                if epoch_metric.results.get(k) is not None}
+
+    def plot(epoch):
+        grid = generate(generator, grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
+        save_grid(cfg, to_uint8(grid),
+                  osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
+
+    trainer = AlternatingTrainer(
+        cfg, model, critic_solver, generator_solver, critic_loss.meter, check=check, plot=plot,
+        loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
+                 "generator": (generator_constraint, 1)},
+        data=images, held_out=held_out_cost,
+    )
+    trainer.train()
 
     # evaluate the trained generator
     evaluate_with(cfg, eval_solver, generator, final_metrics, final_inputs, "paper")
@@ -253,13 +254,13 @@ def evaluate(cfg: DictConfig):
         critic = None
 
     # set validator: IS and FID (and the critic's scores) of EVAL.num_samples images
-    metrics = {"images": functions.ImageMetrics(cfg, paddlescience=True)}
+    metrics = {"images": ImageMetrics(cfg, paddlescience=True)}
     inputs = draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     real = None
     if critic is not None:
         metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size,
                                                    acgan=cfg.MODEL.conditional)
-        test_images, test_labels = functions.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
+        test_images, test_labels = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
         real = (test_images[:cfg.EVAL.num_samples], test_labels[:cfg.EVAL.num_samples])
     validator = build_validator(cfg, inputs, metrics, real)
 
@@ -294,9 +295,9 @@ def export(cfg: DictConfig):
 def inference_mode(cfg: DictConfig):
     predictor = inference.GeneratorPredictor(cfg)
     grid = grid_inputs(cfg)
-    grid_images = functions.to_uint8(predictor.predict(grid, cfg.INFER.batch_size))
+    grid_images = to_uint8(predictor.predict(grid, cfg.INFER.batch_size))
     save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
-    images = functions.ImageMetrics(cfg, paddlescience=True)
+    images = ImageMetrics(cfg, paddlescience=True)
     if not images.available:  # no samples for metrics that cannot be computed
         report(cfg, images.unavailable(), grid_images, grid.get("labels"))
         return

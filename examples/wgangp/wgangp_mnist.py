@@ -17,11 +17,13 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import networks as models
-from gankit.published import weights as published_weights
+from gankit import AlternatingTrainer, array_loader, networks, optimizer, quiet
 from gankit import cpu, inference, parallel, plots, startup
 from gankit.files import save_json, save_npz
-from gankit.training import Run, array_loader, epoch_due, frozen, optimizer, quiet
+from gankit.classifier import digit_references, mnist_classifier
+from gankit.datasets import load_mnist
+from gankit.metrics import generate
+from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
 
@@ -82,25 +84,26 @@ def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float,
 
 
 def train(cfg: DictConfig):
-    data = functions.load_mnist(cfg.DATA.data_path)
+    data = load_mnist(cfg.DATA.data_path)
     images, labels = data["train"]
 
     # set model: with MODEL.batch_norm (the paper's LOSS.kind=wgan) batch norms inside
-    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
+    generator, critic = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
                                             cfg.MODEL.batch_norm)
-    model = models.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
+    model = networks.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
 
     # set constraint: each step reads the next batch of a shuffled pass (the generator's
     # step only its size) and draws fresh noise; the losses are LOSS.kind's
     critic_loss, generator_loss = functions.losses(cfg.LOSS, critic)
     critic_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"real": images[:, None]}, cfg.TRAIN.batch_size), critic_loss,
+        array_loader({"real": images[:, None]}, cfg.TRAIN.batch_size),
+        ppsci.loss.FunctionalLoss(critic_loss),
         output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
         name="critic",
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
-        array_loader({"labels": labels}, cfg.TRAIN.batch_size), generator_loss,
-        name="generator",
+        array_loader({"labels": labels}, cfg.TRAIN.batch_size),
+        ppsci.loss.FunctionalLoss(generator_loss), name="generator",
     )
 
     # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp, dcgan) or RMSProp
@@ -114,8 +117,8 @@ def train(cfg: DictConfig):
     # TRAIN.metric_samples digits; at the end all metrics of EVAL.num_samples. Every process
     # trains the classifier: gloo, CPU data parallelism's backend, drops a process that
     # waits 30 s, as the others would while rank 0 alone trained it
-    classifier, accuracy = functions.mnist_classifier(cfg, data)
-    references = functions.digit_references(classifier, data, cfg.EVAL.num_samples)
+    classifier, accuracy = mnist_classifier(cfg, data)
+    references = digit_references(classifier, data, cfg.EVAL.num_samples)
     epoch_metric = functions.DigitMetrics(classifier, references)
     epoch_noise = functions.draw_noise(cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim,
                                        np.random.default_rng(cfg.seed + 3))
@@ -125,7 +128,7 @@ def train(cfg: DictConfig):
     dev_images = data["dev"][0][:cfg.TRAIN.dev_samples, None]
     dev_noise = functions.draw_noise(len(dev_images), cfg.MODEL.noise_dim,
                                      np.random.default_rng(cfg.seed + 6))
-    dev_metric = functions.HeldOutCriticCost(functions.losses(cfg.LOSS, critic)[0].loss_expr,
+    dev_metric = functions.HeldOutCriticCost(functions.losses(cfg.LOSS, critic)[0],
                                              cfg.TRAIN.batch_size)
 
     # initialize solver: one per network, both running the generator (noise -> "fake"), and
@@ -153,44 +156,39 @@ def train(cfg: DictConfig):
         )
 
     def held_out_cost():  # sampled as in training: batch norms with batch statistics
-        with models.batch_statistics(generator):
+        with networks.batch_statistics(generator):
             dev_solver.eval()
         return dev_metric.results
 
     # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
-    # followed by clipping the critic's weights) and one generator step
-    clip = cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None
+    # followed by clipping the critic's weights) and one generator step; after each epoch
+    # the validator's check and a grid of 64 digits
     grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 2))
-    run = Run(cfg, model, critic_solver, generator_solver,
-              loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                       "generator": (generator_constraint, 1)}, data=images,
-              held_out=held_out_cost)
-    for epoch in run.epochs():
-        for _ in run.iterations(epoch):
-            for _ in range(cfg.TRAIN.n_critic):
-                with frozen(generator):  # the critic step: generated digits are constants
-                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
-                functions.clip_weights(critic, clip)
-            with frozen(critic):  # the generator step: no gradients for the critic
-                generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
-        scores = {}
-        if epoch_due(cfg.TRAIN, epoch):
-            # timed: TRAIN.minutes keeps time for the final evaluation from it
-            with run.timed_check(), models.sampling(generator, cfg.EVAL.sample_norm):
-                generator_solver.eval(epoch)
-            scores = {k: epoch_metric.results["generated"][k]
-                      for k in ("inception_score", "frechet_distance", "kid")}
-        if parallel.is_main_process():  # the epoch's sample grid
-            grid = functions.generate(generator, {"noise": grid_noise}, len(grid_noise),
-                                      cfg.EVAL.sample_norm)
-            plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
-        run.end_epoch(epoch, scores)
-    run.finish()
+
+    def check(epoch):
+        with networks.sampling(generator, cfg.EVAL.sample_norm):
+            generator_solver.eval(epoch)
+        return {k: epoch_metric.results["generated"][k]
+                for k in ("inception_score", "frechet_distance", "kid")}
+
+    def plot(epoch):
+        grid = generate(generator, {"noise": grid_noise}, len(grid_noise),
+                                  cfg.EVAL.sample_norm)
+        plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
+
+    trainer = AlternatingTrainer(
+        cfg, model, critic_solver, generator_solver, critic_loss.meter,
+        clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None, check=check, plot=plot,
+        loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
+                 "generator": (generator_constraint, 1)},
+        data=images, held_out=held_out_cost,
+    )
+    trainer.train()
 
     # evaluate the trained generator, and first its moving average (TRAIN.ema_decay)
     extra = {"architecture": "paper"}
-    if run.average is not None and run.average.started:
-        with run.average.applied(), models.sampling(generator, cfg.EVAL.sample_norm):
+    if trainer.average is not None and trainer.average.started:
+        with trainer.average.applied(), networks.sampling(generator, cfg.EVAL.sample_norm):
             eval_solver.eval()
         extra["generated_ema"] = metrics["digits"].results["generated"]
         if parallel.is_main_process():
@@ -198,16 +196,16 @@ def train(cfg: DictConfig):
             save_npz(osp.join(cfg.output_dir, "samples_ema.npz"),
                      samples=averaged.reshape(len(averaged), 784))
             plots.save_image_grid(averaged[:64], osp.join(cfg.output_dir, "samples_ema.png"), 8)
-    with models.sampling(generator, cfg.EVAL.sample_norm):
+    with networks.sampling(generator, cfg.EVAL.sample_norm):
         eval_solver.eval()
     report(cfg, metrics["digits"].samples, metrics, accuracy, extra)
 
 
 def evaluate(cfg: DictConfig):
-    data = functions.load_mnist(cfg.DATA.data_path)
+    data = load_mnist(cfg.DATA.data_path)
 
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
+    generator, critic = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
                                             cfg.MODEL.batch_norm)
     generator, architecture = published_weights.load(
         "mnist", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
@@ -221,8 +219,8 @@ def evaluate(cfg: DictConfig):
         critic = None
 
     # set validator: the classifier's metrics (and the critic's scores) of EVAL.num_samples
-    classifier, accuracy = functions.mnist_classifier(cfg, data)
-    references = functions.digit_references(classifier, data, cfg.EVAL.num_samples)
+    classifier, accuracy = mnist_classifier(cfg, data)
+    references = digit_references(classifier, data, cfg.EVAL.num_samples)
     metrics = final_metrics(cfg, data, classifier, references, critic)
     noise = eval_noise(cfg)
     real = data["test"][0][:len(noise), None] if critic is not None else None
@@ -233,7 +231,7 @@ def evaluate(cfg: DictConfig):
                                  device=cfg.device, validator=validator, eval_with_no_grad=True)
 
     # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says
-    with models.sampling(generator, cfg.EVAL.sample_norm):
+    with networks.sampling(generator, cfg.EVAL.sample_norm):
         solver.eval()
 
     # visualize: the grid of the first 64 digits
@@ -244,7 +242,7 @@ def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = models.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
+    generator, _ = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
     generator, _ = published_weights.load(
         "mnist", "generator", generator, cfg.INFER.pretrained_model_path,
         "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
@@ -259,11 +257,11 @@ def export(cfg: DictConfig):
 
 
 def inference_mode(cfg: DictConfig):
-    data = functions.load_mnist(cfg.DATA.data_path)
+    data = load_mnist(cfg.DATA.data_path)
     predictor = inference.GeneratorPredictor(cfg)
     samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
-    classifier, accuracy = functions.mnist_classifier(cfg, data)
-    references = functions.digit_references(classifier, data, cfg.EVAL.num_samples)
+    classifier, accuracy = mnist_classifier(cfg, data)
+    references = digit_references(classifier, data, cfg.EVAL.num_samples)
     metrics = final_metrics(cfg, data, classifier, references)
     metrics["digits"]({"fake": samples})
     report(cfg, samples, metrics, accuracy)

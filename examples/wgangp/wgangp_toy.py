@@ -17,11 +17,12 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import networks as models
-from gankit.published import weights as published_weights
+from gankit import AlternatingTrainer, StreamConstraint, networks, optimizer, quiet
 from gankit import cpu, inference, parallel, plots, startup
 from gankit.files import save_json, save_npz
-from gankit.training import Run, StreamConstraint, epoch_due, frozen, optimizer, quiet
+from gankit.datasets import FixedPoints, ToyDistribution, toy_training_points
+from gankit.metrics import generate, toy_metrics
+from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
 
@@ -61,19 +62,19 @@ def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, toy, rng, critic
 
 
 def train(cfg: DictConfig):
-    toy = functions.ToyDistribution(cfg.DATA.mode)
+    toy = ToyDistribution(cfg.DATA.mode)
     noise_dim, batch = cfg.MODEL.noise_dim, cfg.TRAIN.batch_size
 
     # set model
-    generator, critic = models.toy_models(noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
-    model = models.GeneratorAndCritic(generator, critic, noise_dim)
+    generator, critic = networks.toy_models(noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
+    model = networks.GeneratorAndCritic(generator, critic, noise_dim)
 
     # set constraint: each step draws a fresh batch (the toy data are endless) or, with
     # DATA.fixed_points (the paper's 25gaussians), reads the next batch of a fixed set
     rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
-    n_points, fixed = functions.toy_training_points(cfg.DATA), None
+    n_points, fixed = toy_training_points(cfg.DATA), None
     if n_points:
-        fixed = functions.FixedPoints(
+        fixed = FixedPoints(
             toy.fixed_set(n_points, np.random.default_rng(cfg.seed + 5)), batch)
     data_state = {"rng": rng, **({"fixed_points": fixed} if fixed else {})}
 
@@ -86,11 +87,12 @@ def train(cfg: DictConfig):
 
     critic_loss, generator_loss = functions.losses(cfg.LOSS, critic)  # of LOSS.kind
     critic_constraint = StreamConstraint(
-        critic_batch, critic_loss,
+        critic_batch, ppsci.loss.FunctionalLoss(critic_loss),
         output_expr={"real": lambda out: out["real"]},  # beside the generator's "fake"
         name="critic",
     )
-    generator_constraint = StreamConstraint(generator_batch, generator_loss, name="generator")
+    generator_constraint = StreamConstraint(
+        generator_batch, ppsci.loss.FunctionalLoss(generator_loss), name="generator")
 
     # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp) or RMSProp (wgan), at
     # TRAIN.learning_rate (the critic at TRAIN.critic_learning_rate if set); with
@@ -126,32 +128,28 @@ def train(cfg: DictConfig):
         )
 
     # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
-    # followed by clipping the critic's weights) and one generator step
+    # followed by clipping the critic's weights) and one generator step; after each epoch
+    # the validator's cheap metrics and a plot of the points over the critic's contours
     plot_real = toy.sample(1000, np.random.default_rng(cfg.seed + 3))
-    clip = cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None
-    run = Run(cfg, model, critic_solver, generator_solver, data_state=data_state)
-    for epoch in run.epochs():
-        for _ in run.iterations(epoch):
-            for _ in range(cfg.TRAIN.n_critic):
-                with frozen(generator):  # the critic step: generated points are constants
-                    critic_solver.train_epoch_func(critic_solver, epoch, run.log_freq)
-                functions.clip_weights(critic, clip)
-            with frozen(critic):  # the generator step: no gradients for the critic
-                generator_solver.train_epoch_func(generator_solver, epoch, run.log_freq)
-        metrics = {}
-        if epoch_due(cfg.TRAIN, epoch):
-            with run.timed_check():  # TRAIN.minutes keeps time for the final evaluation from it
-                generator_solver.eval(epoch)
-            metrics = {k: epoch_metric.results[k] for k in
-                       ("high_quality_fraction", "modes_covered", "modes_total")
-                       if k in epoch_metric.results}
-        if parallel.is_main_process():  # the epoch's plot
-            fake = functions.generate(generator, {"noise": plot_noise[:1000]}, 1000)
-            plots.plot_toy(osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"),
-                           plot_real, fake, critic,
-                           f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}")
-        run.end_epoch(epoch, metrics)
-    run.finish()
+
+    def check(epoch):
+        generator_solver.eval(epoch)
+        return {k: epoch_metric.results[k] for k in
+                ("high_quality_fraction", "modes_covered", "modes_total")
+                if k in epoch_metric.results}
+
+    def plot(epoch):
+        fake = generate(generator, {"noise": plot_noise[:1000]}, 1000)
+        plots.plot_toy(osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"),
+                       plot_real, fake, critic,
+                       f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}")
+
+    trainer = AlternatingTrainer(
+        cfg, model, critic_solver, generator_solver, critic_loss.meter,
+        clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None,
+        check=check, plot=plot, data_state=data_state,
+    )
+    trainer.train()
 
     # evaluate the trained generator
     eval_solver.eval()
@@ -160,10 +158,10 @@ def train(cfg: DictConfig):
 
 
 def evaluate(cfg: DictConfig):
-    functions.ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
+    ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
 
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
+    generator, critic = networks.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                           cfg.MODEL.num_layers)
     generator, architecture = published_weights.load(
         "toy", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
@@ -177,7 +175,7 @@ def evaluate(cfg: DictConfig):
         critic = None
 
     # set validator: all metrics of EVAL.num_samples points
-    toy = functions.ToyDistribution(cfg.DATA.mode)
+    toy = ToyDistribution(cfg.DATA.mode)
     metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
     validator = build_validator(cfg, eval_noise(cfg), metric)
 
@@ -197,7 +195,7 @@ def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = models.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
+    generator, _ = networks.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                      cfg.MODEL.num_layers)
     generator, _ = published_weights.load(
         "toy", "generator", generator, cfg.INFER.pretrained_model_path,
@@ -213,11 +211,11 @@ def export(cfg: DictConfig):
 
 
 def inference_mode(cfg: DictConfig):
-    toy = functions.ToyDistribution(cfg.DATA.mode)
+    toy = ToyDistribution(cfg.DATA.mode)
     predictor = inference.GeneratorPredictor(cfg)
     samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
     rng = np.random.default_rng(cfg.seed + 1)
-    metrics = {**functions.toy_metrics(samples, toy, rng)}
+    metrics = {**toy_metrics(samples, toy, rng)}
     report(cfg, samples, metrics, toy, rng, None,
            f"{cfg.DATA.mode}, {cfg.INFER.export_path} (inference)")
 

@@ -5,6 +5,7 @@ gradients are averaged, rank 0 writes the files.
 """
 
 import logging
+from ppsci.utils import logger
 from os import path as osp
 from typing import Dict, List
 
@@ -91,3 +92,12 @@ def max_over_processes_of(values: List[float]) -> List[float]:
     tensor = paddle.to_tensor(list(values), dtype="float64")
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor.numpy().tolist()
+
+
+def log_data_parallel(batch_size: int) -> None:
+    """Under the launcher: how the processes share the work."""
+    if dist.get_world_size() > 1:
+        logger.info(f"Data parallel on {dist.get_world_size()} processes: each computes its "
+                    f"share of every global batch (TRAIN.batch_size={batch_size}) and the "
+                    "learning rate is unchanged, so ppsci's advice above to scale it does not "
+                    "apply.")

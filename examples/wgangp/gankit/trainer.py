@@ -1,0 +1,281 @@
+"""The alternating loop of WGAN-GP training (the paper's Algorithm 1) over two ppsci Solvers.
+
+    trainer = AlternatingTrainer(cfg, model, critic_solver, generator_solver, critic_loss.meter)
+    trainer.train()
+
+Each generator iteration is n_critic steps of the critic's Solver, then one of the
+generator's (step); around it the trainer resumes, keeps TRAIN.minutes, logs progress, saves
+weights and checkpoints each epoch, and stops on a diverged loss or a signal with a
+checkpoint of exactly where it stands.
+"""
+
+import time
+from typing import Callable, Dict, Iterator, Optional
+
+import numpy as np
+import paddle
+from ppsci.utils import logger
+
+from . import parallel, signals
+from . import ppsci_adapter as adapter
+from .average import GeneratorAverage
+from .budget import CALIBRATION, TimeBudget
+from .checkpoints import load_checkpoint, training_settings
+from .errors import UsageError
+from .run_files import RunFiles
+from .networks import frozen
+from .progress import (Progress, TermMeter, epoch_record, log_epoch, log_start, restore_running_means,
+                       running_means)
+from .solvers import peak_rate, quiet
+
+
+def clip_weights(layer: paddle.nn.Layer, clip: Optional[float]) -> None:
+    """WGAN's weight clipping: every parameter of `layer` into [-clip, clip] (None: none)."""
+    if clip is None:
+        return
+    with paddle.no_grad():
+        for p in layer.parameters():
+            p.set_value(paddle.clip(p, -clip, clip))
+
+
+def epoch_due(train_cfg, epoch: int) -> bool:
+    """Whether the check runs after `epoch`: TRAIN.eval_during_train, every TRAIN.eval_freq
+    epochs from TRAIN.start_eval_epoch on, as ppsci's Solver.train()."""
+    return bool(train_cfg.eval_during_train) and epoch % train_cfg.eval_freq == 0 \
+        and epoch >= train_cfg.start_eval_epoch
+
+
+def stop_if_diverged(cfg, critic_solver, generator_solver, iteration: int) -> None:
+    """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
+    for name, solver in (("critic", critic_solver), ("generator", generator_solver)):
+        loss = adapter.last_loss(solver)
+        if not np.isfinite(loss):
+            raise UsageError(
+                f"training diverged: the {name} loss is {loss} at generator iteration "
+                f"{iteration}; the weights of the last finished epoch are kept in "
+                f"{cfg.output_dir}. Lower TRAIN.learning_rate"
+                + (" or TRAIN.critic_learning_rate" if cfg.TRAIN.get(
+                    "critic_learning_rate") is not None else "") + " or check the data.",
+                code=3)
+
+
+class AlternatingTrainer:
+    """cfg.TRAIN.epochs x cfg.TRAIN.iters_per_epoch generator iterations of `model`
+    (a GeneratorAndCritic) through `critic_solver` and `generator_solver` (each built with
+    iters_per_epoch=1), resumed from cfg.TRAIN.checkpoint_path if set.
+
+    critic_terms: the critic loss's TermMeter (its measured terms, logged and recorded).
+    clip: LOSS.kind=wgan's weight clipping after each critic step (None: none).
+    check(epoch) -> metrics: the epoch's validator check, when epoch_due (timed for
+    TRAIN.minutes); plot(epoch): the epoch's picture (rank 0).
+    data_state: what else a checkpoint must hold to continue exactly (numpy Generators the
+    constraints draw from); loaders: {name: (constraint, batches per generator iteration)}
+    of constraints over data sets; data: the training data, whose fingerprint a resume
+    compares; held_out() -> {name: value}: the critic's cost on held-out data every
+    TRAIN.dev_freq iterations (the paper's dev_cost). Under paddle.distributed.launch every
+    process runs this; rank 0 alone writes files.
+    """
+
+    def __init__(self, cfg, model, critic_solver, generator_solver, critic_terms: TermMeter, *,
+                 clip: Optional[float] = None, check: Optional[Callable[[int], dict]] = None,
+                 plot: Optional[Callable[[int], None]] = None,
+                 data_state: Optional[Dict[str, object]] = None,
+                 loaders: Optional[Dict[str, tuple]] = None, data: Optional[np.ndarray] = None,
+                 held_out: Optional[Callable[[], Dict[str, float]]] = None):
+        self.cfg, self.model, self.critic_terms = cfg, model, critic_terms
+        self.critic_solver, self.generator_solver = critic_solver, generator_solver
+        self.clip, self.check, self.plot, self.held_out = clip, check, plot, held_out
+        self.dev_freq = cfg.TRAIN.get("dev_freq", 0) if held_out else 0
+        self.dev_values, self.unshown_dev = [], {}  # the epoch's held-out costs so far
+        self.loaders = loaders or {}
+        parallel.log_data_parallel(cfg.TRAIN.batch_size)
+        self.resumable = {"generator": model.generator, "critic": model.critic,
+                          "critic_optimizer": adapter.optimizer_of(critic_solver),
+                          "generator_optimizer": adapter.optimizer_of(generator_solver),
+                          **(data_state or {})}
+        self.average = None
+        if cfg.TRAIN.get("ema_decay"):
+            self.average = GeneratorAverage(model.generator, cfg.TRAIN.ema_decay,
+                                            cfg.TRAIN.ema_start)
+            self.resumable["generator_average"] = self.average
+        self.settings = training_settings(cfg, data)
+        self.history, self.partial = load_checkpoint(
+            cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
+            cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
+        self.budget = TimeBudget(self, self.partial or (self.history[-1] if self.history else {}))
+        self.set_length(self.budget.epochs, self.budget.length)
+        self.progress = self.resume()
+
+    def resume(self) -> Progress:
+        """Where the run stands (after a checkpoint's epochs and iterations), said in the log."""
+        cfg, planned = self.cfg, self.budget.planned
+        if planned:
+            logger.info(f"{planned} generator iterations planned for TRAIN.minutes="
+                        f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint); "
+                        "a resumed run keeps the plan it stopped with")
+        if len(self.history) > cfg.TRAIN.epochs:
+            raise UsageError(f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
+                             f"{len(self.history)} epochs; give TRAIN.epochs > "
+                             f"{len(self.history)} to train on.")
+        done = len(self.history) * cfg.TRAIN.iters_per_epoch
+        if self.partial:
+            done += self.partial["iteration"]
+            self.dev_values = restore_running_means(self.partial["meters"], self.critic_solver,
+                                                    self.generator_solver, self.critic_terms)
+        for constraint, per_iteration in self.loaders.values():
+            adapter.continue_loader(constraint, done * per_iteration)
+        self.files = RunFiles(cfg, self.model, self.resumable, self.settings, self.average)
+        seconds = self.partial["seconds"] if self.partial else \
+            self.history[-1]["seconds"] if self.history else 0.0
+        progress = Progress(cfg, done, seconds)
+        log_start(cfg, done, progress.total, CALIBRATION if self.budget.calibrating else 0)
+        return progress
+
+    def train(self) -> list:
+        """Train to the end; returns the epoch log."""
+        for epoch in self.epochs():
+            for _ in self.iterations(epoch):
+                self.step(epoch)
+            self.end_epoch(epoch)
+        return self.finish()
+
+    def step(self, epoch: int) -> None:
+        """One generator iteration: n_critic critic steps (each followed by weight clipping
+        when `clip` is set), then one generator step."""
+        for _ in range(self.cfg.TRAIN.n_critic):
+            with frozen(self.model.generator):  # generated samples are constants here
+                adapter.train_step(self.critic_solver, epoch)
+            clip_weights(self.model.critic, self.clip)
+        with frozen(self.model.critic):  # no gradients for the critic's parameters
+            adapter.train_step(self.generator_solver, epoch)
+
+    def set_length(self, epochs: int, iters_per_epoch: Optional[int] = None) -> None:
+        """Train `epochs` epochs (of `iters_per_epoch`): the Solvers' step counts and the
+        learning-rate decay span them, from each network's peak_rate x the plan's rate scale."""
+        self.cfg.TRAIN.epochs = epochs
+        if iters_per_epoch:
+            self.cfg.TRAIN.iters_per_epoch = iters_per_epoch
+        total = epochs * self.cfg.TRAIN.iters_per_epoch
+        for solver, steps, network in ((self.critic_solver, self.cfg.TRAIN.n_critic, "critic"),
+                                       (self.generator_solver, 1, "generator")):
+            adapter.set_length(solver, total * steps, epochs,
+                               peak_rate(self.cfg.TRAIN, network) * self.budget.rate_scale)
+        if hasattr(self, "progress"):
+            self.progress.total = total
+
+    def epochs(self) -> Iterator[int]:
+        """The epochs still to run (an interrupted one first; with TRAIN.minutes, after a
+        trial epoch 1 that plans the run). Ctrl-C or SIGTERM during an epoch's evaluation
+        and files stop the run once its checkpoint is written."""
+        if self.budget.calibrating:
+            with signals.graceful():  # a signal here stops the first real iteration
+                yield 1
+            self.progress.restart()  # speed and time left count from the real start
+        epoch = len(self.history)
+        while epoch < self.cfg.TRAIN.epochs:
+            epoch += 1
+            self.tic = time.perf_counter()
+            with signals.graceful():
+                yield epoch
+            signum = parallel.max_over_processes(signals.requested() or 0)
+            if signum:
+                parallel.log_every_rank(
+                    f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues "
+                    f"with {self.files.continue_with()}")
+                raise SystemExit(signals.CODES[signum])
+
+    def iterations(self, epoch: int) -> Iterator[int]:
+        """The epoch's generator iterations, each from the random state its number gives
+        (noise and interpolates, reproducible on resume); after each, a diverged loss stops
+        the run, a progress line follows when due, and Ctrl-C or SIGTERM stop it here."""
+        if self.budget.calibrating:
+            yield from self.budget.trial_iterations()
+            return
+        first, self.epoch_before = 0, 0.0
+        if self.partial:  # the rest of an interrupted epoch
+            first, self.epoch_before = self.partial["iteration"], self.partial["epoch_seconds"]
+            self.partial = None
+        with signals.graceful():
+            for i in range(first, self.cfg.TRAIN.iters_per_epoch):
+                iteration = (epoch - 1) * self.cfg.TRAIN.iters_per_epoch + i + 1
+                paddle.seed(self.cfg.seed * 1_000_003 + iteration)
+                with quiet():  # ppsci logs each Solver's first step
+                    yield iteration
+                self.after_iteration(epoch, i, iteration)
+        self.epoch_seconds = (self.epoch_before + time.perf_counter() - self.tic,
+                              self.progress.seconds())
+        # one model in every process before the epoch's evaluation and files
+        parallel.average_statistics(self.model.generator, self.model.critic)
+
+    def after_iteration(self, epoch: int, i: int, iteration: int) -> None:
+        """A diverged loss stops the run; the moving average moves; the held-out cost and the
+        progress line when due; a signal received stops the run here."""
+        stop_if_diverged(self.cfg, self.critic_solver, self.generator_solver, iteration)
+        if self.average is not None:
+            self.average.update(iteration, self.progress.total)
+        if self.dev_freq and iteration % self.dev_freq == 0:
+            self.held_out_cost(iteration)
+        if self.progress.due(iteration):  # with the latest held-out cost not shown
+            self.progress.log(iteration, self.critic_solver, self.generator_solver,
+                              self.critic_terms, self.files, self.unshown_dev)
+            self.unshown_dev = {}
+        signum = parallel.max_over_processes(signals.requested() or 0)
+        if signum:
+            self.stop(epoch, i + 1, iteration, signum)
+
+    def held_out_cost(self, iteration: int) -> None:
+        """The critic's cost on held-out data now, for the monitors, the next progress line
+        and the epoch's record."""
+        with quiet():  # the validator's own lines
+            dev = parallel.mean_over_processes(
+                {f"dev_{k}": v for k, v in self.held_out().items()})
+        self.dev_values.append(dev)
+        self.unshown_dev = dev
+        self.files.scalars({f"train/{k}": v for k, v in dev.items()}, iteration)
+
+    def stop(self, epoch: int, done_in_epoch: int, iteration: int, signum: int) -> None:
+        """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
+        parallel.average_statistics(self.model.generator, self.model.critic)
+        partial = {"iteration": done_in_epoch, "seconds": self.progress.seconds(),
+                   "planned_iterations": self.budget.planned,
+                   "planned_epochs": self.cfg.TRAIN.epochs,
+                   "planned_rate_scale": self.budget.rate_scale,
+                   "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
+                   "meters": running_means(self.critic_solver, self.generator_solver,
+                                            self.critic_terms, self.dev_values)}
+        self.files.save_stop(self.history, partial)
+        parallel.log_every_rank(
+            f"Stopped by {signals.NAMES[signum]} after generator iteration {iteration} of "
+            f"{self.progress.total}, with a checkpoint of where it stands; the run continues "
+            f"with {self.files.continue_with()}")
+        raise SystemExit(signals.CODES[signum])
+
+    def end_epoch(self, epoch: int) -> None:
+        """The epoch's check and plot, then its record (losses, speed, metrics) into the log
+        and the checkpoint; weights, checkpoint and monitors by rank 0 (after a trial epoch:
+        the plan)."""
+        metrics = {}
+        if self.check is not None and epoch_due(self.cfg.TRAIN, epoch):
+            with self.budget.timed_check():
+                metrics = self.check(epoch)
+        if self.plot is not None and parallel.is_main_process():
+            self.plot(epoch)
+        if self.budget.calibrating:
+            return self.budget.end_trial(metrics)
+        record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
+                              self.critic_terms, *self.epoch_seconds)
+        self.budget.follow_pace(epoch)
+        record.update(self.budget.record())
+        for key in (self.dev_values[0] if self.dev_values else {}):  # the epoch's means
+            record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
+        self.dev_values = []
+        record.update(metrics)
+        self.history.append(record)
+        self.files.save_epoch(self.history)
+        log_epoch(self.cfg, record, self.progress.eta(record["iteration"]), list(metrics))
+
+    def finish(self) -> list:
+        """losses.png and losses.json (rank 0) and the closing line; returns the epoch log."""
+        self.files.save_final(self.history)
+        self.budget.finished()
+        return self.history
