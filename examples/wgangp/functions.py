@@ -31,6 +31,20 @@ def draw_noise(n: int, noise_dim: int, rng) -> np.ndarray:
     return rng.standard_normal((n, noise_dim)).astype("float32")
 
 
+def draw_inputs(cfg, n: int, rng: np.random.Generator, labels=None) -> dict:
+    """Generator inputs: noise, and (conditional) labels, uniform unless given."""
+    inputs = {"noise": draw_noise(n, cfg.MODEL.noise_dim, rng)}
+    if cfg.MODEL.conditional:
+        inputs["labels"] = rng.integers(0, 10, n) if labels is None else labels
+    return inputs
+
+
+def grid_inputs(cfg) -> dict:
+    """100 fixed inputs for the 10x10 grid: one row per class when conditional."""
+    labels = np.repeat(np.arange(10), 10) if cfg.MODEL.conditional else None
+    return draw_inputs(cfg, 100, np.random.default_rng(cfg.seed + 2), labels)
+
+
 def cifar_real(images: paddle.Tensor) -> paddle.Tensor:
     """uint8 images -> 2 (x / 256 - 0.5) + U(0, 1/128) dequantisation noise, as the paper's
     code feeds real images to its critic; the noise is drawn for the global batch."""

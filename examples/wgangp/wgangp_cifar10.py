@@ -28,7 +28,6 @@ from gankit.metrics import generate, to_uint8
 from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def build_models(cfg: DictConfig):
@@ -39,20 +38,6 @@ def build_models(cfg: DictConfig):
     except ValueError as e:
         raise UsageError(f"MODEL.bn_groups: {e}") from None
     return networks.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
-
-
-def draw_inputs(cfg: DictConfig, n: int, rng: np.random.Generator, labels=None) -> dict:
-    """Generator inputs: noise, and (conditional) labels, uniform unless given."""
-    inputs = {"noise": functions.draw_noise(n, cfg.MODEL.noise_dim, rng)}
-    if cfg.MODEL.conditional:
-        inputs["labels"] = rng.integers(0, 10, n) if labels is None else labels
-    return inputs
-
-
-def grid_inputs(cfg: DictConfig) -> dict:
-    """100 fixed inputs for the 10x10 grid: one row per class when conditional."""
-    labels = np.repeat(np.arange(10), 10) if cfg.MODEL.conditional else None
-    return draw_inputs(cfg, 100, np.random.default_rng(cfg.seed + 2), labels)
 
 
 def build_validator(cfg: DictConfig, inputs: dict, metrics: dict, real=None,
@@ -77,23 +62,17 @@ def build_validator(cfg: DictConfig, inputs: dict, metrics: dict, real=None,
     return {validator.name: validator}
 
 
-def save_grid(cfg: DictConfig, images: np.ndarray, path: str) -> None:
-    """The 10x10 grid of grid_inputs' images (conditional: a row per class, labelled)."""
-    plots.save_image_grid(images.transpose(0, 3, 1, 2) / np.float32(255), path, nrow=10,
-                          row_labels=CLASSES if cfg.MODEL.conditional else None)
-
-
 def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dict,
                   architecture: str, real=None) -> dict:
     """The 10x10 grid, then IS/FID (and the critic's scores) of the validator's samples;
     when no Inception network loads, no samples are generated: samples.npz holds the grid's."""
     # PaddleScience sampled its networks with running batch-norm averages
     norm = "running" if architecture == "paddlescience" else cfg.EVAL.sample_norm
-    grid = grid_inputs(cfg)
+    grid = functions.grid_inputs(cfg)
     grid_fakes = generate(generator, grid, 100, norm)
     grid_images = to_uint8(grid_fakes)
     if parallel.is_main_process():  # one writer: under the launcher the ranks share the file
-        save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
+        plots.save_cifar_grid(cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png"))
     images, critic = metrics["images"], metrics.get("critic")
     if images.available:
         with networks.sampling(generator, norm):
@@ -160,14 +139,14 @@ def train(cfg: DictConfig):
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
     # each epoch; at the end of TRAIN.final_eval_samples
     epoch_metric = ImageMetrics(cfg) if cfg.TRAIN.eval_during_train else None
-    epoch_inputs = draw_inputs(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
+    epoch_inputs = functions.draw_inputs(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
     final_metrics = {"images": ImageMetrics(cfg)}
-    final_inputs = draw_inputs(cfg, cfg.TRAIN.final_eval_samples,
+    final_inputs = functions.draw_inputs(cfg, cfg.TRAIN.final_eval_samples,
                                np.random.default_rng(cfg.seed + 4))
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples test images
     # (the paper's dev_cost), against images generated for their labels
     dev_images, dev_labels = (x[:cfg.TRAIN.dev_samples] for x in data["test"])
-    dev_inputs = draw_inputs(cfg, len(dev_images), np.random.default_rng(cfg.seed + 6),
+    dev_inputs = functions.draw_inputs(cfg, len(dev_images), np.random.default_rng(cfg.seed + 6),
                              dev_labels if conditional else None)
     dev_metric = functions.HeldOutCriticCost(
         functions.losses(cfg.LOSS, critic, acgan_critic)[0], cfg.TRAIN.batch_size,
@@ -214,8 +193,8 @@ def train(cfg: DictConfig):
                 if epoch_metric.results.get(k) is not None}
 
     def plot(epoch):
-        grid = generate(generator, grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
-        save_grid(cfg, to_uint8(grid),
+        grid = generate(generator, functions.grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
+        plots.save_cifar_grid(cfg.MODEL.conditional, to_uint8(grid),
                   osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
 
     trainer = AlternatingTrainer(
@@ -230,32 +209,18 @@ def train(cfg: DictConfig):
     evaluate_with(cfg, eval_solver, generator, final_metrics, final_inputs, "paper")
 
 
-def load_published_or_ours(cfg: DictConfig, role: str, ours, source, setting: str, sha256):
-    """published_weights.load, and PaddleScience's networks are conditional (AC-GAN) only."""
-    network, architecture = published_weights.load("cifar10", role, ours, source, setting,
-                                                    sha256, cfg.MODEL.architecture)
-    if architecture == "paddlescience" and not cfg.MODEL.conditional:
-        raise UsageError(f"{setting}: PaddleScience's published CIFAR-10 networks are "
-                         "conditional; evaluate them with MODEL.conditional=true.")
-    return network, architecture
-
-
 def evaluate(cfg: DictConfig):
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = build_models(cfg)
-    generator, architecture = load_published_or_ours(
-        cfg, "generator", generator, cfg.EVAL.pretrained_gen_model_path,
-        "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256)
-    if cfg.EVAL.pretrained_dis_model_path:  # optional: the critic's scores and class head
-        critic, _ = load_published_or_ours(
-            cfg, "critic", critic, cfg.EVAL.pretrained_dis_model_path,
-            "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256)
-    else:
-        critic = None
+    generator, architecture = published_weights.load_setting(
+        cfg, "cifar10", "generator", generator, "EVAL.pretrained_gen_model_path")
+    # optional: the critic's scores and class head
+    critic, _ = published_weights.load_setting(
+        cfg, "cifar10", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True)
 
     # set validator: IS and FID (and the critic's scores) of EVAL.num_samples images
     metrics = {"images": ImageMetrics(cfg, paddlescience=True)}
-    inputs = draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
+    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     real = None
     if critic is not None:
         metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size,
@@ -277,9 +242,8 @@ def export(cfg: DictConfig):
 
     # set model
     generator, _ = build_models(cfg)
-    generator, _ = load_published_or_ours(
-        cfg, "generator", generator, cfg.INFER.pretrained_model_path,
-        "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256)
+    generator, _ = published_weights.load_setting(
+        cfg, "cifar10", "generator", generator, "INFER.pretrained_model_path")
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
@@ -294,14 +258,14 @@ def export(cfg: DictConfig):
 
 def inference_mode(cfg: DictConfig):
     predictor = inference.GeneratorPredictor(cfg)
-    grid = grid_inputs(cfg)
+    grid = functions.grid_inputs(cfg)
     grid_images = to_uint8(predictor.predict(grid, cfg.INFER.batch_size))
-    save_grid(cfg, grid_images, osp.join(cfg.output_dir, "samples.png"))
+    plots.save_cifar_grid(cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png"))
     images = ImageMetrics(cfg, paddlescience=True)
     if not images.available:  # no samples for metrics that cannot be computed
         report(cfg, images.unavailable(), grid_images, grid.get("labels"))
         return
-    inputs = draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
+    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     images({"fake": predictor.predict(inputs, cfg.INFER.batch_size)})
     report(cfg, images.results, images.samples, inputs.get("labels"))
 

@@ -207,16 +207,11 @@ def evaluate(cfg: DictConfig):
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
                                             cfg.MODEL.batch_norm)
-    generator, architecture = published_weights.load(
-        "mnist", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
-        "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
-    if cfg.EVAL.pretrained_dis_model_path:  # optional: the critic's scores of real and fake
-        critic, _ = published_weights.load(
-            "mnist", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
-            "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
-            cfg.MODEL.architecture)
-    else:
-        critic = None
+    generator, architecture = published_weights.load_setting(
+        cfg, "mnist", "generator", generator, "EVAL.pretrained_gen_model_path")
+    # optional: the critic's scores of real and fake
+    critic, _ = published_weights.load_setting(
+        cfg, "mnist", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True)
 
     # set validator: the classifier's metrics (and the critic's scores) of EVAL.num_samples
     classifier, accuracy = mnist_classifier(cfg, data)
@@ -243,9 +238,8 @@ def export(cfg: DictConfig):
 
     # set model
     generator, _ = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
-    generator, _ = published_weights.load(
-        "mnist", "generator", generator, cfg.INFER.pretrained_model_path,
-        "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
+    generator, _ = published_weights.load_setting(
+        cfg, "mnist", "generator", generator, "INFER.pretrained_model_path")
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)

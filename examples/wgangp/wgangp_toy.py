@@ -163,16 +163,11 @@ def evaluate(cfg: DictConfig):
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = networks.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                           cfg.MODEL.num_layers)
-    generator, architecture = published_weights.load(
-        "toy", "generator", generator, cfg.EVAL.pretrained_gen_model_path,
-        "EVAL.pretrained_gen_model_path", cfg.EVAL.pretrained_gen_sha256, cfg.MODEL.architecture)
-    if cfg.EVAL.pretrained_dis_model_path:  # optional: draws the critic's contour map
-        critic, _ = published_weights.load(
-            "toy", "critic", critic, cfg.EVAL.pretrained_dis_model_path,
-            "EVAL.pretrained_dis_model_path", cfg.EVAL.pretrained_dis_sha256,
-            cfg.MODEL.architecture)
-    else:
-        critic = None
+    generator, architecture = published_weights.load_setting(
+        cfg, "toy", "generator", generator, "EVAL.pretrained_gen_model_path")
+    # optional: draws the critic's contour map
+    critic, _ = published_weights.load_setting(
+        cfg, "toy", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True)
 
     # set validator: all metrics of EVAL.num_samples points
     toy = ToyDistribution(cfg.DATA.mode)
@@ -197,9 +192,8 @@ def export(cfg: DictConfig):
     # set model
     generator, _ = networks.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size,
                                      cfg.MODEL.num_layers)
-    generator, _ = published_weights.load(
-        "toy", "generator", generator, cfg.INFER.pretrained_model_path,
-        "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256, cfg.MODEL.architecture)
+    generator, _ = published_weights.load_setting(
+        cfg, "toy", "generator", generator, "INFER.pretrained_model_path")
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)

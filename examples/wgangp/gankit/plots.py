@@ -122,3 +122,13 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
         spine.set_visible(False)
     write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+
+
+def save_cifar_grid(conditional: bool, images: np.ndarray, path: str) -> None:
+    """A 10x10 grid of uint8 NHWC images (conditional: a row per class, labelled)."""
+    save_image_grid(images.transpose(0, 3, 1, 2) / np.float32(255), path, nrow=10,
+                    row_labels=CIFAR10_CLASSES if conditional else None)

@@ -53,6 +53,25 @@ def load(example: str, role: str, ours: nn.Layer, source: Optional[str], setting
     return net, architecture
 
 
+def load_setting(cfg, example: str, role: str, ours: nn.Layer, setting: str,
+                 optional: bool = False) -> Tuple[Optional[nn.Layer], Optional[str]]:
+    """load() of the weights file the setting `setting` names (e.g.
+    "EVAL.pretrained_gen_model_path"), checked against its SHA-256 setting (the same name
+    with "sha256" for "model_path") and read as MODEL.architecture says; (None, None) when
+    an `optional` setting is unset."""
+    section, key = setting.split(".")
+    source = cfg[section][key]
+    if optional and not source:
+        return None, None
+    sha256 = cfg[section][key.replace("model_path", "sha256")]
+    network, architecture = load(example, role, ours, source, setting, sha256,
+                                 cfg.MODEL.architecture)
+    if architecture == "paddlescience" and not cfg.MODEL.get("conditional", True):
+        raise UsageError(f"{setting}: PaddleScience's published CIFAR-10 networks are "
+                         "conditional; evaluate them with MODEL.conditional=true.")
+    return network, architecture
+
+
 # --- The Inception Score as PaddleScience computed it (not comparable with papers' scores) ---
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
