@@ -1,14 +1,33 @@
-"""The machinery under the WGAN-GP examples' scripts: the alternating trainer, its time
-budget, checkpoints and progress, the paper's networks, Inception and PaddleScience's
-published networks for evaluation, start-up checks, files and processes.
+"""gankit: the machinery under the WGAN-GP examples' scripts.
 
-The scripts use the names below; the modules beside them hold the rest.
+The alternating trainer (trainer.py) and what it stands on: the time budget (budget.py),
+progress lines and records (progress.py), the files of a run (run_files.py, checkpoints.py,
+files.py), the one module that knows ppsci's internals (ppsci_adapter.py), processes and
+signals (parallel.py, signals.py, startup.py); the data sets' readers (datasets.py), the
+metrics' arithmetic (metrics.py, classifier.py), the paper's networks (networks/), Inception
+(inception/) and PaddleScience's published networks (published/).
+
+The names below are the scripts' API; importing the package imports none of its modules
+(environment.py runs before Paddle is imported), each name loads its module when used.
 """
 
-from .networks import GeneratorAndCritic, frozen
-from .ppsci_adapter import StreamConstraint
-from .solvers import array_loader, optimizer, quiet
-from .trainer import AlternatingTrainer, clip_weights, epoch_due
+import importlib
 
-__all__ = ["AlternatingTrainer", "GeneratorAndCritic", "StreamConstraint", "array_loader",
-           "clip_weights", "epoch_due", "frozen", "optimizer", "quiet"]
+_API = {
+    "AlternatingTrainer": "trainer",
+    "clip_weights": "trainer",
+    "epoch_due": "trainer",
+    "StreamConstraint": "ppsci_adapter",
+    "array_loader": "solvers",
+    "optimizer": "solvers",
+    "quiet": "solvers",
+    "GeneratorAndCritic": "networks",
+    "frozen": "networks",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
