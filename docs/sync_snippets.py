@@ -32,7 +32,7 @@ import sys
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUBPAGES = ("usage", "faithfulness", "baselines", "speed", "mnist_recipes", "published")  # under the example in the navigation
+SUBPAGES = ("usage", "faithfulness", "baselines", "speed", "mnist_recipes", "published", "reference")  # under the example in the navigation
 PAGES = tuple(f"docs/{lang}/examples/{page}.md" for lang in ("zh", "en")
               for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES)))
 

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN_PAGES = ("docs/zh/examples/wgangp.md", "docs/en/examples/wgangp.md")
-SUBPAGES = ("usage", "faithfulness", "baselines", "speed", "mnist_recipes", "published")  # under the example in the navigation
+SUBPAGES = ("usage", "faithfulness", "baselines", "speed", "mnist_recipes", "published", "reference")  # under the example in the navigation
 PAGES = MAIN_PAGES + tuple(f"docs/{lang}/examples/wgangp/{sub}.md"
                            for lang in ("zh", "en") for sub in SUBPAGES)
 PAIRS = [(f"docs/zh/examples/{page}.md", f"docs/en/examples/{page}.md")
