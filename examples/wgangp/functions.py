@@ -22,8 +22,8 @@ from gankit.progress import TermMeter
 
 
 # ---------------------------------------------------------------------------
-# Data: noise, the paper's toy distributions (gan_toy.py, scaled to about unit
-# variance), shuffled passes over a data set
+# Data: the generator's inputs, and the real images as the critic sees them (the data
+# sets themselves are read by gankit.datasets)
 # ---------------------------------------------------------------------------
 def draw_noise(n: int, noise_dim: int, rng) -> np.ndarray:
     """Generator noise: n float32 N(0, 1) rows of noise_dim from `rng` (a Generator or a seed)."""
@@ -239,11 +239,6 @@ class HeldOutCriticCost:
 def no_loss(output_dict, label_dict=None, weight_dict=None):
     """The validators' loss: none (evaluation scores the samples with metrics)."""
     return {}
-
-
-# ---------------------------------------------------------------------------
-# Sampling and metrics
-# ---------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------
