@@ -437,15 +437,15 @@ def main():
         sizes.remove("MNIST")
     if not sizes:
         sys.exit("nothing to measure")
-    bench = Benchmark(args)
-    bench.lengths = parse_lengths(args.lengths, parser)
-    bench.extra = {}
+    lengths, extra = parse_lengths(args.lengths, parser), {}
     for item in args.set:
         size, _, setting = item.partition(":")
         if size not in SIZES or not setting.startswith(("MODEL.", "TRAIN.", "LOSS.")) \
                 or "=" not in setting:
             parser.error(f"--set {item}: give SIZE:KEY=VALUE, KEY under MODEL, TRAIN or LOSS")
-        bench.extra.setdefault(size, []).append(setting)
+        extra.setdefault(size, []).append(setting)
+    bench = Benchmark(args)  # its temporary folder, removed at the end
+    bench.lengths, bench.extra = lengths, extra
     start = time.time()
     try:
         bench.prepare_data(sizes)
