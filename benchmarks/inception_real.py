@@ -60,6 +60,7 @@ def main(argv=None) -> dict:
     import functions  # first: Paddle's CPU set-up before paddle loads
     from gankit import datasets
     from gankit import metrics
+    from gankit.errors import UsageError
     from gankit.inception import networks as inception
     from gankit.inception import weights as inception_weights
 
@@ -73,7 +74,7 @@ def main(argv=None) -> dict:
         else:
             net = inception_weights.load_inception("paddle", args.weights)
     except ValueError as e:
-        raise functions.UsageError(f"--inception {args.inception}: {e}") from None
+        raise UsageError(f"--inception {args.inception}: {e}") from None
     tic = time.perf_counter()
     _, probs = inception.features_and_probs(net, images.transpose(0, 2, 3, 1), args.batch_size)
     score, score_std = metrics.inception_score(probs, splits=args.splits)

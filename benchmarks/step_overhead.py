@@ -450,7 +450,7 @@ def main():
     try:
         bench.prepare_data(sizes)
         results = bench.measure(sizes, bench.lengths)
-        print(f"# Step overhead: ms per generator iteration, ours vs a minimal Paddle loop\n")
+        print("# Step overhead: ms per generator iteration, ours vs a minimal Paddle loop\n")
         print(f"machine: {machine()}; median of {args.repeats} round(s), each time the "
               f"difference of two run lengths; {time.time() - start:.0f} s in all\n")
         print("| size | iterations (short, long) | ours ms/iter | minimal ms/iter | ratio "

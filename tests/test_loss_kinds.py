@@ -170,7 +170,7 @@ def test_weight_clipping_clamps_every_parameter():
     for name, p in net.named_parameters():
         assert float(p.abs().max()) <= np.float32(0.01), name
     before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
-    functions.clip_weights(net, None)  # no clipping for the other kinds
+    trainer.clip_weights(net, None)  # no clipping for the other kinds
     assert all(np.array_equal(before[k], v.numpy()) for k, v in net.state_dict().items())
 
 

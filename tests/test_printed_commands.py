@@ -18,7 +18,8 @@ from mnist_files import write_idx_dir
 ROOT = os.path.dirname(EXAMPLE_DIR.rstrip("/").rsplit("/", 1)[0])
 PAGES = ("README.md", *(f"docs/{lang}/examples/{page}.md" for lang in ("en", "zh")
                         for page in ("wgangp", "wgangp/usage", "wgangp/faithfulness",
-                                     "wgangp/speed", "wgangp/published")))
+                                     "wgangp/speed", "wgangp/published",
+                                     "wgangp/mnist_recipes")))
 
 
 def printed_commands():
