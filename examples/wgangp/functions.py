@@ -7,11 +7,12 @@ the validators' ppsci.metric.FunctionalMetric call (their arithmetic is gankit.m
 gankit.classifier and gankit.inception).
 """
 
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
+import ppsci
 
 from gankit import networks
 from gankit.datasets import ToyDistribution
@@ -239,6 +240,29 @@ class HeldOutCriticCost:
 def no_loss(output_dict, label_dict=None, weight_dict=None):
     """The validators' loss: none (evaluation scores the samples with metrics)."""
     return {}
+
+
+def validator(inputs: Dict[str, np.ndarray], metrics: dict, batch_size: int,
+              labels: Optional[Dict[str, np.ndarray]] = None) -> dict:
+    """{"eval": a SupervisedValidator} that generates a sample for each row of `inputs`
+    ("noise"[, "labels"]) in batches of `batch_size` (with EVAL.sample_norm=batch, the batch
+    norms' batches too) and scores them with `metrics` (name -> metric function below); real
+    data in `labels` ride along to the metrics."""
+    dataloader_cfg = {
+        "dataset": {"name": "NamedArrayDataset", "input": inputs, "label": labels or {}},
+        "batch_size": batch_size,
+        "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
+    }
+    output_expr = {key: (lambda out, key=key: out[key]) for key in ("fake", *inputs)
+                   if key != "noise"}
+    validator = ppsci.validate.SupervisedValidator(
+        dataloader_cfg,
+        ppsci.loss.FunctionalLoss(no_loss),
+        output_expr=output_expr,
+        metric={name: ppsci.metric.FunctionalMetric(m) for name, m in metrics.items()},
+        name="eval",
+    )
+    return {validator.name: validator}
 
 
 # ---------------------------------------------------------------------------

@@ -40,28 +40,6 @@ def build_models(cfg: DictConfig):
     return networks.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
 
 
-def build_validator(cfg: DictConfig, inputs: dict, metrics: dict, real=None,
-                    batch_size: int = None) -> dict:
-    """A validator that generates an image for each of `inputs` (in batches of `batch_size`,
-    default EVAL.batch_size) and scores them with `metrics` (name -> metric function);
-    `real` (images, labels) ride along as labels."""
-    label = {} if real is None else {"real": real[0], "real_labels": real[1]}
-    dataloader_cfg = {
-        "dataset": {"name": "NamedArrayDataset", "input": inputs, "label": label},
-        "batch_size": batch_size or cfg.EVAL.batch_size,  # sample_norm=batch: the norms' too
-        "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
-    }
-    output_expr = {key: (lambda out, key=key: out[key]) for key in ("fake", *inputs) if key != "noise"}
-    validator = ppsci.validate.SupervisedValidator(
-        dataloader_cfg,
-        ppsci.loss.FunctionalLoss(functions.no_loss),
-        output_expr=output_expr,
-        metric={name: ppsci.metric.FunctionalMetric(m) for name, m in metrics.items()},
-        name="eval",
-    )
-    return {validator.name: validator}
-
-
 def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dict,
                   architecture: str, real=None) -> dict:
     """The 10x10 grid, then IS/FID (and the critic's scores) of the validator's samples;
@@ -164,17 +142,18 @@ def train(cfg: DictConfig):
             model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
             epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
             log_freq=cfg.log_freq, eval_with_no_grad=True,
-            validator=build_validator(cfg, epoch_inputs, {"images": epoch_metric})
-            if epoch_metric else None,
+            validator=functions.validator(epoch_inputs, {"images": epoch_metric},
+                                          cfg.EVAL.batch_size) if epoch_metric else None,
         )
         eval_solver = ppsci.solver.Solver(
             generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
-            validator=build_validator(cfg, final_inputs, final_metrics), eval_with_no_grad=True,
+            validator=functions.validator(final_inputs, final_metrics, cfg.EVAL.batch_size),
+            eval_with_no_grad=True,
         )
         dev_solver = ppsci.solver.Solver(
             generator, output_dir=cfg.output_dir, device=cfg.device, eval_with_no_grad=True,
-            validator=build_validator(cfg, dev_inputs, {"dev": dev_metric}, (dev_images, dev_labels),
-                                      cfg.TRAIN.batch_size),
+            validator=functions.validator(dev_inputs, {"dev": dev_metric}, cfg.TRAIN.batch_size,
+                                          {"real": dev_images, "real_labels": dev_labels}),
         )
 
     def held_out_cost():  # sampled as in training: batch norms with batch statistics
@@ -227,7 +206,8 @@ def evaluate(cfg: DictConfig):
                                                    acgan=cfg.MODEL.conditional)
         test_images, test_labels = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
         real = (test_images[:cfg.EVAL.num_samples], test_labels[:cfg.EVAL.num_samples])
-    validator = build_validator(cfg, inputs, metrics, real)
+    labels = None if real is None else {"real": real[0], "real_labels": real[1]}
+    validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size, labels)
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,

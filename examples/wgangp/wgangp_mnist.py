@@ -28,27 +28,6 @@ from gankit.published import weights as published_weights
 logger = ppsci.utils.logger
 
 
-def build_validator(cfg: DictConfig, noise: np.ndarray, metrics: dict,
-                    real: np.ndarray = None, batch_size: int = None) -> dict:
-    """A validator that generates a digit for each noise row (in batches of `batch_size`,
-    default EVAL.batch_size) and scores them with `metrics` (name -> metric function);
-    `real` digits ride along as the label "real"."""
-    dataloader_cfg = {
-        "dataset": {"name": "NamedArrayDataset", "input": {"noise": noise},
-                    "label": {} if real is None else {"real": real}},
-        "batch_size": batch_size or cfg.EVAL.batch_size,
-        "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
-    }
-    validator = ppsci.validate.SupervisedValidator(
-        dataloader_cfg,
-        ppsci.loss.FunctionalLoss(functions.no_loss),
-        output_expr={"fake": lambda out: out["fake"]},
-        metric={name: ppsci.metric.FunctionalMetric(m) for name, m in metrics.items()},
-        name="eval",
-    )
-    return {validator.name: validator}
-
-
 def final_metrics(cfg: DictConfig, data: dict, classifier, references, critic=None):
     """The metrics of EVAL.num_samples digits: the classifier's, with real digits beside
     them (the Inception Score's ceiling, the distances' floor); with a critic, its scores of
@@ -143,16 +122,18 @@ def train(cfg: DictConfig):
             model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
             epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
             log_freq=cfg.log_freq, eval_with_no_grad=True,
-            validator=build_validator(cfg, epoch_noise, {"digits": epoch_metric}),
+            validator=functions.validator({"noise": epoch_noise}, {"digits": epoch_metric},
+                                           cfg.EVAL.batch_size),
         )
         eval_solver = ppsci.solver.Solver(
             generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
-            validator=build_validator(cfg, eval_noise(cfg), metrics), eval_with_no_grad=True,
+            validator=functions.validator({"noise": eval_noise(cfg)}, metrics,
+                                           cfg.EVAL.batch_size), eval_with_no_grad=True,
         )
         dev_solver = ppsci.solver.Solver(
             generator, output_dir=cfg.output_dir, device=cfg.device, eval_with_no_grad=True,
-            validator=build_validator(cfg, dev_noise, {"dev": dev_metric}, dev_images,
-                                      cfg.TRAIN.batch_size),
+            validator=functions.validator({"noise": dev_noise}, {"dev": dev_metric},
+                                           cfg.TRAIN.batch_size, {"real": dev_images}),
         )
 
     def held_out_cost():  # sampled as in training: batch norms with batch statistics
@@ -219,7 +200,8 @@ def evaluate(cfg: DictConfig):
     metrics = final_metrics(cfg, data, classifier, references, critic)
     noise = eval_noise(cfg)
     real = data["test"][0][:len(noise), None] if critic is not None else None
-    validator = build_validator(cfg, noise, metrics, real)
+    validator = functions.validator({"noise": noise}, metrics, cfg.EVAL.batch_size,
+                                    None if real is None else {"real": real})
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,

@@ -27,23 +27,6 @@ from gankit.published import weights as published_weights
 logger = ppsci.utils.logger
 
 
-def build_validator(cfg: DictConfig, noise: np.ndarray, metric: functions.ToyMetrics) -> dict:
-    """A validator that generates a point for each noise row and scores them with `metric`."""
-    dataloader_cfg = {
-        "dataset": {"name": "NamedArrayDataset", "input": {"noise": noise}},
-        "batch_size": cfg.EVAL.batch_size,
-        "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
-    }
-    validator = ppsci.validate.SupervisedValidator(
-        dataloader_cfg,
-        ppsci.loss.FunctionalLoss(functions.no_loss),
-        output_expr={"fake": lambda out: out["fake"]},
-        metric={"toy": ppsci.metric.FunctionalMetric(metric)},
-        name="eval",
-    )
-    return {validator.name: validator}
-
-
 def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's evaluation
     return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
 
@@ -119,12 +102,14 @@ def train(cfg: DictConfig):
         generator_solver = ppsci.solver.Solver(
             model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
             epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
-            log_freq=cfg.log_freq, validator=build_validator(cfg, plot_noise, epoch_metric),
+            log_freq=cfg.log_freq, validator=functions.validator({"noise": plot_noise}, {"toy": epoch_metric},
+                                           cfg.EVAL.batch_size),
             eval_with_no_grad=True,
         )
         eval_solver = ppsci.solver.Solver(
             generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
-            validator=build_validator(cfg, eval_noise(cfg), final_metric), eval_with_no_grad=True,
+            validator=functions.validator({"noise": eval_noise(cfg)}, {"toy": final_metric},
+                                           cfg.EVAL.batch_size), eval_with_no_grad=True,
         )
 
     # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
@@ -172,7 +157,8 @@ def evaluate(cfg: DictConfig):
     # set validator: all metrics of EVAL.num_samples points
     toy = ToyDistribution(cfg.DATA.mode)
     metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
-    validator = build_validator(cfg, eval_noise(cfg), metric)
+    validator = functions.validator({"noise": eval_noise(cfg)}, {"toy": metric},
+                                    cfg.EVAL.batch_size)
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,
