@@ -14,7 +14,10 @@ import time
 import paddle  # noqa: F401  (as in the scripts: Paddle's signal handlers are installed)
 
 import conftest  # noqa: E402,F401  (puts the example's folder on the path, as for the tests)
+from gankit import signals  # noqa: E402
 from gankit.errors import UsageError  # noqa: E402
+
+signals.install()  # as the scripts' start-up does first
 
 rank = int(os.environ["PADDLE_TRAINER_ID"])
 failing, delay = [int(r) for r in sys.argv[1].split(",")], float(sys.argv[2])

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-from gankit import errors
 from gankit import startup
 from gankit import parallel
 import numpy as np
@@ -211,17 +210,19 @@ def launch_rank_errors(tmp_path, ranks, delay):
 
 def test_a_bad_setting_exits_2_whichever_process_meets_it_first(tmp_path):
     # rank 1 meets it seconds before rank 0: the launcher, which reports the status of the
-    # first failed process in rank order and stops the others, must not stop rank 0 first
-    result, _ = launch_rank_errors(tmp_path, "0,1", delay=4)
+    # first failed process in rank order, stops rank 0, which ends with rank 1's status
+    result, seconds = launch_rank_errors(tmp_path, "0,1", delay=4)
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "ERROR: TRAIN.example=0: rank 0 cannot use this." in result.stdout + result.stderr
+    assert "ERROR: TRAIN.example=1: rank 1 cannot use this." in result.stdout + result.stderr
+    assert seconds < 60  # no waiting for rank 0's own error
 
 
 def test_a_bad_setting_in_one_process_alone_ends_the_run(tmp_path):
     result, seconds = launch_rank_errors(tmp_path, "1", delay=0)
     assert result.returncode != 0
     assert "ERROR: TRAIN.example=1: rank 1 cannot use this." in result.stdout + result.stderr
-    assert seconds < errors.RANK_0_GRACE + 60  # not the 120 s rank 0 would go on for
+    assert result.returncode == 2
+    assert seconds < 60  # not the 120 s rank 0 would go on for
 
 
 def test_local_rows_partition_the_global_batch(monkeypatch):

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Optional
 
+from . import launch_status
+
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 REPEAT = 1.0  # seconds within which a repeated signal is the same one
@@ -26,6 +28,13 @@ def install() -> None:
 
 
 def _handle(signum, frame) -> None:
+    peer = launch_status.peer_failure()
+    if peer is not None:  # the launcher stops this process: another met a usage error
+        for other in CODES:  # the launcher's repeats would kill the interpreter's shutdown
+            signal.signal(other, signal.SIG_IGN)
+        print(f"\nStopped: another process of this launch ended on an error (status {peer}, "
+              "its ERROR line above or in its log).", file=sys.stderr, flush=True)
+        raise SystemExit(peer)
     now = time.monotonic()
     if _state["requested"] is not None and now - _state["at"] < REPEAT:
         return  # paddle.distributed.launch sends its SIGTERM three times in 0.4 s

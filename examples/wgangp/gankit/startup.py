@@ -224,6 +224,7 @@ class InitCallback(ppsci_callbacks.InitCallback):
     """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
 
     def on_run_start(self, config, **kwargs) -> None:
+        signals.install()  # first: under the launcher, a stop for another's error (launch_status)
         if dist.get_world_size() > 1:
             join_processes(config)
         check_config(config)
@@ -237,4 +238,4 @@ class InitCallback(ppsci_callbacks.InitCallback):
         if not parallel.is_main_process():
             parallel.log_to_own_file(config)
         download.configure(config.download_timeout)
-        signals.install()  # after Paddle's import: replaces its SIGTERM handler
+        signals.install()  # again: ppsci's and Paddle's set-up may have put their own back

@@ -1,0 +1,60 @@
+"""Under paddle.distributed.launch: the exit status the launcher reports for a usage error.
+
+The launcher exits with the status of the first of its processes, in rank order, that
+failed, and stops the others with SIGTERM as soon as one fails. Every process checks the
+same settings and files, so whichever meets a bad one first ends with status 2; when that
+is a rank > 0, rank 0 is stopped by the launcher's SIGTERM, and its status (143) would be
+the launcher's. So a process that ends on a usage error notes its status where the other
+processes of its launcher look (a folder named for the launcher, their parent process), and
+a process stopped by a signal before it has trained ends with that status instead.
+"""
+
+import os
+import shutil
+import tempfile
+from os import path as osp
+from typing import Optional
+
+
+def _folder() -> Optional[str]:
+    """The folder this launcher's processes share, or None without a launcher."""
+    if "PADDLE_TRAINER_ID" not in os.environ:
+        return None
+    launcher = os.getppid()
+    try:
+        with open(f"/proc/{launcher}/stat") as f:  # its start time: pids are reused
+            started = f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = "0"
+    return osp.join(tempfile.gettempdir(), f"wgangp-launch-{launcher}-{started}")
+
+
+def note_failure(code: int) -> None:
+    """Note that this process ends on a usage error with `code` (the first note stays); the
+    launcher's first process needs none, the launcher reports its status first."""
+    folder = _folder()
+    if folder is None or os.environ.get("PADDLE_LOCAL_RANK", "0") == "0":
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(osp.join(folder, "status"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # noted already, or nowhere to note it: the launcher reports as it does
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{code}\n")
+
+
+def peer_failure() -> Optional[int]:
+    """The status another process of this launcher ended with on a usage error, if any; the
+    launcher's first process, which the launcher reports, removes the note once read."""
+    folder = _folder()
+    if folder is None:
+        return None
+    try:
+        with open(osp.join(folder, "status")) as f:
+            code = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    if os.environ.get("PADDLE_LOCAL_RANK", "0") == "0":
+        shutil.rmtree(folder, ignore_errors=True)
+    return code
