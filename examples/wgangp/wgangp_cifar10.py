@@ -7,6 +7,7 @@ default, unconditional with MODEL.conditional=false; Inception Score and FID.
     python wgangp_cifar10.py mode=infer
 """
 
+import runtime.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 import sys
 from os import path as osp
 

@@ -7,6 +7,7 @@
     python wgangp_toy.py mode=infer
 """
 
+import runtime.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 import sys
 from os import path as osp
 
