@@ -566,17 +566,11 @@ class Run:
         self.dev_values = list(partial["meters"].get("dev", []))
 
     def stop_if_diverged(self, iteration: int) -> None:
-        """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
-        for name, solver in (("critic", self.critic_solver), ("generator", self.generator_solver)):
-            loss = solver.train_output_info["loss"].val  # ppsci already read it to the host
-            if not np.isfinite(loss):
-                raise UsageError(
-                    f"training diverged: the {name} loss is {loss} at generator iteration "
-                    f"{iteration}; the weights of the last finished epoch are kept in "
-                    f"{self.cfg.output_dir}. Lower TRAIN.learning_rate"
-                    + (" or TRAIN.critic_learning_rate" if self.cfg.TRAIN.get(
-                        "critic_learning_rate") is not None else "") + " or check the data.",
-                    code=3)
+        """Stop at the first NaN, Inf or loss beyond divergence_bound (divergence.py); the
+        last sound checkpoint stays."""
+        from .divergence import check_losses
+
+        check_losses(self, iteration)
 
     def end_epoch(self, epoch: int, metrics: Optional[dict] = None) -> None:
         """The epoch's record (losses, speed, `metrics`) into the log and the checkpoint;
@@ -585,6 +579,9 @@ class Run:
             return self.end_trial(metrics or {})
         record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
                               *self.epoch_seconds)
+        from .divergence import check_record  # a sound epoch before its checkpoint
+
+        check_record(self, record)
         if self.replanning and epoch < self.cfg.TRAIN.epochs:
             self.follow_pace(epoch)
         if self.planned:
