@@ -117,7 +117,7 @@ def test_url_returning_an_html_page_is_refused_and_not_cached(server, capsys):
     err = usage_error(capsys, files.load_weights, model, f"{url}/page.pdparams",
                       "EVAL.pretrained_gen_model_path")
     assert f"could not download {url}/page.pdparams: the server answered with an HTML page " \
-        "(Content-Type application/octet-stream), not the file named by "\
+        "(Content-Type application/octet-stream), not the file named by " \
         "EVAL.pretrained_gen_model_path" in err
     assert not [n for n in os.listdir(cache) if n.endswith("page.pdparams")]
 
