@@ -224,6 +224,7 @@ def inference_mode(cfg: DictConfig):
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_toy.yaml")
+@runtime.last_resort.guard  # an unexpected exception: one line, its traceback in the run directory
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
         logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")

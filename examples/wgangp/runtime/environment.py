@@ -14,6 +14,8 @@ import os
 import sys
 import tempfile
 
+from . import last_resort
+
 # the variables whose folders the libraries write caches and settings in, and a folder under
 # each that they create
 FOLDERS = {"HOME": (".cache", "paddle", "dataset"), "XDG_CACHE_HOME": (), "XDG_CONFIG_HOME": (),
@@ -74,4 +76,5 @@ def check() -> None:
           file=sys.stderr, flush=True)
 
 
+last_resort.install()  # an unexpected exception: one line, its traceback saved in a file
 check()
