@@ -19,5 +19,5 @@ def test_a_toy_checkpoint_given_to_mnist_names_the_toy_example(tmp_path):
         f"hydra.run.dir={tmp_path / 'mnist_run'}"))
     assert line == (f"ERROR: TRAIN.checkpoint_path={latest} is a checkpoint of the toy example "
                     "(wgangp_toy.py on 8gaussians), not of the MNIST example; resume it with "
-                    "examples/wgangp/wgangp_toy.py, or give a checkpoint of a MNIST run."), line
+                    "examples/wgangp/wgangp_toy.py, or give a checkpoint of an MNIST run."), line
     assert not (tmp_path / "mnist_run" / "checkpoints").exists()

@@ -12,6 +12,8 @@ EXAMPLES = {
     "MODEL.dim": ("MNIST", "wgangp_mnist.py", None),
     "MODEL.dim_g": ("CIFAR-10", "wgangp_cifar10.py", None),
 }
+A_RUN = {"toy": "a toy run", "MNIST": "an MNIST run", "CIFAR-10": "a CIFAR-10 run"
+}
 
 
 def example_of(settings: Optional[Dict[str, object]]):
@@ -31,4 +33,4 @@ def check_example(path: str, saved: Optional[Dict[str, object]],
     data = f" on {theirs[2]}" if theirs[2] else ""
     raise UsageError(f"TRAIN.checkpoint_path={path} is a checkpoint of the {theirs[0]} example "
                      f"({theirs[1]}{data}), not of the {ours[0]} example; resume it with "
-                     f"examples/wgangp/{theirs[1]}, or give a checkpoint of a {ours[0]} run.")
+                     f"examples/wgangp/{theirs[1]}, or give a checkpoint of {A_RUN[ours[0]]}.")
