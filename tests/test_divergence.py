@@ -2,11 +2,14 @@
 (divergence_bound). It stopped only on NaN, and TRAIN.learning_rate=1e3 ended with "Done",
 exit 0 and garbage weights."""
 
+import os
 import pickle
 import re
+import subprocess
+import sys
 
 from conftest import run_script
-from test_faults import TOY
+from test_faults import SCRIPT, TOY
 
 
 def error_line(result):
@@ -59,3 +62,42 @@ def test_a_run_that_diverges_later_keeps_its_last_sound_checkpoint(tmp_path):
     assert state["epoch"] == epoch and state["partial"] is None
     assert all(abs(record["gradient_penalty"]) <= 1e6 for record in state["history"])
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "losses.json").exists()
+
+
+def test_under_the_launcher_both_processes_stop_together(tmp_path):
+    """Each process has the loss of its own rows; they agree, so neither waits on the other."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+         str(tmp_path / "logs"), SCRIPT, *TOY, "TRAIN.epochs=2", "TRAIN.learning_rate=1e3",
+         f"hydra.run.dir={tmp_path / 'run'}"], env=env, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 3, result.stdout[-3000:]
+    for log in ("workerlog.0", "workerlog.1"):
+        text = (tmp_path / "logs" / log).read_text()
+        assert "Traceback" not in text, text[-3000:]
+        errors = [line for line in text.splitlines() if line.startswith("ERROR:")]
+        assert len(errors) == 1 and "training diverged" in errors[0] and \
+            "at generator iteration 1," in errors[0], text[-3000:]
+
+
+def test_a_process_whose_own_loss_is_sound_stops_with_the_one_whose_is_not(monkeypatch, capsys):
+    """The agreement itself: this process's losses are sound, another's critic loss is not."""
+    import types
+
+    import pytest
+    from omegaconf import OmegaConf
+
+    from runtime import divergence, parallel
+
+    monkeypatch.setattr(parallel, "max_over_processes_of", lambda values: [3e9, values[1]])
+    meter = types.SimpleNamespace(val=0.5)
+    solver = types.SimpleNamespace(train_output_info={"loss": meter})
+    run = types.SimpleNamespace(cfg=OmegaConf.create({"divergence_bound": 1e6, "output_dir": "x",
+                                                      "TRAIN": {}}),
+                                critic_solver=solver, generator_solver=solver, history=[])
+    with pytest.raises(SystemExit) as stop:
+        divergence.check_losses(run, 7)
+    assert stop.value.code == 3
+    assert "training diverged: the critic loss of another process, in magnitude, is 3e+09 at " \
+        "generator iteration 7, beyond the bound of +-1e+06" in capsys.readouterr().err

@@ -33,10 +33,26 @@ def bound(cfg) -> Optional[float]:
 
 
 def check_losses(run, iteration: int) -> None:
-    """After a generator iteration: each Solver's loss of its last step (on the host)."""
-    check(run, iteration, {f"the {name} loss": solver.train_output_info["loss"].val
-                           for name, solver in (("critic", run.critic_solver),
-                                                ("generator", run.generator_solver))})
+    """After a generator iteration: each Solver's loss of its last step (on the host).
+    Under the launcher each process has the loss of its own rows: the processes agree on
+    the largest magnitude (NaN as Inf), so that all of them stop, or none."""
+    values = {f"the {name} loss": float(solver.train_output_info["loss"].val)
+              for name, solver in (("critic", run.critic_solver),
+                                   ("generator", run.generator_solver))}
+    from . import parallel
+
+    worst = parallel.max_over_processes_of(
+        [abs(v) if math.isfinite(v) else math.inf for v in values.values()])
+    limit = bound(run.cfg)
+    for (what, value), largest in zip(list(values.items()), worst):
+        if _sound(value, limit) and not _sound(largest, limit):
+            del values[what]
+            values[f"{what} of another process, in magnitude,"] = largest
+    check(run, iteration, values)
+
+
+def _sound(value: float, limit: Optional[float]) -> bool:
+    return math.isfinite(value) and (limit is None or abs(value) <= limit)
 
 
 def check_record(run, record: dict) -> None:
@@ -51,7 +67,7 @@ def check(run, iteration: int, values: Dict[str, float]) -> None:
     limit = bound(run.cfg)
     for what, value in values.items():
         value = float(value)
-        if math.isfinite(value) and (limit is None or abs(value) <= limit):
+        if _sound(value, limit):
             continue
         beyond = "" if not math.isfinite(value) else \
             f", beyond the bound of +-{limit:g} (divergence_bound)"
