@@ -24,14 +24,21 @@ def stopped_line(text):
     return lines[0]
 
 
-def test_sighup_keeps_the_work_and_names_the_resume(tmp_path):
+@pytest.mark.parametrize("signum, name", [
+    (signal.SIGHUP, "SIGHUP"), (signal.SIGQUIT, "SIGQUIT (Ctrl-\\)"), (signal.SIGUSR1, "SIGUSR1"),
+    (signal.SIGUSR2, "SIGUSR2"), (signal.SIGXCPU, "SIGXCPU")])
+def test_every_signal_that_ends_a_job_keeps_the_work_and_names_the_resume(tmp_path, signum,
+                                                                          name):
+    """SIGHUP; SGE's warnings SIGUSR1/2, a CPU-time limit's SIGXCPU, Ctrl-\\'s SIGQUIT."""
     run = start("TRAIN.epochs=3", f"hydra.run.dir={tmp_path / 'run'}")
     wait_for(run, "[Train][Iter 25/60]")
-    run.send_signal(signal.SIGHUP)
+    run.send_signal(signum)
     out, err = run.communicate(timeout=300)
-    assert run.returncode == 129, err[-3000:]
+    assert run.returncode == 128 + signum, err[-3000:]
     assert "Traceback" not in out + err
-    line = stopped_line(out)
+    lines = [line for line in out.splitlines() if f"Stopped by {name} after" in line]
+    assert len(lines) == 1, out[-3000:]
+    line = lines[0]
     assert re.search(r"after generator iteration \d+ of 60, with a checkpoint of where it "
                      r"stands; the run continues with TRAIN\.checkpoint_path=\S+latest", line)
     assert (tmp_path / "run" / "checkpoints" / "latest.pdckpt").exists()

@@ -1,11 +1,13 @@
-"""Ctrl-C, SIGTERM and SIGHUP: training stops after its current generator iteration and keeps its place.
+"""Ctrl-C, SIGTERM, SIGHUP and the other signals that end a job: training stops after its
+current generator iteration and keeps its place.
 
 A second signal (a second later or more) stops at once. The exit status is the shells' 128 +
-the signal: 130, 143, 129. Under paddle.distributed.launch the launcher passes SIGINT and
-SIGTERM on to its processes as SIGTERM and kills them 30 s later: an iteration must end within
-that. SIGHUP (a dropped ssh session, a closed terminal window) kills the launcher itself, and
-its processes, in sessions of their own, would train on unseen: each asks the kernel for a
-SIGHUP when the launcher ends (follow_launcher), and stops as on SIGTERM. A terminal that is
+the signal: 130, 143, 129 (SIGQUIT 131, SIGUSR1 138, SIGUSR2 140, SIGXCPU 152). Under
+paddle.distributed.launch the launcher passes SIGINT and SIGTERM on to its processes as
+SIGTERM and kills them 30 s later: an iteration must end within that. SIGHUP (a dropped ssh
+session, a closed terminal window), like any other signal that ends the launcher, kills it,
+and its processes, in sessions of their own, would train on unseen: each asks the kernel for
+a SIGHUP when the launcher ends (follow_launcher), and stops as on SIGTERM. A terminal that is
 gone cannot show the stop's lines; they are in the run's train.log.
 A signal the run was started ignoring (a background job of a script, nohup) stays ignored.
 """
@@ -19,12 +21,17 @@ from typing import Optional
 
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+# the other signals whose default ends a process, as a scheduler's warning or a limit sends
+# them (SGE's -notify: SIGUSR1/2; a CPU-time limit: SIGXCPU; Ctrl-\\: SIGQUIT): the same stop
+for _signum, _name in ((signal.SIGQUIT, "SIGQUIT (Ctrl-\\)"), (signal.SIGUSR1, "SIGUSR1"),
+                       (signal.SIGUSR2, "SIGUSR2"), (signal.SIGXCPU, "SIGXCPU")):
+    CODES[_signum], NAMES[_signum] = 128 + int(_signum), _name
 REPEAT = 1.0  # seconds within which a repeated signal is the same one
 _state = {"graceful": False, "requested": None, "at": 0.0}
 
 
 def install() -> None:
-    """Our handler for SIGINT, SIGTERM and SIGHUP (Paddle's own prints a C++ stack on SIGTERM)."""
+    """Our handler for the signals of CODES (Paddle's own prints a C++ stack on SIGTERM)."""
     for signum in CODES:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _handle)
