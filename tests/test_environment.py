@@ -58,3 +58,18 @@ def test_no_usable_folder_at_all_is_one_line_naming_the_variable(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"ERROR: HOME={home} (Not a directory) "
                                                    "cannot hold the caches"), lines
     assert "set HOME to a folder you can write in (or TMPDIR)" in lines[0]
+
+
+def test_a_current_folder_that_is_gone_is_one_line(tmp_path):
+    """The shell's folder deleted under it (Hydra's log file then failed in a traceback, and
+    the traceback's own hook with it)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    result = subprocess.run([sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY,
+                             "TRAIN.epochs=1"], cwd=str(gone), env=env, capture_output=True,
+                            text=True, timeout=300, preexec_fn=lambda: os.rmdir(gone))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        "ERROR: the current folder cannot be used (No such file or directory: it was deleted or "
+        "moved away while the shell was in it); cd to an existing folder and start again."]

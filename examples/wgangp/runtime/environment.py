@@ -7,7 +7,7 @@ fonts in MPLCONFIGDIR, XDG_CONFIG_HOME or XDG_CACHE_HOME. Each folder variable t
 (HOME always) must name a folder this process can write in, or can create; one that does not
 is pointed, for this process only, at a folder of its own under the temporary folder, with
 one warning line naming the variable to set. When no temporary folder works either, the
-run stops with one line naming the variables (exit 2).
+run stops with one line naming the variables (exit 2); so does a current folder that is gone.
 """
 
 import os
@@ -52,6 +52,13 @@ def fallback() -> str:
 def check() -> None:
     """Point each unusable folder variable at a usable folder, with one warning line; or stop
     in one line when there is none."""
+    try:
+        os.getcwd()
+    except OSError as e:
+        print(f"ERROR: the current folder cannot be used ({e.strerror}: it was deleted or moved "
+              "away while the shell was in it); cd to an existing folder and start again.",
+              file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     bad = {}
     for name, sub in FOLDERS.items():
         value = os.path.expanduser("~") if name == "HOME" else os.environ.get(name)

@@ -63,10 +63,17 @@ def report(error: BaseException, run_dir: Optional[str] = None) -> None:
     what = f"{type(error).__name__}: {what}" if what else type(error).__name__
     hint = "; a package is missing or broken: pip install -r requirements.txt" \
         if isinstance(error, ImportError) else ""
-    saved = save(error, run_dir)
+    try:
+        saved = save(error, run_dir)
+    except Exception:  # noqa: B902 (the last resort's own fault: the line still comes)
+        saved = None
     kept = f"the full traceback is in {saved}; please report it with that file" if saved else \
         "the traceback could not be saved either; run again with HYDRA_FULL_ERROR=1 to see it"
-    _print(f"ERROR: unexpected {what} ({place(error)}){hint}; {kept}.")
+    try:
+        where = place(error)
+    except Exception:  # noqa: B902
+        where = "no frame"
+    _print(f"ERROR: unexpected {what} ({where}){hint}; {kept}.")
 
 
 def place(error: BaseException) -> str:
