@@ -39,6 +39,15 @@ def kind_of(head: bytes) -> Optional[str]:
     return "text"
 
 
+def kind_of_file(path: str) -> Optional[str]:
+    """kind_of() the file's first bytes (None when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return kind_of(f.read(512))
+    except OSError:
+        return None
+
+
 class CheckedDownloader:
     """A pooch downloader (pooch.HTTPDownloader's arguments) that notes the content type of
     the answer and refuses one that is a document, not a file (DownloadError)."""

@@ -114,8 +114,13 @@ def read_pdparams(path: str) -> Dict[str, np.ndarray]:
         with open(path, "rb") as f:
             state = NumpyOnlyUnpickler.load(f, path)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as e:
-        raise ValueError(f"{path} could not be read: it is not a readable .pdparams file of "
-                         f"arrays ({type(e).__name__}: {e}); nothing from it was run.") from None
+        from .answers import kind_of_file  # a page saved in the file's place, named as such
+
+        kind = kind_of_file(path)
+        raise ValueError(f"{path} could not be read: it is " + (
+            f"{kind}, not a .pdparams file (a page saved instead of the file?)" if kind else
+            f"not a readable .pdparams file of arrays ({type(e).__name__}: {e})")
+            + "; nothing from it was run.") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a dict of weights; "
                          "pass a file written by paddle.save(state_dict).")
