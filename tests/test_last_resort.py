@@ -80,3 +80,23 @@ def test_a_package_that_cannot_be_imported_is_one_line(tmp_path):
     assert found, line
     assert os.path.dirname(found.group(1)) == str(tmp_path)  # no run directory yet
     assert "ModuleNotFoundError" in open(found.group(1)).read()
+
+
+def test_a_console_whose_reader_ends_is_one_warning_and_the_run_goes_on(tmp_path):
+    """`python wgangp_toy.py ... | head -2`: head ends, each later log line met a broken pipe
+    and logging printed a traceback for every one (46 in a short run)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    run = subprocess.Popen([sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY,
+                            "TRAIN.epochs=2", f"hydra.run.dir={tmp_path / 'run'}"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.stdout.readline()
+    run.stdout.close()  # the reader ends
+    err = run.stderr.read()
+    assert run.wait(timeout=600) == 0, err[-3000:]
+    assert "Traceback" not in err and "Logging error" not in err, err[-3000:]
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING:")]
+    assert warnings == ["WARNING: standard output is gone (Broken pipe: its reader ended); the "
+                        "run goes on, and its log file (train.log in the run directory) keeps "
+                        "every line."], err[-3000:]
+    assert (tmp_path / "run" / "metrics.json").exists()
+    assert "Done; the results are in" in (tmp_path / "run" / "train.log").read_text()

@@ -7,9 +7,12 @@ the temporary folder. Installed for the scripts by runtime/environment.py (their
 import: sys.excepthook, for what fails outside Hydra) and by guard(), around the scripts'
 Hydra task function and start-up callbacks (Hydra prints a task's exceptions itself).
 Stops that are meant (SystemExit: UsageError's one line, a signal's stop) pass through.
+A console whose reader has gone (a pipe into `head`) no longer prints a traceback for every
+log line (_logging_error).
 """
 
 import functools
+import logging
 import os
 import sys
 import tempfile
@@ -115,5 +118,35 @@ def _excepthook(kind, error, tb) -> None:
     report(error)
 
 
+def _logging_error(self, record) -> None:
+    """A log line that cannot be written to the console because its reader has gone (a
+    pipe into `head` or `less` that ended: EPIPE; a closed terminal: EIO): the console's
+    stream goes to /dev/null from then on, with one warning on the other stream, instead of
+    a traceback for every line; the run goes on, its log file keeps every line."""
+    error = sys.exc_info()[1]
+    stream = getattr(self, "stream", None)
+    if isinstance(error, OSError) and stream in (sys.stdout, sys.stderr):
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+        except (OSError, ValueError):
+            return
+        other = sys.stderr if stream is sys.stdout else sys.stdout
+        name = "standard output" if stream is sys.stdout else "standard error"
+        try:
+            print(f"WARNING: {name} is gone ({error.strerror or error}: its reader ended); the "
+                  "run goes on, and its log file (train.log in the run directory) keeps every "
+                  "line.", file=other, flush=True)
+        except (OSError, ValueError):
+            pass
+        return
+    _handle_error(self, record)
+
+
+_handle_error = logging.Handler.handleError
+
+
 def install() -> None:
     sys.excepthook = _excepthook
+    logging.Handler.handleError = _logging_error
