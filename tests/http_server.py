@@ -2,7 +2,9 @@
 
 GET /<path>: the file under the served directory (404 if none); /fail/...: HTTP 500;
 /stall/...: accepts the request and never answers (the client's time-out ends it);
-/truncated/<path>: the file's first half, then the connection closes.
+/truncated/<path>: the file's first half, then the connection closes; /login/...: 200 with
+a login portal's HTML page, /json/...: 200 with a JSON error, /text/...: 200 with plain text
+(a server that answers with a page instead of the file).
 """
 
 import contextlib
@@ -10,6 +12,15 @@ import http.server
 import os
 import threading
 import time
+
+
+PAGES = [
+    ("/login/", "text/html; charset=utf-8",
+     b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>user "
+     b"<input name=u> password <input type=password name=p></form></body></html>\n"),
+    ("/json/", "application/json", b'{"error": "access denied", "code": 403}'),
+    ("/text/", "text/plain", b"This file has moved to another server.\n"),
+]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -22,6 +33,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/fail/"):
             self.send_error(500, "broken")
             return
+        for prefix, content_type, body in PAGES:
+            if self.path.startswith(prefix):
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
         truncated = self.path.startswith("/truncated/")
         path = os.path.join(self.root, self.path[len("/truncated"):].lstrip("/") if truncated
                             else self.path.lstrip("/"))

@@ -115,3 +115,38 @@ def test_a_transfer_cut_short_is_one_line_and_leaves_nothing(server, tmp_path, m
     with pytest.raises(download.DownloadError, match="the transfer failed"):
         download.download(url)
     assert not [n for n in os.listdir(tmp_path / "cache") if n.endswith(".pdparams")]
+
+
+@pytest.mark.parametrize("prefix, kind, content_type", [
+    ("login", "an HTML page", "text/html; charset=utf-8"),
+    ("json", "a JSON document", "application/json"),
+    ("text", "text", "text/plain"),
+])
+def test_a_page_instead_of_the_file_names_the_url_and_what_came(server, tmp_path, prefix, kind,
+                                                                 content_type):
+    """A server that answers 200 with a page (a login portal, a JSON error, a message): the
+    error named the cache file ("is not a readable .pdparams file (invalid load key '<')")."""
+    url = f"{server}/{prefix}/model_generator.pdparams"
+    line = one_error_line(evaluate(url, tmp_path, tmp_path / "run"))
+    assert line.startswith(f"ERROR: EVAL.pretrained_gen_model_path: could not download {url}: "
+                           f"the server answered with {kind} (Content-Type {content_type}), "
+                           "not the file named by EVAL.pretrained_gen_model_path"), line
+    assert ".paddlesci" not in line
+    cache = tmp_path / ".paddlesci" / "weights"
+    assert not cache.exists() or not os.listdir(cache)  # nothing a later run would trust
+
+
+def test_weights_of_another_model_by_url_name_the_url_not_the_cache_file(server, tmp_path):
+    url = f"{server}/run1/model_generator.pdparams"
+    line = one_error_line(evaluate(url, tmp_path, tmp_path / "run", "MODEL.hidden_size=32"))
+    assert f"EVAL.pretrained_gen_model_path: {url} does not fit this model" in line, line
+    assert ".paddlesci" not in line
+
+
+def test_a_broken_local_file_given_with_a_tilde_is_named_and_kept(tmp_path):
+    """A local file that is not weights: named as the user's file, never removed (a path
+    with ~ was taken for a download and deleted)."""
+    (tmp_path / "broken.pdparams").write_bytes(b"\x00\x01 not weights")
+    line = one_error_line(evaluate("~/broken.pdparams", tmp_path, tmp_path / "run"))
+    assert f"{tmp_path / 'broken.pdparams'} could not be read" in line, line
+    assert (tmp_path / "broken.pdparams").exists()

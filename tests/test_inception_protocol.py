@@ -111,7 +111,7 @@ def test_file_name_carries_the_sha256_prefix():
 
 def test_matching_download_is_accepted_unpacked(cache, site):
     url, root = site
-    content = b"weights"  # a zip archive would be kept as it is too
+    content = b"PK\x03\x04weights"  # binary, as torch.save's zip archive (kept as it is)
     prefix = hashlib.sha256(content).hexdigest()[:8]
     (root / "w").mkdir()
     (root / "w" / f"fake-{prefix}.pth").write_bytes(content)
@@ -123,9 +123,10 @@ def test_matching_download_is_accepted_unpacked(cache, site):
 def test_mismatching_download_is_refused_and_removed(cache, site):
     url, root = site
     (root / "w").mkdir()
-    (root / "w" / inception_weights.TF_WEIGHTS_NAME).write_bytes(b"an HTML error page")
-    with pytest.raises(ValueError, match="does not start with 6726825d .*removed it from "
-                                         "the download cache"):
+    (root / "w" / inception_weights.TF_WEIGHTS_NAME).write_bytes(b"PK\x03\x04 another file")
+    with pytest.raises(ValueError, match=f"The download of {url}/w/pt_inception-2015-12-05-"
+                                         "6726825d.pth has SHA-256 .* does not start with "
+                                         "6726825d .*removed it from the download cache"):
         inception_weights.load_inception("tf2015", None)  # the default: the official URL
     assert not [n for n in os.listdir(cache) if n.endswith(".pth")]
 

@@ -55,7 +55,11 @@ def test_not_a_weights_file(tmp_path, capsys):
     path.write_text("<html><body>404 Not Found</body></html>")
     generator, _ = models.toy_models(2, 16, 2)
     err = usage_error(capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
-    assert "is not a readable .pdparams file" in err
+    assert f"{path} could not be read: it is an HTML page, not a .pdparams file" in err
+    (tmp_path / "junk.pdparams").write_bytes(b"\x00\x01\x02 junk")  # no document: the reason
+    err = usage_error(capsys, files.load_weights, generator, str(tmp_path / "junk.pdparams"),
+                      "EVAL.pretrained_gen_model_path")
+    assert "is not a readable .pdparams file of arrays (UnpicklingError" in err
 
 
 # --- weights given by URL: a local HTTP server stands in for the internet ---------------
@@ -116,7 +120,9 @@ def test_url_returning_an_html_page_is_refused_and_not_cached(server, capsys):
     model, _ = models.toy_models(2, 16, 2)
     err = usage_error(capsys, files.load_weights, model, f"{url}/page.pdparams",
                       "EVAL.pretrained_gen_model_path")
-    assert "is not a readable .pdparams file" in err
+    assert f"could not download {url}/page.pdparams: the server answered with an HTML page " \
+        "(Content-Type application/octet-stream), not the file named by " \
+        "EVAL.pretrained_gen_model_path" in err
     assert not [n for n in os.listdir(cache) if n.endswith("page.pdparams")]
 
 

@@ -7,6 +7,7 @@
     python wgangp_toy.py mode=infer
 """
 
+import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 import sys
 from os import path as osp
 
@@ -201,6 +202,7 @@ def inference_mode(cfg: DictConfig):
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_toy.yaml")
+@gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
         logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")

@@ -16,6 +16,7 @@ from ppsci.utils import logger
 
 from . import parallel
 from .errors import UsageError
+from .provenance import check_example
 from .files import NumpyOnlyUnpickler, nonfinite, state_problems, summarise, write_atomically
 
 # settings that do not change what a run computes, or that a resume may change
@@ -143,6 +144,7 @@ def load_checkpoint(path: str, parts: Dict[str, object], settings: Dict[str, obj
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise UsageError(f"TRAIN.checkpoint_path={path}: {file} is not a readable checkpoint "
                          f"({e}).") from None
+    check_example(path, state.get("settings"), settings)  # before any other difference
     missing = [name for name in parts if name not in state]
     if missing:
         raise UsageError(f"TRAIN.checkpoint_path={path}: {file} lacks {missing}; it was "

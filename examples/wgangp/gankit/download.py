@@ -37,17 +37,21 @@ def download(url: str, known_hash: Optional[str] = None, what: str = "the file")
     import pooch
     import requests
 
+    from . import answers
+
     host = urllib.parse.urlparse(url).netloc
     if host in _unreachable:
         raise DownloadError(f"could not download {url}: {host} {_unreachable[host]} earlier in "
                             f"this run; fetch {what} on a connected machine and pass its path.")
     timeout = _settings["timeout"]
-    downloader = pooch.HTTPDownloader(timeout=(timeout, timeout), progressbar=False)
+    downloader = answers.downloader(what, timeout=(timeout, timeout), progressbar=False)
     pooch.get_logger().setLevel("WARNING")  # its hints are for its own API
     try:
         path = pooch.retrieve(url, known_hash, path=CACHE, downloader=downloader)
         logger.info(f"{url}: {path}")
         return path
+    except DownloadError:  # answers.py: a page, not the file
+        raise
     except requests.exceptions.ConnectTimeout:
         why = f"did not accept a connection within {timeout:g} s"
     except requests.exceptions.ReadTimeout:

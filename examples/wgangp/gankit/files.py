@@ -114,8 +114,13 @@ def read_pdparams(path: str) -> Dict[str, np.ndarray]:
         with open(path, "rb") as f:
             state = NumpyOnlyUnpickler.load(f, path)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as e:
-        raise ValueError(f"{path} could not be read: it is not a readable .pdparams file of "
-                         f"arrays ({type(e).__name__}: {e}); nothing from it was run.") from None
+        from .answers import kind_of_file  # a page saved in the file's place, named as such
+
+        kind = kind_of_file(path)
+        raise ValueError(f"{path} could not be read: it is " + (
+            f"{kind}, not a .pdparams file (a page saved instead of the file?)" if kind else
+            f"not a readable .pdparams file of arrays ({type(e).__name__}: {e})")
+            + "; nothing from it was run.") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a dict of weights; "
                          "pass a file written by paddle.save(state_dict).")
@@ -164,16 +169,18 @@ def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> st
 
 def read_weights(source: Optional[str], setting: str,
                  sha256: Optional[str] = None) -> Tuple[str, Dict[str, np.ndarray]]:
-    """(local path, {name: array}) of the .pdparams path or http(s) URL named by `setting`."""
+    """(the path or URL, as messages name it, {name: array}) of the .pdparams path or
+    http(s) URL named by `setting`; a download's messages name its URL, not its cache file."""
     if not source:
         raise UsageError(f"{setting} is not set; give a .pdparams path or URL.")
     path = fetch_weights(source, setting, sha256)
+    shown = str(source) if download.is_url(source) else path
     try:
-        return path, read_pdparams(path)
+        return shown, read_pdparams(path)
     except ValueError as e:
-        if path != str(source):  # a downloaded page or broken file: never keep it cached
-            os.remove(path)
-        raise UsageError(f"{setting}: {e}") from None
+        if download.is_url(source):  # a broken download: never keep it cached (a local
+            os.remove(path)  # file, ~/... too, is the user's and stays)
+        raise UsageError(f"{setting}: {str(e).replace(path, shown)}") from None
 
 
 def load_state(layer: paddle.nn.Layer, state: Dict[str, np.ndarray], setting: str,

@@ -124,6 +124,7 @@ class Settings(BaseModel):
     log_freq: Count
     device: Optional[Literal["cpu", "gpu"]] = None
     download_timeout: Seconds = 30.0
+    divergence_bound: Optional[Rate] = 1e6
     DATA: Data
     MODEL: Model
     LOSS: Loss

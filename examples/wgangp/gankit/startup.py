@@ -21,6 +21,7 @@ from ppsci.utils import logger
 from . import download, parallel, schema, signals
 from .errors import UsageError
 from .files import shell_word
+from .last_resort import guard
 
 # ppsci switches these examples do not implement, with the values they accept and the reason
 UNSUPPORTED = {
@@ -223,6 +224,7 @@ def join_processes(config) -> None:
 class InitCallback(ppsci_callbacks.InitCallback):
     """ppsci's start-up (config schema, seed, logger, device) after our one-line checks."""
 
+    @guard
     def on_run_start(self, config, **kwargs) -> None:
         signals.install()  # first: under the launcher, a stop for another's error (launch_status)
         if dist.get_world_size() > 1:
@@ -233,6 +235,7 @@ class InitCallback(ppsci_callbacks.InitCallback):
         if parallel.is_main_process():
             claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
 
+    @guard
     def on_job_start(self, config, **kwargs) -> None:
         super().on_job_start(config, **kwargs)
         if not parallel.is_main_process():

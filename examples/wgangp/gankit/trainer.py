@@ -16,7 +16,7 @@ import numpy as np
 import paddle
 from ppsci.utils import logger
 
-from . import parallel, signals
+from . import divergence, parallel, signals
 from . import ppsci_adapter as adapter
 from .average import GeneratorAverage
 from .budget import CALIBRATION, TimeBudget
@@ -43,20 +43,6 @@ def epoch_due(train_cfg, epoch: int) -> bool:
     epochs from TRAIN.start_eval_epoch on, as ppsci's Solver.train()."""
     return bool(train_cfg.eval_during_train) and epoch % train_cfg.eval_freq == 0 \
         and epoch >= train_cfg.start_eval_epoch
-
-
-def stop_if_diverged(cfg, critic_solver, generator_solver, iteration: int) -> None:
-    """Stop at the first NaN or Inf loss; the weights of the last finished epoch stay."""
-    for name, solver in (("critic", critic_solver), ("generator", generator_solver)):
-        loss = adapter.last_loss(solver)
-        if not np.isfinite(loss):
-            raise UsageError(
-                f"training diverged: the {name} loss is {loss} at generator iteration "
-                f"{iteration}; the weights of the last finished epoch are kept in "
-                f"{cfg.output_dir}. Lower TRAIN.learning_rate"
-                + (" or TRAIN.critic_learning_rate" if cfg.TRAIN.get(
-                    "critic_learning_rate") is not None else "") + " or check the data.",
-                code=3)
 
 
 class AlternatingTrainer:
@@ -210,7 +196,7 @@ class AlternatingTrainer:
     def after_iteration(self, epoch: int, i: int, iteration: int) -> None:
         """A diverged loss stops the run; the moving average moves; the held-out cost and the
         progress line when due; a signal received stops the run here."""
-        stop_if_diverged(self.cfg, self.critic_solver, self.generator_solver, iteration)
+        divergence.check_losses(self, iteration)  # NaN, Inf or beyond divergence_bound
         if self.average is not None:
             self.average.update(iteration, self.progress.total)
         if self.dev_freq and iteration % self.dev_freq == 0:
@@ -270,6 +256,7 @@ class AlternatingTrainer:
             record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
         self.dev_values = []
         record.update(metrics)
+        divergence.check_record(self, record)  # a sound epoch before its checkpoint
         self.history.append(record)
         self.files.save_epoch(self.history)
         log_epoch(self.cfg, record, self.progress.eta(record["iteration"]), list(metrics))

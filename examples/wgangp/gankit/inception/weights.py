@@ -88,7 +88,10 @@ def download_tf_weights(url: Optional[str] = None) -> str:
         raise ValueError(f"The tf2015 Inception's weights could not be downloaded: {e} Set "
                          f"EVAL.inception_weights=/path/to/{name}, or put the file into "
                          f"{download.CACHE}/, where it is looked for first.") from None
-    check_sha256_prefix(path, name, cached=True)
+    try:
+        check_sha256_prefix(path, name, cached=True)
+    except ValueError as e:  # named by its URL, not its file in the cache
+        raise ValueError(str(e).replace(path, f"The download of {url}", 1)) from None
     return path
 
 
