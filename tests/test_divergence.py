@@ -88,11 +88,11 @@ def test_a_process_whose_own_loss_is_sound_stops_with_the_one_whose_is_not(monke
     import pytest
     from omegaconf import OmegaConf
 
-    from gankit import divergence, parallel
+    from gankit import divergence, parallel, ppsci_adapter
 
     monkeypatch.setattr(parallel, "max_over_processes_of", lambda values: [3e9, values[1]])
-    meter = types.SimpleNamespace(val=0.5)
-    solver = types.SimpleNamespace(train_output_info={"loss": meter})
+    monkeypatch.setattr(ppsci_adapter, "largest_loss", lambda solver: 0.5)
+    solver = types.SimpleNamespace()
     run = types.SimpleNamespace(cfg=OmegaConf.create({"divergence_bound": 1e6, "output_dir": "x",
                                                       "TRAIN": {}}),
                                 critic_solver=solver, generator_solver=solver, history=[])

@@ -153,8 +153,7 @@ class TimeBudget:
             for iteration in range(1, CALIBRATION + 1):
                 paddle.seed(self.cfg.seed * 1_000_003 + iteration)  # as the real one will be
                 tic = time.perf_counter()
-                with quiet():
-                    yield iteration
+                yield iteration
                 seconds.append(time.perf_counter() - tic)
         tic = time.perf_counter()
         if trainer.dev_freq:

@@ -36,10 +36,11 @@ def bound(cfg) -> Optional[float]:
 
 
 def check_losses(run, iteration: int) -> None:
-    """After a generator iteration: each Solver's loss of its last step (on the host).
+    """With a progress line and at an epoch's end: each Solver's loss of the largest
+    magnitude since the epoch began (NaN or Inf if one was), kept on the device in between.
     Under the launcher each process has the loss of its own rows: the processes agree on
     the largest magnitude (NaN as Inf), so that all of them stop, or none."""
-    values = {f"the {name} loss": float(adapter.last_loss(solver))
+    values = {f"the {name} loss": float(adapter.largest_loss(solver))
               for name, solver in (("critic", run.critic_solver),
                                    ("generator", run.generator_solver))}
     worst = parallel.max_over_processes_of(
@@ -77,9 +78,13 @@ def check(run, iteration: int, values: Dict[str, float]) -> None:
         rates = "TRAIN.learning_rate" + (" or TRAIN.critic_learning_rate" if run.cfg.TRAIN.get(
             "critic_learning_rate") is not None else "")
         shown = f"{value:.4g}" if math.isfinite(value) else str(value)
-        raise UsageError(f"training diverged: {what} is {shown} at generator iteration "
-                         f"{iteration}{beyond}; {kept(run)}{going_on}. Lower {rates} or check "
-                         "the data.", code=CODE)
+        error = UsageError(f"training diverged: {what} is {shown} at generator iteration "
+                           f"{iteration}{beyond}; {kept(run)}{going_on}. Lower {rates} or "
+                           "check the data.", code=CODE)
+        # every process decided this together: all say it before any ends (the launcher
+        # stops the others when the first ends)
+        parallel.barrier()
+        raise error
 
 
 def kept(run) -> str:

@@ -85,6 +85,27 @@ def max_over_processes(value: int) -> int:
     return int(tensor.numpy()[0])
 
 
+def barrier() -> None:
+    """Wait until every process is here (nothing on one process)."""
+    if dist.get_world_size() > 1:
+        dist.barrier()
+
+
+# seconds of training between the processes' agreements on a stop (signal_every)
+SIGNAL_CHECK_SECONDS = 1.0
+
+
+def signal_every(seconds_per_iteration: float) -> int:
+    """Generator iterations between the processes' checks for a signal: 1 on one process (a
+    flag to read), else as many as take about SIGNAL_CHECK_SECONDS at the slowest process's
+    pace (an all-reduce each; the launcher kills its processes 30 s after passing on a
+    signal). Every process gets the same number, so all stop at the same iteration."""
+    if dist.get_world_size() == 1:
+        return 1
+    slowest = max_over_processes_of([seconds_per_iteration])[0]
+    return max(1, int(SIGNAL_CHECK_SECONDS / max(slowest, 1e-9)))
+
+
 def max_over_processes_of(values: List[float]) -> List[float]:
     """Each of `values` as its largest over the processes (timings every process plans by)."""
     if dist.get_world_size() == 1:

@@ -11,52 +11,135 @@ read here. tests/test_ppsci_adapter.py checks each assumption against the instal
 and names it when it fails.
 """
 
-import sys
+import math
+import weakref
 from typing import Callable, Dict, Optional
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 import ppsci
-from ppsci.utils.misc import AverageMeter
+from paddle.distributed.fleet.utils import hybrid_parallel_util as hpu
+from ppsci.autodiff import clear as clear_derivatives
 
 from . import parallel
 
-# ppsci's own per-step lines off: the trainer's progress line logs instead
-NO_STEP_LINES = sys.maxsize
+class LossMeter:
+    """The running mean of a Solver's loss kept on the device: each step adds its loss x its
+    batch size in float64 (as ppsci's AverageMeter adds Python floats, so the means are the
+    same bit for bit) and the loss of the largest magnitude; read to the host only when asked."""
+
+    def __init__(self):
+        self.sum, self.count, self.last, self.extreme = None, 0, None, None
+
+    def add(self, loss: paddle.Tensor, batch_size: int) -> None:
+        loss = loss.detach()
+        weighted = loss.astype("float64") * batch_size
+        self.sum = weighted if self.sum is None else self.sum + weighted
+        self.extreme = loss if self.extreme is None else paddle.where(
+            loss.abs() > self.extreme.abs(), loss, self.extreme)
+        self.count += batch_size
+        self.last = loss
+
+    def mean(self) -> float:
+        return float(self.sum) / self.count if self.count else 0.0
+
+    def state(self) -> list:
+        """[last, mean, sum, count]: ppsci's AverageMeter's val, avg, sum, count."""
+        if not self.count:
+            return [0.0, 0.0, 0.0, 0]
+        return [float(self.last), self.mean(), float(self.sum), self.count]
+
+    def set_state(self, state: list) -> None:
+        last, _, total, count = state
+        self.sum = paddle.to_tensor(total, dtype="float64") if count else None
+        self.last = paddle.to_tensor(last, dtype="float32") if count else None
+        self.extreme = self.last
+        self.count = count
+
+
+_meters: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _meter(solver) -> LossMeter:
+    if solver not in _meters:
+        _meters[solver] = LossMeter()
+    return _meters[solver]
 
 
 def train_step(solver, epoch: int) -> None:
-    """One optimizer step of `solver` (built with iters_per_epoch=1): ppsci's epoch
-    function, without Solver.train()'s checkpoint."""
-    solver.train_epoch_func(solver, epoch, NO_STEP_LINES)
-
-
-def last_loss(solver) -> float:
-    """The loss of `solver`'s last step; ppsci's step has read it to the host already."""
-    return solver.train_output_info["loss"].val
+    """One optimizer step of `solver` over its one constraint: what ppsci's epoch function
+    (ppsci/solver/train.py) does for a step, in its order (so the results are the same bit
+    for bit), without its reads of each loss to the host (`.item()`, `float()`: on a GPU each
+    waits for the device) and its timing and logging; the loss stays on the device
+    (LossMeter). ppsci's epoch function itself cannot be used: Solver.train() writes a
+    checkpoint on every call, and the epoch function reads every loss term to the host."""
+    constraint = solver.constraint[next(iter(solver.constraint))]
+    try:
+        input_dict, label_dict, weight_dict = next(constraint.data_iter)
+    except StopIteration:
+        constraint.data_iter = iter(constraint.data_loader)
+        input_dict, label_dict, weight_dict = next(constraint.data_iter)
+    for value in input_dict.values():
+        if hasattr(value, "stop_gradient"):
+            value.stop_gradient = False
+    with solver.no_sync_context_manager(solver.world_size > 1, solver.model):
+        with solver.autocast_context_manager(solver.use_amp, solver.amp_level):
+            output_dict = solver.model(input_dict)
+            data_dict = {**input_dict, **output_dict}
+            for name, expr in constraint.output_expr.items():
+                output_dict[name] = expr(data_dict)
+            clear_derivatives()
+            losses = constraint.loss(output_dict, label_dict, weight_dict)
+            total_loss = solver.loss_aggregator(dict(losses), solver.global_step)
+            # the running mean's terms, before an in-place sum could change them
+            _meter(solver).add(total_loss, next(iter(input_dict.values())).shape[0])
+        if solver.use_amp:
+            total_loss = solver.scaler.scale(total_loss)
+        total_loss.backward()
+    if solver.world_size > 1:  # ppsci's fused all-reduce after no_sync (Paddle issue 48898)
+        hpu.fused_allreduce_gradients(list(solver.model.parameters()), None)
+    if solver.use_amp:
+        solver.scaler.minimize(solver.optimizer, total_loss)
+    else:
+        solver.optimizer.step()
+    solver.optimizer.clear_grad()
+    if solver.lr_scheduler is not None and not solver.lr_scheduler.by_epoch:
+        solver.lr_scheduler.step()
+    solver.global_step += 1
 
 
 def mean_loss(solver) -> float:
-    """The mean loss of `solver`'s steps since clear_losses (ppsci's running mean)."""
-    return solver.train_output_info["loss"].avg
+    """The mean loss of `solver`'s steps since clear_losses (one read to the host)."""
+    return _meter(solver).mean()
+
+
+def largest_loss(solver) -> float:
+    """The loss of the largest magnitude among `solver`'s steps since clear_losses (read to
+    the host; NaN or Inf when a loss was)."""
+    meter = _meter(solver)
+    if meter.extreme is None:
+        return 0.0
+    extreme, total = float(meter.extreme), float(meter.sum)
+    return extreme if math.isfinite(total) else total
 
 
 def clear_losses(solver) -> None:
-    """Start ppsci's running means of `solver`'s losses afresh (Solver.train() does it each epoch)."""
-    solver.train_output_info.clear()
+    """Start the running mean of `solver`'s losses afresh (each epoch, as Solver.train())."""
+    _meters[solver] = LossMeter()
 
 
 def loss_meters(solver) -> Dict[str, list]:
-    """ppsci's running means of `solver`'s losses, for a checkpoint taken mid-epoch."""
-    return {key: [m.val, m.avg, m.sum, m.count] for key, m in solver.train_output_info.items()}
+    """The running mean of `solver`'s loss, for a checkpoint taken mid-epoch (the layout of
+    ppsci's AverageMeter: val, avg, sum, count)."""
+    meter = _meter(solver)
+    return {"loss": meter.state()} if meter.count else {}
 
 
 def restore_loss_meters(solver, state: Dict[str, list]) -> None:
-    for key, (val, avg, total, count) in state.items():
-        meter = AverageMeter(key, "7.5f")
-        meter.val, meter.avg, meter.sum, meter.count = val, avg, total, count
-        solver.train_output_info[key] = meter
+    clear_losses(solver)
+    if "loss" in state:
+        _meter(solver).set_state(state["loss"])
 
 
 def optimizer_of(solver):

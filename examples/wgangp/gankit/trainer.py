@@ -73,6 +73,7 @@ class AlternatingTrainer:
         self.clip, self.check, self.plot, self.held_out = clip, check, plot, held_out
         self.dev_freq = cfg.TRAIN.get("dev_freq", 0) if held_out else 0
         self.dev_values, self.unshown_dev = [], {}  # the epoch's held-out costs so far
+        self.signal_every = 1  # iterations between the processes' checks for a signal
         self.loaders = loaders or {}
         parallel.log_data_parallel(cfg.TRAIN.batch_size)
         self.resumable = {"generator": model.generator, "critic": model.critic,
@@ -185,8 +186,7 @@ class AlternatingTrainer:
             for i in range(first, self.cfg.TRAIN.iters_per_epoch):
                 iteration = (epoch - 1) * self.cfg.TRAIN.iters_per_epoch + i + 1
                 paddle.seed(self.cfg.seed * 1_000_003 + iteration)
-                with quiet():  # ppsci logs each Solver's first step
-                    yield iteration
+                yield iteration
                 self.after_iteration(epoch, i, iteration)
         self.epoch_seconds = (self.epoch_before + time.perf_counter() - self.tic,
                               self.progress.seconds())
@@ -194,20 +194,23 @@ class AlternatingTrainer:
         parallel.average_statistics(self.model.generator, self.model.critic)
 
     def after_iteration(self, epoch: int, i: int, iteration: int) -> None:
-        """A diverged loss stops the run; the moving average moves; the held-out cost and the
-        progress line when due; a signal received stops the run here."""
-        divergence.check_losses(self, iteration)  # NaN, Inf or beyond divergence_bound
+        """The moving average moves; the held-out cost when due; with each progress line, a
+        diverged loss stops the run (the losses stay on the device in between: no step
+        waits for them); a signal received stops the run here (under the launcher, checked
+        about once a second: every process at the same iteration, see signal_every)."""
         if self.average is not None:
             self.average.update(iteration, self.progress.total)
         if self.dev_freq and iteration % self.dev_freq == 0:
             self.held_out_cost(iteration)
         if self.progress.due(iteration):  # with the latest held-out cost not shown
+            divergence.check_losses(self, iteration)  # NaN, Inf or beyond divergence_bound
             self.progress.log(iteration, self.critic_solver, self.generator_solver,
                               self.critic_terms, self.files, self.unshown_dev)
             self.unshown_dev = {}
-        signum = parallel.max_over_processes(signals.requested() or 0)
-        if signum:
-            self.stop(epoch, i + 1, iteration, signum)
+        if iteration % self.signal_every == 0:
+            signum = parallel.max_over_processes(signals.requested() or 0)
+            if signum:
+                self.stop(epoch, i + 1, iteration, signum)
 
     def held_out_cost(self, iteration: int) -> None:
         """The critic's cost on held-out data now, for the monitors, the next progress line
@@ -248,6 +251,8 @@ class AlternatingTrainer:
             self.plot(epoch)
         if self.budget.calibrating:
             return self.budget.end_trial(metrics)
+        divergence.check_losses(self, epoch * self.cfg.TRAIN.iters_per_epoch)
+        self.signal_every = parallel.signal_every(self.epoch_seconds[0] / self.cfg.TRAIN.iters_per_epoch)
         record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
                               self.critic_terms, *self.epoch_seconds)
         self.budget.follow_pace(epoch)
