@@ -57,7 +57,6 @@ def table(result: dict) -> str:
 
 def main(argv=None) -> dict:
     args = parse(argv)
-    import functions  # first: Paddle's CPU set-up before paddle loads
     from gankit import datasets
     from gankit import metrics
     from gankit.errors import UsageError
