@@ -17,7 +17,9 @@ setup(
     description="WGAN-GP examples (toy, MNIST, CIFAR-10) for PaddleScience",
     python_requires=">=3.9",
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": requirements("requirements-test.txt") + requirements("requirements-docs.txt"),
-                    "docs": requirements("requirements-docs.txt")},
+    extras_require={
+        "test": requirements("requirements-test.txt") + requirements("requirements-docs.txt"),
+        "docs": requirements("requirements-docs.txt"),
+    },
     py_modules=[],
 )

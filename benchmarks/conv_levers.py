@@ -22,7 +22,7 @@ from speed import environment_without_cpu_settings
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 
-STEP = r'''
+STEP = r"""
 import os, sys, time
 sys.path.insert(0, {example!r})
 from gankit import cpu
@@ -109,12 +109,12 @@ for _ in range(2): step()
 tic = time.perf_counter()
 for _ in range({iters}): step()
 print(1000 * (time.perf_counter() - tic) / {iters})
-'''
+"""
 
 # Convolutions as one matrix product over the whole batch (Paddle's CPU kernels run one
 # per sample): unfold (im2col) or fold (col2im) and matmul. Paddle has no double backward
 # for unfold, so it is a PyLayer whose backward (fold) is itself differentiable.
-GEMM_CONVOLUTIONS = r'''
+GEMM_CONVOLUTIONS = r"""
 from paddle.autograd import PyLayer
 F = nn.functional
 
@@ -159,22 +159,36 @@ def gemm_deconv(self, x, output_size=None):  # padding [top, bottom, left, right
 
 models.Conv2D.forward = gemm_conv
 models.Conv2DTranspose.forward = gemm_deconv
-'''
+"""
 
-EXAMPLES_STEP = dict(paddle_layers=False, layout="NCHW", mkldnn=False, concat=False, static=False,
-                     extra="")
+EXAMPLES_STEP = dict(
+    paddle_layers=False, layout="NCHW", mkldnn=False, concat=False, static=False, extra=""
+)
 # name: (what changes, switches, environment)
 VARIANTS = {
-    "examples": ("the examples' step: conv_layers (bias added at the output's shape), NCHW, "
-                 "automatic threads", {}, {}),
-    "paddle_layers": ("Paddle's own Conv2D / Conv2DTranspose (broadcast bias add)",
-                      {"paddle_layers": True}, {}),
+    "examples": (
+        "the examples' step: conv_layers (bias added at the output's shape), NCHW, "
+        "automatic threads",
+        {},
+        {},
+    ),
+    "paddle_layers": (
+        "Paddle's own Conv2D / Conv2DTranspose (broadcast bias add)",
+        {"paddle_layers": True},
+        {},
+    ),
     "nhwc": ("NHWC data layout", {"layout": "NHWC"}, {}),
-    "mkldnn": ("FLAGS_use_mkldnn=1 and FLAGS_use_onednn=1 (oneDNN kernels)", {"mkldnn": True},
-               {"FLAGS_use_mkldnn": "1", "FLAGS_use_onednn": "1"}),
+    "mkldnn": (
+        "FLAGS_use_mkldnn=1 and FLAGS_use_onednn=1 (oneDNN kernels)",
+        {"mkldnn": True},
+        {"FLAGS_use_mkldnn": "1", "FLAGS_use_onednn": "1"},
+    ),
     "concat": ("real and fake in one critic forward (batch 100)", {"concat": True}, {}),
-    "gemm": ("each convolution one matrix product over the batch (unfold / fold + matmul)",
-             {"extra": GEMM_CONVOLUTIONS}, {}),
+    "gemm": (
+        "each convolution one matrix product over the batch (unfold / fold + matmul)",
+        {"extra": GEMM_CONVOLUTIONS},
+        {},
+    ),
     "static": ("paddle.jit.to_static forwards (all but the penalty's)", {"static": True}, {}),
     "1thread": ("1 math thread (MKL_NUM_THREADS=1)", {}, {"MKL_NUM_THREADS": "1"}),
     "2threads": ("2 math threads (MKL_NUM_THREADS=2)", {}, {"MKL_NUM_THREADS": "2"}),
@@ -189,7 +203,9 @@ def run(name, iters):
     with tempfile.NamedTemporaryFile("w", suffix=".py") as program:  # to_static reads the source
         program.write(code)
         program.flush()
-        out = subprocess.run([sys.executable, program.name], env=env, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, program.name], env=env, capture_output=True, text=True
+        )
     if out.returncode:
         return None, out.stderr.strip().splitlines()[-1][:120]
     return float(out.stdout.strip().splitlines()[-1]), None
@@ -199,8 +215,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=4, help="timed generator iterations")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help="comma-separated, of: " + ",".join(VARIANTS))
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ",".join(VARIANTS)
+    )
     args = parser.parse_args()
     names = args.variants.split(",")
     times, errors = {name: [] for name in names}, {}
@@ -212,9 +229,11 @@ def main():
                 errors[name] = error
             else:
                 times[name].append(ms)
-    print(f"MNIST step (gan_mnist.py's networks, batch 50, n_critic 5): ms per generator "
-          f"iteration, median of {args.rounds} rounds of {args.iters} iterations; "
-          f"{os.cpu_count()} CPUs; {time.time() - start:.0f} s in all\n")
+    print(
+        f"MNIST step (gan_mnist.py's networks, batch 50, n_critic 5): ms per generator "
+        f"iteration, median of {args.rounds} rounds of {args.iters} iterations; "
+        f"{os.cpu_count()} CPUs; {time.time() - start:.0f} s in all\n"
+    )
     base = statistics.median(times["examples"]) if times.get("examples") else None
     print("| variant | ms / iteration | all rounds | vs the examples' step |")
     print("|---|---|---|---|")

@@ -23,10 +23,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--example", choices=sorted(EXAMPLES), default="toy")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--iters", type=int,
-                        help="generator iterations per epoch (toy 40, mnist 6, cifar10 2)")
+    parser.add_argument(
+        "--iters", type=int, help="generator iterations per epoch (toy 40, mnist 6, cifar10 2)"
+    )
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--data", help="DATA.data_path (default: generated files in the real format)")
+    parser.add_argument(
+        "--data", help="DATA.data_path (default: generated files in the real format)"
+    )
     args = parser.parse_args()
     iters = args.iters or {"toy": 40, "mnist": 6, "cifar10": 2}[args.example]
     data = args.data or (generated_data(args.example) if args.example != "toy" else None)
@@ -36,8 +39,11 @@ def main():
     env["PYTHONWARNINGS"] = "ignore"
     # (processes, threads per process): the automatic choice on 1 and N processes, and one
     # process on one core for reference
-    runs = {(1, min(cores, 8)): {}, (1, 1): {"MKL_NUM_THREADS": "1"},
-            (args.processes, max(1, min(cores // args.processes, 8))): {}}
+    runs = {
+        (1, min(cores, 8)): {},
+        (1, 1): {"MKL_NUM_THREADS": "1"},
+        (args.processes, max(1, min(cores // args.processes, 8))): {},
+    }
     times = {key: [] for key in runs}
     start = time.time()
     for _ in range(args.rounds):
@@ -46,10 +52,14 @@ def main():
             times[(processes, threads)].append(milliseconds)
 
     batch = EXAMPLES[args.example]["batch"]
-    print(f"{args.example}: ms per generator iteration at global batch {batch} (n_critic=5), median "
-          f"of {args.rounds} rounds; {cores} cores; {time.time() - start:.0f} s in all\n")
-    print("| processes | math threads per process | ms / iteration | all rounds "
-          "| speed vs 1 process (automatic) |")
+    print(
+        f"{args.example}: ms per generator iteration at global batch {batch} (n_critic=5), median "
+        f"of {args.rounds} rounds; {cores} cores; {time.time() - start:.0f} s in all\n"
+    )
+    print(
+        "| processes | math threads per process | ms / iteration | all rounds "
+        "| speed vs 1 process (automatic) |"
+    )
     print("|---|---|---|---|---|")
     base = statistics.median(times[next(iter(runs))])
     for (processes, threads), values in times.items():

@@ -30,11 +30,17 @@ def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=".", help="folder for figure1a.png and figure1b.png")
     parser.add_argument("--steps-a", type=int, default=3000, help="critic steps per surface (a)")
-    parser.add_argument("--steps-b", type=int, default=2000, help="critic steps per deep critic (b)")
+    parser.add_argument(
+        "--steps-b", type=int, default=2000, help="critic steps per deep critic (b)"
+    )
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--depth", type=int, default=12, help="layers of the deep critic (b)")
-    parser.add_argument("--width", type=int, default=256,
-                        help="units per layer (gan_toy.py: 512, about 4x the time)")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=256,
+        help="units per layer (gan_toy.py: 512, about 4x the time)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -62,11 +68,13 @@ def train_critic(critic, toy, steps: int, batch: int, clip, rng):
     from gankit.trainer import clip_weights
 
     if clip is None:
-        optimizer = paddle.optimizer.Adam(1e-4, beta1=0.5, beta2=0.9,
-                                          parameters=critic.parameters())
+        optimizer = paddle.optimizer.Adam(
+            1e-4, beta1=0.5, beta2=0.9, parameters=critic.parameters()
+        )
     else:
-        optimizer = paddle.optimizer.RMSProp(5e-5, rho=0.9, epsilon=1e-10,
-                                             parameters=critic.parameters())
+        optimizer = paddle.optimizer.RMSProp(
+            5e-5, rho=0.9, epsilon=1e-10, parameters=critic.parameters()
+        )
     for _ in range(steps):
         real = paddle.to_tensor(toy.sample(batch, rng))
         fake = fixed_fakes(real)
@@ -119,19 +127,21 @@ def main(argv=None):
 
     from gankit import datasets
 
-
     os.makedirs(args.out, exist_ok=True)
     start = time.time()
 
     # (a) value surfaces
     fig, axes = plt.subplots(2, 3, figsize=(11, 7.4))
     for column, name in enumerate(DATASETS):
-        for row, (label, clip) in enumerate((("weight clipping (c = 0.01)", 0.01),
-                                             ("gradient penalty", None))):
+        for row, (label, clip) in enumerate(
+            (("weight clipping (c = 0.01)", 0.01), ("gradient penalty", None))
+        ):
             paddle.seed(args.seed)
             rng = np.random.default_rng(args.seed)
             toy = datasets.ToyDistribution(name)
-            critic = train_critic(critic_of(3, args.width), toy, args.steps_a, args.batch, clip, rng)
+            critic = train_critic(
+                critic_of(3, args.width), toy, args.steps_a, args.batch, clip, rng
+            )
             xx, yy, values = surface(critic)
             ax = axes[row, column]
             ax.contourf(xx, yy, values, levels=30, cmap="viridis")
@@ -148,8 +158,11 @@ def main(argv=None):
             if column == 0:
                 ax.set_ylabel(label, fontsize=10)
             print(f"(a) {name}, {label}: {time.time() - start:.0f} s", flush=True)
-    fig.suptitle(f"(a) Critic value surfaces against real data + N(0, 1) noise, {args.steps_a} "
-                 "critic steps (orange: real points)", fontsize=11)
+    fig.suptitle(
+        f"(a) Critic value surfaces against real data + N(0, 1) noise, {args.steps_a} "
+        "critic steps (orange: real points)",
+        fontsize=11,
+    )
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "figure1a.png"), dpi=110)
     plt.close(fig)
@@ -160,13 +173,23 @@ def main(argv=None):
     probe_fake = probe + np.random.default_rng(3).standard_normal(probe.shape).astype("float32")
     points = np.concatenate([probe, probe_fake])
     norms, weights = {}, {}
-    for label, clip in [*((f"weight clipping, c = {c:g}", c) for c in CLIPS), ("gradient penalty", None)]:
+    for label, clip in [
+        *((f"weight clipping, c = {c:g}", c) for c in CLIPS),
+        ("gradient penalty", None),
+    ]:
         paddle.seed(args.seed)
-        critic = train_critic(critic_of(args.depth, args.width), toy, args.steps_b, args.batch,
-                              clip, np.random.default_rng(args.seed))
+        critic = train_critic(
+            critic_of(args.depth, args.width),
+            toy,
+            args.steps_b,
+            args.batch,
+            clip,
+            np.random.default_rng(args.seed),
+        )
         norms[label] = layer_gradient_norms(critic, points)
-        weights[label] = np.concatenate([p.numpy().ravel() for name, p in critic.named_parameters()
-                                         if name.endswith("weight")])
+        weights[label] = np.concatenate(
+            [p.numpy().ravel() for name, p in critic.named_parameters() if name.endswith("weight")]
+        )
         print(f"(b) {label}: {time.time() - start:.0f} s", flush=True)
     fig, (left, right_top) = plt.subplots(1, 2, figsize=(11, 4.2))
     layers = np.arange(1, args.depth + 1)
@@ -175,8 +198,11 @@ def main(argv=None):
     left.set_yscale("log")  # a norm that underflows to 0 (c = 0.001, layer 1) is not drawn
     left.set_xlabel("critic layer")
     left.set_ylabel("gradient norm (log scale)")
-    left.set_title(f"(b) gradient norms of {args.depth}-layer critics on swissroll, "
-                   f"{args.steps_b} critic steps", fontsize=10)
+    left.set_title(
+        f"(b) gradient norms of {args.depth}-layer critics on swissroll, "
+        f"{args.steps_b} critic steps",
+        fontsize=10,
+    )
     left.legend(fontsize=8)
     right_top.axis("off")
     inner = right_top.get_subplotspec().subgridspec(2, 1, hspace=0.45)
@@ -190,17 +216,24 @@ def main(argv=None):
     fig.savefig(os.path.join(args.out, "figure1b.png"), dpi=110)
     plt.close(fig)
 
-    print(f"\nGradient norm of the critic's output with respect to each layer's activations "
-          f"({args.depth}-layer ReLU critic, swissroll, {args.steps_b} critic steps; mean over "
-          f"{len(points)} real and fixed-generator points); {time.time() - start:.0f} s in all\n")
+    print(
+        f"\nGradient norm of the critic's output with respect to each layer's activations "
+        f"({args.depth}-layer ReLU critic, swissroll, {args.steps_b} critic steps; mean over "
+        f"{len(points)} real and fixed-generator points); {time.time() - start:.0f} s in all\n"
+    )
     print("| layer | " + " | ".join(norms) + " |")
     print("|---|" + "---|" * len(norms))
     for i in range(args.depth):
         print(f"| {i + 1} | " + " | ".join(f"{values[i]:.3g}" for values in norms.values()) + " |")
-    at = {label: float(np.mean(np.isclose(np.abs(w), 0.01, rtol=0, atol=1e-6)))
-          for label, w in weights.items() if label.endswith("0.01") or label == "gradient penalty"}
-    print("\nfraction of the critic's weights at +-0.01: " +
-          ", ".join(f"{label}: {value:.1%}" for label, value in at.items()))
+    at = {
+        label: float(np.mean(np.isclose(np.abs(w), 0.01, rtol=0, atol=1e-6)))
+        for label, w in weights.items()
+        if label.endswith("0.01") or label == "gradient penalty"
+    }
+    print(
+        "\nfraction of the critic's weights at +-0.01: "
+        + ", ".join(f"{label}: {value:.1%}" for label, value in at.items())
+    )
     return norms
 
 

@@ -31,28 +31,60 @@ EXAMPLES = os.path.join(ROOT, "examples", "wgangp")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 TIMINGS = ("seconds", "iters_per_second", "epoch_seconds")
-TOY = ["TRAIN.epochs=2", "TRAIN.iters_per_epoch=10", "MODEL.hidden_size=64", "TRAIN.batch_size=64",
-       "EVAL.num_samples=200", "TRAIN.metric_samples=200", "log_freq=5"]
-MNIST = ["TRAIN.epochs=2", "TRAIN.iters_per_epoch=3", "MODEL.dim=4", "MODEL.noise_dim=16",
-         "TRAIN.batch_size=16", "EVAL.classifier_epochs=1", "EVAL.num_samples=100",
-         "EVAL.batch_size=50", "TRAIN.metric_samples=100", "TRAIN.dev_freq=2", "TRAIN.dev_samples=32"]
-CIFAR = ["TRAIN.epochs=2", "TRAIN.iters_per_epoch=2", "MODEL.dim_g=8", "MODEL.dim_d=8",
-         "MODEL.noise_dim=16", "TRAIN.batch_size=8", "TRAIN.generator_batch_size=16",
-         "EVAL.num_samples=40", "EVAL.batch_size=20", "DATA.md5=null", "TRAIN.dev_freq=2",
-         "TRAIN.dev_samples=16"]
+TOY = [
+    "TRAIN.epochs=2",
+    "TRAIN.iters_per_epoch=10",
+    "MODEL.hidden_size=64",
+    "TRAIN.batch_size=64",
+    "EVAL.num_samples=200",
+    "TRAIN.metric_samples=200",
+    "log_freq=5",
+]
+MNIST = [
+    "TRAIN.epochs=2",
+    "TRAIN.iters_per_epoch=3",
+    "MODEL.dim=4",
+    "MODEL.noise_dim=16",
+    "TRAIN.batch_size=16",
+    "EVAL.classifier_epochs=1",
+    "EVAL.num_samples=100",
+    "EVAL.batch_size=50",
+    "TRAIN.metric_samples=100",
+    "TRAIN.dev_freq=2",
+    "TRAIN.dev_samples=32",
+]
+CIFAR = [
+    "TRAIN.epochs=2",
+    "TRAIN.iters_per_epoch=2",
+    "MODEL.dim_g=8",
+    "MODEL.dim_d=8",
+    "MODEL.noise_dim=16",
+    "TRAIN.batch_size=8",
+    "TRAIN.generator_batch_size=16",
+    "EVAL.num_samples=40",
+    "EVAL.batch_size=20",
+    "DATA.md5=null",
+    "TRAIN.dev_freq=2",
+    "TRAIN.dev_samples=16",
+]
 
 
 def budget_replay(work: str) -> list:
     """The overrides that repeat toy_budget's plan without a budget."""
     with open(os.path.join(work, "toy_budget", "losses.json")) as f:
         last = json.load(f)[-1]
-    return [*TOY, "TRAIN.lr_decay=true", f"TRAIN.epochs={last['epoch']}",
-            f"TRAIN.iters_per_epoch={last['iteration'] // last['epoch']}"]
+    return [
+        *TOY,
+        "TRAIN.lr_decay=true",
+        f"TRAIN.epochs={last['epoch']}",
+        f"TRAIN.iters_per_epoch={last['iteration'] // last['epoch']}",
+    ]
 
 
 def runs(data: dict, work: str) -> list:
     """(name, script, overrides, processes) of every run, in order (later ones read earlier;
     overrides may be a function of the work folder, called when the run starts)."""
+
     def d(name):
         return os.path.join(work, name)
 
@@ -64,27 +96,63 @@ def runs(data: dict, work: str) -> list:
         ("toy_wgan", "wgangp_toy.py", [*TOY, "LOSS.kind=wgan"], 1),
         ("toy_decay", "wgangp_toy.py", [*TOY, "TRAIN.lr_decay=true"], 1),
         ("toy_first_epoch", "wgangp_toy.py", [*TOY, "TRAIN.epochs=1"], 1),
-        ("toy_resumed", "wgangp_toy.py",
-         [*TOY, f"TRAIN.checkpoint_path={d('toy_first_epoch')}/checkpoints/latest"], 1),
+        (
+            "toy_resumed",
+            "wgangp_toy.py",
+            [*TOY, f"TRAIN.checkpoint_path={d('toy_first_epoch')}/checkpoints/latest"],
+            1,
+        ),
         ("toy_two_processes", "wgangp_toy.py", TOY, 2),
-        ("toy_budget", "wgangp_toy.py",
-         [*TOY, "TRAIN.minutes=0.4", "TRAIN.replan=false", "TRAIN.lr_decay=true"], 1),
+        (
+            "toy_budget",
+            "wgangp_toy.py",
+            [*TOY, "TRAIN.minutes=0.4", "TRAIN.replan=false", "TRAIN.lr_decay=true"],
+            1,
+        ),
         ("toy_budget_replay", "wgangp_toy.py", budget_replay, 1),
-        ("toy_eval", "wgangp_toy.py",
-         ["mode=eval", *TOY, f"EVAL.pretrained_gen_model_path={d('toy')}/model_generator.pdparams",
-          f"EVAL.pretrained_dis_model_path={d('toy')}/model_discriminator.pdparams"], 1),
-        ("toy_export", "wgangp_toy.py",
-         ["mode=export", *TOY, f"INFER.pretrained_model_path={d('toy')}/model_generator.pdparams",
-          f"INFER.export_path={d('toy_export')}/inference/toy"], 1),
-        ("toy_infer", "wgangp_toy.py",
-         ["mode=infer", *TOY, f"INFER.export_path={d('toy_export')}/inference/toy"], 1),
+        (
+            "toy_eval",
+            "wgangp_toy.py",
+            [
+                "mode=eval",
+                *TOY,
+                f"EVAL.pretrained_gen_model_path={d('toy')}/model_generator.pdparams",
+                f"EVAL.pretrained_dis_model_path={d('toy')}/model_discriminator.pdparams",
+            ],
+            1,
+        ),
+        (
+            "toy_export",
+            "wgangp_toy.py",
+            [
+                "mode=export",
+                *TOY,
+                f"INFER.pretrained_model_path={d('toy')}/model_generator.pdparams",
+                f"INFER.export_path={d('toy_export')}/inference/toy",
+            ],
+            1,
+        ),
+        (
+            "toy_infer",
+            "wgangp_toy.py",
+            ["mode=infer", *TOY, f"INFER.export_path={d('toy_export')}/inference/toy"],
+            1,
+        ),
         ("mnist", "wgangp_mnist.py", mnist, 1),
         ("mnist_wgan", "wgangp_mnist.py", [*mnist, "LOSS.kind=wgan"], 1),
         ("mnist_dcgan", "wgangp_mnist.py", [*mnist, "LOSS.kind=dcgan"], 1),
         ("mnist_ema", "wgangp_mnist.py", [*mnist, "TRAIN.ema_decay=0.9", "TRAIN.ema_start=0"], 1),
         ("mnist_two_processes", "wgangp_mnist.py", mnist, 2),
-        ("mnist_eval", "wgangp_mnist.py",
-         ["mode=eval", *mnist, f"EVAL.pretrained_gen_model_path={d('mnist')}/model_generator.pdparams"], 1),
+        (
+            "mnist_eval",
+            "wgangp_mnist.py",
+            [
+                "mode=eval",
+                *mnist,
+                f"EVAL.pretrained_gen_model_path={d('mnist')}/model_generator.pdparams",
+            ],
+            1,
+        ),
         ("cifar10", "wgangp_cifar10.py", cifar, 1),
         ("cifar10_unconditional", "wgangp_cifar10.py", [*cifar, "MODEL.conditional=false"], 1),
         ("cifar10_two_processes", "wgangp_cifar10.py", cifar, 2),
@@ -126,8 +194,12 @@ def fingerprint(run_dir: str) -> dict:
             if key.startswith(("checkpoints", "replicas", "launch_logs")):
                 continue
             if name.endswith(".pdparams"):
-                out[key] = digest({k: np.asarray(v.numpy() if hasattr(v, "numpy") else v)
-                                   for k, v in paddle.load(path).items()})
+                out[key] = digest(
+                    {
+                        k: np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+                        for k, v in paddle.load(path).items()
+                    }
+                )
             elif name.endswith(".json") and name != "wgangp_toy.json":
                 with open(path) as f:
                     out[key] = digest(without_timings(json.load(f)))
@@ -150,27 +222,49 @@ def measure(out_file: str, work: str) -> None:
 
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    data = {"mnist": write_idx_dir(os.path.join(work, "mnist")) or os.path.join(work, "mnist"),
-            "cifar": write_tarball(os.path.join(work, "cifar-10-python.tar.gz"))}
+    data = {
+        "mnist": write_idx_dir(os.path.join(work, "mnist")) or os.path.join(work, "mnist"),
+        "cifar": write_tarball(os.path.join(work, "cifar-10-python.tar.gz")),
+    }
     env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
     results = {}
     for name, script, overrides, processes in runs(data, work):
         run_dir = os.path.join(work, name)
         overrides = overrides(work) if callable(overrides) else overrides
-        launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
-                    "--log_dir", os.path.join(run_dir, "launch_logs")] if processes > 1 else []
-        command = [sys.executable, *launcher, os.path.join(EXAMPLES, script), *overrides,
-                   f"hydra.run.dir={run_dir}"]
+        launcher = (
+            [
+                "-m",
+                "paddle.distributed.launch",
+                "--nproc_per_node",
+                str(processes),
+                "--log_dir",
+                os.path.join(run_dir, "launch_logs"),
+            ]
+            if processes > 1
+            else []
+        )
+        command = [
+            sys.executable,
+            *launcher,
+            os.path.join(EXAMPLES, script),
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ]
         result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=work)
         if result.returncode != 0:
             sys.exit(f"{name} failed ({result.returncode}):\n{result.stderr[-3000:]}")
         results[name] = fingerprint(run_dir)
         print(f"{name}: {len(results[name])} files", flush=True)
-    replay = {k: v for k, v in results["toy_budget_replay"].items()  # the budget's log has its plan
-              if k.endswith((".pdparams", ".npz")) or k == "metrics.json"}
+    replay = {
+        k: v
+        for k, v in results["toy_budget_replay"].items()  # the budget's log has its plan
+        if k.endswith((".pdparams", ".npz")) or k == "metrics.json"
+    }
     budget = {k: results["toy_budget"].get(k) for k in replay}
-    print("toy_budget ends as a plain run of its plan: "
-          + ("yes" if replay == budget else f"NO ({[k for k in replay if replay[k] != budget[k]]})"))
+    print(
+        "toy_budget ends as a plain run of its plan: "
+        + ("yes" if replay == budget else f"NO ({[k for k in replay if replay[k] != budget[k]]})")
+    )
     with open(out_file, "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
     print(f"fingerprints of {len(results)} runs in {out_file} (runs in {work})")
@@ -198,8 +292,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", help="measure and write the fingerprints here")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
-    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "wgangp_fingerprint"),
-                        help="the runs' folder, emptied first (default: %(default)s)")
+    parser.add_argument(
+        "--work",
+        default=os.path.join(tempfile.gettempdir(), "wgangp_fingerprint"),
+        help="the runs' folder, emptied first (default: %(default)s)",
+    )
     args = parser.parse_args()
     if args.compare:
         sys.exit(compare(*args.compare))

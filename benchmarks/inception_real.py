@@ -28,15 +28,30 @@ PAPER_REAL = (11.24, 0.12)  # Gulrajani et al. 2017, Table 3, "Real data"
 
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=None, help="cifar-10-python.tar.gz or its extracted "
-                        "directory (default: paddle.vision's cached tarball)")
-    parser.add_argument("--md5", default="c58f30108f718f92721af3b95e74349a",
-                        help="expected MD5 of the tarball ('none' skips the check)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="cifar-10-python.tar.gz or its extracted "
+        "directory (default: paddle.vision's cached tarball)",
+    )
+    parser.add_argument(
+        "--md5",
+        default="c58f30108f718f92721af3b95e74349a",
+        help="expected MD5 of the tarball ('none' skips the check)",
+    )
     parser.add_argument("--inception", default="tf2015", choices=("tf2015", "paddle"))
-    parser.add_argument("--weights", default=None, help="Inception weights file (default: "
-                        "pytorch-fid's, from ppsci's download cache, for tf2015)")
-    parser.add_argument("--preprocessing", default="tf_graph", choices=("tf_graph", "pytorch_fid"),
-                        help="tf2015 only: the TF graph's (the papers') or pytorch-fid's")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="Inception weights file (default: "
+        "pytorch-fid's, from ppsci's download cache, for tf2015)",
+    )
+    parser.add_argument(
+        "--preprocessing",
+        default="tf_graph",
+        choices=("tf_graph", "pytorch_fid"),
+        help="tf2015 only: the TF graph's (the papers') or pytorch-fid's",
+    )
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--splits", type=int, default=10)
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
@@ -47,18 +62,19 @@ def parse(argv):
 def table(result: dict) -> str:
     paper = f"{PAPER_REAL[0]:.2f} ± {PAPER_REAL[1]:.2f}"
     ours = f"{result['inception_score']:.2f} ± {result['inception_score_std']:.2f}"
-    return "\n".join([
-        "| images | Inception (protocol) | splits | Inception Score | WGAN-GP paper, real data |",
-        "|---|---|---|---|---|",
-        f"| CIFAR-10 train, {result['num_images']} | {result['inception']} ({result['protocol']}) "
-        f"| {result['splits']} | {ours} | {paper} |",
-    ])
+    return "\n".join(
+        [
+            "| images | Inception (protocol) | splits | Inception Score | WGAN-GP paper, real data |",
+            "|---|---|---|---|---|",
+            f"| CIFAR-10 train, {result['num_images']} | {result['inception']} ({result['protocol']}) "
+            f"| {result['splits']} | {ours} | {paper} |",
+        ]
+    )
 
 
 def main(argv=None) -> dict:
     args = parse(argv)
-    from gankit import datasets
-    from gankit import metrics
+    from gankit import datasets, metrics
     from gankit.errors import UsageError
     from gankit.inception import networks as inception
     from gankit.inception import weights as inception_weights
@@ -66,7 +82,7 @@ def main(argv=None) -> dict:
     md5 = None if str(args.md5).lower() == "none" else args.md5
     images = datasets.load_cifar10(args.data, md5)["train"][0]  # UsageError: one line, exit 2
     if args.limit:
-        images = images[:args.limit]
+        images = images[: args.limit]
     try:
         if args.inception == "tf2015":
             net = inception_weights.load_inception("tf2015", args.weights, args.preprocessing)
@@ -78,11 +94,16 @@ def main(argv=None) -> dict:
     _, probs = inception.features_and_probs(net, images.transpose(0, 2, 3, 1), args.batch_size)
     score, score_std = metrics.inception_score(probs, splits=args.splits)
     result = {
-        "num_images": int(len(images)), "inception": args.inception,
-        "protocol": getattr(net, "protocol", args.inception), "weights": args.weights,
-        "splits": args.splits, "batch_size": args.batch_size,
-        "inception_score": score, "inception_score_std": score_std,
-        "paper_real_data": list(PAPER_REAL), "seconds": time.perf_counter() - tic,
+        "num_images": int(len(images)),
+        "inception": args.inception,
+        "protocol": getattr(net, "protocol", args.inception),
+        "weights": args.weights,
+        "splits": args.splits,
+        "batch_size": args.batch_size,
+        "inception_score": score,
+        "inception_score_std": score_std,
+        "paper_real_data": list(PAPER_REAL),
+        "seconds": time.perf_counter() - tic,
     }
     print(table(result))
     if args.inception != "tf2015" or args.preprocessing != "tf_graph":

@@ -26,7 +26,7 @@ def read_idx(path, magic):
     raw = gzip.open(path).read() if path.endswith(".gz") else open(path, "rb").read()
     if int.from_bytes(raw[:4], "big") != magic:
         sys.exit(f"ERROR: {path} is not an idx file of magic {magic:#x}")
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(magic & 0xFF)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(magic & 0xFF)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims)).reshape(dims)
 
 
@@ -65,13 +65,17 @@ class Perceptron:
         for _ in range(epochs):
             order = self.rng.permutation(len(x))
             for i in range(0, len(order), batch):
-                index = order[i:i + batch]
+                index = order[i : i + batch]
                 p, hidden = self.probabilities(x[index])
                 p[np.arange(len(index)), y[index]] -= 1  # d(cross-entropy)/d(logits)
                 p /= len(index)
                 d_hidden = (p @ self.w2.T) * (hidden > 0)
-                grads = [x[index].T @ d_hidden + decay * self.w1, d_hidden.sum(0),
-                         hidden.T @ p + decay * self.w2, p.sum(0)]
+                grads = [
+                    x[index].T @ d_hidden + decay * self.w1,
+                    d_hidden.sum(0),
+                    hidden.T @ p + decay * self.w2,
+                    p.sum(0),
+                ]
                 for param, v, g in zip(params, velocity, grads):
                     v *= 0.9
                     v -= rate * g
@@ -111,19 +115,25 @@ def main():
     test_p = net.probabilities(test_x)[0]
     accuracy = float((test_p.argmax(1) == test_y).mean())
     real, real_std = inception_score(test_p)
-    print(f"independent classifier: {args.hidden}-unit perceptron (numpy), {args.epochs} epochs "
-          f"on {len(train_x)} training digits, test accuracy {accuracy:.4f}\n")
+    print(
+        f"independent classifier: {args.hidden}-unit perceptron (numpy), {args.epochs} epochs "
+        f"on {len(train_x)} training digits, test accuracy {accuracy:.4f}\n"
+    )
     print("| digits | count | IS (independent classifier) | IS / real IS | classes covered |")
     print("|---|---|---|---|---|")
-    print(f"| real held-out | {len(test_x)} | {real:.2f} ± {real_std:.2f} | 1 | "
-          f"{int((np.bincount(test_p.argmax(1), minlength=10) > 0).sum())}/10 |")
+    print(
+        f"| real held-out | {len(test_x)} | {real:.2f} ± {real_std:.2f} | 1 | "
+        f"{int((np.bincount(test_p.argmax(1), minlength=10) > 0).sum())}/10 |"
+    )
     for name, path in generators.items():
         samples = np.load(path)["samples"].reshape(-1, 784).astype("float64")
         generated_p = net.probabilities(samples)[0]
         generated, generated_std = inception_score(generated_p)
         classes = np.bincount(generated_p.argmax(1), minlength=10)
-        print(f"| {name} ({path}) | {len(samples)} | {generated:.2f} ± {generated_std:.2f} | "
-              f"**{generated / real:.3f}** | {int((classes > 0).sum())}/10 |")
+        print(
+            f"| {name} ({path}) | {len(samples)} | {generated:.2f} ± {generated_std:.2f} | "
+            f"**{generated / real:.3f}** | {int((classes > 0).sum())}/10 |"
+        )
 
 
 if __name__ == "__main__":

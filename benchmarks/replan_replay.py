@@ -26,11 +26,15 @@ sys.path.insert(0, os.path.join(ROOT, "examples", "wgangp"))
 from gankit.budget import PACE_EPOCHS, recent_pace, replan_epochs  # noqa: E402
 
 STAMP = re.compile(r"^\[(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)\]")
-PLAN = re.compile(r"\((\d+) epochs of \d+\) for TRAIN.minutes=(\S+): .* (\d+) s spent on "
-                  r"start-up and timing, (\d+) s kept for the final evaluation")
+PLAN = re.compile(
+    r"\((\d+) epochs of \d+\) for TRAIN.minutes=(\S+): .* (\d+) s spent on "
+    r"start-up and timing, (\d+) s kept for the final evaluation"
+)
 EPOCH_END = re.compile(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter \d+\]")
-RULES = (("first: 3 epochs, fixed band", 3, 0.0), (f"current: {PACE_EPOCHS} epochs, a tenth of "
-                                                    "those left", PACE_EPOCHS, 0.1))
+RULES = (
+    ("first: 3 epochs, fixed band", 3, 0.0),
+    (f"current: {PACE_EPOCHS} epochs, a tenth of those left", PACE_EPOCHS, 0.1),
+)
 
 
 def when(line: str) -> datetime.datetime:
@@ -47,11 +51,16 @@ def read_log(path: str) -> dict:
             if found and plan is None:
                 epochs, minutes, spent, reserved = found.groups()
                 start = when(line) - datetime.timedelta(seconds=int(spent))
-                plan = {"epochs": int(epochs), "minutes": float(minutes), "start": start,
-                        "reserved": int(reserved)}
+                plan = {
+                    "epochs": int(epochs),
+                    "minutes": float(minutes),
+                    "start": start,
+                    "reserved": int(reserved),
+                }
             elif plan and EPOCH_END.search(line):
-                ends[int(EPOCH_END.search(line).group(1))] = \
-                    (when(line) - plan["start"]).total_seconds()
+                ends[int(EPOCH_END.search(line).group(1))] = (
+                    when(line) - plan["start"]
+                ).total_seconds()
             replans += "Re-planned after epoch" in line
     if plan is None or len(ends) < 3:
         raise SystemExit(f"{path}: not a TRAIN.minutes run with 3 epochs or more")
@@ -72,8 +81,9 @@ def replay(plan: dict, window: int, relative: float):
         done += 1
         if len(times) >= 3 and done < epochs:
             pace = recent_pace(times, window)
-            new = replan_epochs(epochs, done, seconds - plan["reserved"] - times[-1], pace,
-                                relative)
+            new = replan_epochs(
+                epochs, done, seconds - plan["reserved"] - times[-1], pace, relative
+            )
             replans += new != epochs
             epochs = new
     return replans, epochs, times[-1] / 60
@@ -83,18 +93,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run directories or their train.log")
     args = parser.parse_args()
-    header = "| run | epochs seen | re-plans logged | " + " | ".join(
-        f"{name}: re-plans / epochs / end (min)" for name, _, _ in RULES) + " | latest end |"
+    header = (
+        "| run | epochs seen | re-plans logged | "
+        + " | ".join(f"{name}: re-plans / epochs / end (min)" for name, _, _ in RULES)
+        + " | latest end |"
+    )
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for run in args.runs:
         path = os.path.join(run, "train.log") if os.path.isdir(run) else run
         plan = read_log(path)
-        cells = [f"{r} / {e} / {m:.1f}" for r, e, m in
-                 (replay(plan, window, relative) for _, window, relative in RULES)]
+        cells = [
+            f"{r} / {e} / {m:.1f}"
+            for r, e, m in (replay(plan, window, relative) for _, window, relative in RULES)
+        ]
         latest = plan["minutes"] - (plan["reserved"] - 0.02 * 60 * plan["minutes"]) / 60
-        print(f"| {os.path.basename(os.path.dirname(os.path.abspath(path)))} | "
-              f"{len(plan['ends'])} | {plan['replans']} | {' | '.join(cells)} | {latest:.1f} |")
+        print(
+            f"| {os.path.basename(os.path.dirname(os.path.abspath(path)))} | "
+            f"{len(plan['ends'])} | {plan['replans']} | {' | '.join(cells)} | {latest:.1f} |"
+        )
 
 
 if __name__ == "__main__":

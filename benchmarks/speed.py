@@ -31,33 +31,54 @@ from gankit import cpu  # noqa: E402  (the names of the settings it reads; nothi
 
 # stock: Paddle as installed (1 thread, MKL's generic path on AMD); 1thread / 2threads: the
 # examples' MKL choice with that many threads; auto: everything as the examples choose it
-CONFIGS = {"stock": {"MKL_DEBUG_CPU_TYPE": "", "MKL_NUM_THREADS": "1"},
-           "1thread": {"MKL_NUM_THREADS": "1"}, "2threads": {"MKL_NUM_THREADS": "2"},
-           "auto": {}}
+CONFIGS = {
+    "stock": {"MKL_DEBUG_CPU_TYPE": "", "MKL_NUM_THREADS": "1"},
+    "1thread": {"MKL_NUM_THREADS": "1"},
+    "2threads": {"MKL_NUM_THREADS": "2"},
+    "auto": {},
+}
 
 # what each example trains: (script overrides, noise dim, batch, lambda, models.* factory)
 EXAMPLES = {
-    "toy": dict(overrides=["EVAL.num_samples=100"], noise=2, batch=256, lam=0.1,
-                models="models.toy_models(2, 512, 3)", real="data(256)",
-                data="dist = datasets.ToyDistribution('8gaussians'); "
-                     "data = lambda n: dist.sample(n, rng)"),
-    "mnist": dict(overrides=["TRAIN.eval_during_train=false", "EVAL.num_samples=100"], noise=128,
-                  batch=50, lam=10.0, models="models.mnist_models(128, 64)", real="data(50)",
-                  data="images = rng.random((2000, 1, 28, 28), dtype='float32'); "
-                       "data = lambda n: images[rng.integers(0, 2000, n)]"),
-    "cifar10": dict(overrides=["DATA.md5=null", "EVAL.num_samples=100",
-                               "EVAL.inception_weights=/nonexistent.pdparams"], batch=64),
+    "toy": dict(
+        overrides=["EVAL.num_samples=100"],
+        noise=2,
+        batch=256,
+        lam=0.1,
+        models="models.toy_models(2, 512, 3)",
+        real="data(256)",
+        data="dist = datasets.ToyDistribution('8gaussians'); data = lambda n: dist.sample(n, rng)",
+    ),
+    "mnist": dict(
+        overrides=["TRAIN.eval_during_train=false", "EVAL.num_samples=100"],
+        noise=128,
+        batch=50,
+        lam=10.0,
+        models="models.mnist_models(128, 64)",
+        real="data(50)",
+        data="images = rng.random((2000, 1, 28, 28), dtype='float32'); "
+        "data = lambda n: images[rng.integers(0, 2000, n)]",
+    ),
+    "cifar10": dict(
+        overrides=[
+            "DATA.md5=null",
+            "EVAL.num_samples=100",
+            "EVAL.inception_weights=/nonexistent.pdparams",
+        ],
+        batch=64,
+    ),
 }
 
 # every loop program ends by timing `step` (one generator iteration) after warm-up
-TIMED = r'''
+TIMED = r"""
 for _ in range({warmup}): step()
 tic = time.perf_counter()
 for _ in range({iters}): step()
 print(1000 * (time.perf_counter() - tic) / {iters})
-'''
+"""
 
-MINIMAL = r'''
+MINIMAL = (
+    r"""
 import sys, time
 sys.path.insert(0, {example!r})
 from gankit import cpu
@@ -91,10 +112,13 @@ def step():
     loss.backward(); opt_g.step(); opt_g.clear_grad()
     for p in D.parameters(): p.stop_gradient = False
 
-''' + TIMED
+"""
+    + TIMED
+)
 
 # the conditional ResNets with their AC-GAN terms; critic batch 64, generator batch 128
-MINIMAL_CIFAR = r'''
+MINIMAL_CIFAR = (
+    r"""
 import sys, time
 sys.path.insert(0, {example!r})
 from gankit import cpu
@@ -133,9 +157,12 @@ def step():
     loss.backward(); opt_g.step(); opt_g.clear_grad()
     for p in D.parameters(): p.stop_gradient = False
 
-''' + TIMED
+"""
+    + TIMED
+)
 
-TORCH_TOY = r'''
+TORCH_TOY = (
+    r"""
 import time, numpy as np, torch
 from torch import nn
 torch.manual_seed(0)
@@ -166,12 +193,15 @@ def step():
     loss = -D(G(torch.randn(256, 2))).mean()
     opt_g.zero_grad(); loss.backward(); opt_g.step()
     for p in D.parameters(): p.requires_grad_(True)
-''' + TIMED
+"""
+    + TIMED
+)
 
 
 # gan_mnist.py's networks in PyTorch, the same shapes as models.mnist_models (speed only:
 # torch's default initialisation); symmetric padding 2 gives TF's "SAME" output sizes
-TORCH_MNIST = r'''
+TORCH_MNIST = (
+    r"""
 import time, numpy as np, torch
 from torch import nn
 torch.manual_seed(0)
@@ -215,7 +245,9 @@ def step():
     loss = -D(G(torch.randn(50, 128))).mean()
     opt_g.zero_grad(); loss.backward(); opt_g.step()
     for p in D.parameters(): p.requires_grad_(True)
-''' + TIMED
+"""
+    + TIMED
+)
 
 
 def run_ours(example, env, iters, data, processes=1):
@@ -223,13 +255,32 @@ def run_ours(example, env, iters, data, processes=1):
     paddle.distributed.launch); steady state from epochs 2 and 3."""
     extra = [f"DATA.data_path={data}"] if data else []
     with tempfile.TemporaryDirectory() as run_dir:
-        launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
-                    "--log_dir", os.path.join(run_dir, "launch_logs")] if processes > 1 else []
+        launcher = (
+            [
+                "-m",
+                "paddle.distributed.launch",
+                "--nproc_per_node",
+                str(processes),
+                "--log_dir",
+                os.path.join(run_dir, "launch_logs"),
+            ]
+            if processes > 1
+            else []
+        )
         subprocess.run(
-            [sys.executable, *launcher, os.path.join(EXAMPLE, f"wgangp_{example}.py"),
-             "TRAIN.epochs=3", f"TRAIN.iters_per_epoch={iters}", f"hydra.run.dir={run_dir}",
-             *EXAMPLES[example]["overrides"], *extra],
-            env=env, check=True, capture_output=True,
+            [
+                sys.executable,
+                *launcher,
+                os.path.join(EXAMPLE, f"wgangp_{example}.py"),
+                "TRAIN.epochs=3",
+                f"TRAIN.iters_per_epoch={iters}",
+                f"hydra.run.dir={run_dir}",
+                *EXAMPLES[example]["overrides"],
+                *extra,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         with open(os.path.join(run_dir, "losses.json")) as f:
             history = json.load(f)
@@ -258,14 +309,20 @@ def automatic_choice():
     """What cpu.use_fast_cpu_math() chooses on this machine, in a fresh process."""
     env = environment_without_cpu_settings()
     code = f"import sys; sys.path.insert(0, {EXAMPLE!r}); from gankit import cpu; print(cpu.use_fast_cpu_math())"
-    out = subprocess.run([sys.executable, "-c", code], env=dict(env, PYTHONWARNINGS="ignore"),
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(env, PYTHONWARNINGS="ignore"),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.strip().splitlines()[-1]
 
 
 def run_code(python, code, env):
-    out = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [python, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -274,12 +331,22 @@ def main():
     parser.add_argument("--example", choices=sorted(EXAMPLES), default="toy")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, help="timed generator iterations (toy 60, mnist 6)")
-    parser.add_argument("--configs", default="stock,1thread,2threads,auto",
-                        help="comma-separated, of: " + ",".join(CONFIGS))
-    parser.add_argument("--processes", type=int, default=1,
-                        help="also time the script on this many launched processes")
-    parser.add_argument("--data", help="DATA.data_path for the script (MNIST: a directory "
-                                       "with idx files); the minimal loop uses random images")
+    parser.add_argument(
+        "--configs",
+        default="stock,1thread,2threads,auto",
+        help="comma-separated, of: " + ",".join(CONFIGS),
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="also time the script on this many launched processes",
+    )
+    parser.add_argument(
+        "--data",
+        help="DATA.data_path for the script (MNIST: a directory "
+        "with idx files); the minimal loop uses random images",
+    )
     parser.add_argument("--torch-python", help="a python with torch, for PyTorch rows (toy, mnist)")
     args = parser.parse_args()
     spec = EXAMPLES[args.example]
@@ -291,52 +358,68 @@ def main():
 
     programs = {}
     template = MINIMAL_CIFAR if args.example == "cifar10" else MINIMAL
-    code = template.format(example=EXAMPLE, warmup=1 if args.example == "cifar10" else 2,
-                           iters=iters, **spec)
+    code = template.format(
+        example=EXAMPLE, warmup=1 if args.example == "cifar10" else 2, iters=iters, **spec
+    )
     torch_code = {"toy": TORCH_TOY, "mnist": TORCH_MNIST}.get(args.example)
     for name in args.configs.split(","):
         env = environment_without_cpu_settings()
         env.update(CONFIGS[name], PYTHONWARNINGS="ignore")
-        programs[(name, f"wgangp_{args.example}.py")] = \
-            lambda env=env: run_ours(args.example, env, iters, args.data)
-        programs[(name, "minimal Paddle loop")] = lambda env=env: run_code(sys.executable, code, env)
+        programs[(name, f"wgangp_{args.example}.py")] = lambda env=env: run_ours(
+            args.example, env, iters, args.data
+        )
+        programs[(name, "minimal Paddle loop")] = lambda env=env: run_code(
+            sys.executable, code, env
+        )
         if args.torch_python and torch_code and name != "stock":  # auto: torch's own choice
             programs[(name, "minimal PyTorch loop")] = lambda env=env: run_code(
-                args.torch_python, torch_code.format(warmup=2, iters=iters), env)
+                args.torch_python, torch_code.format(warmup=2, iters=iters), env
+            )
     if args.processes > 1:
         env = environment_without_cpu_settings()
-        programs[(f"auto, {args.processes} processes", f"wgangp_{args.example}.py")] = \
-            lambda: run_ours(args.example, env, iters, args.data, args.processes)
+        programs[(f"auto, {args.processes} processes", f"wgangp_{args.example}.py")] = lambda: (
+            run_ours(args.example, env, iters, args.data, args.processes)
+        )
 
     times = {key: [] for key in programs}
     start = time.time()
     for _ in range(args.rounds):
         for key, program in programs.items():
             times[key].append(program())
-    print(f"{args.example}: ms per generator iteration (n_critic=5, batch {spec['batch']}), "
-          f"median of {args.rounds} rounds of {iters} timed iterations; "
-          f"{os.cpu_count()} CPUs; {time.time() - start:.0f} s in all\n")
+    print(
+        f"{args.example}: ms per generator iteration (n_critic=5, batch {spec['batch']}), "
+        f"median of {args.rounds} rounds of {iters} timed iterations; "
+        f"{os.cpu_count()} CPUs; {time.time() - start:.0f} s in all\n"
+    )
     minimal = {c: statistics.median(v) for (c, p), v in times.items() if p == "minimal Paddle loop"}
     best = min(minimal, key=minimal.get)
-    print(f"| CPU settings | program | ms / iteration | all rounds | vs minimal Paddle loop, "
-          f"same settings | vs minimal Paddle loop, best ({best}) |")
+    print(
+        f"| CPU settings | program | ms / iteration | all rounds | vs minimal Paddle loop, "
+        f"same settings | vs minimal Paddle loop, best ({best}) |"
+    )
     print("|---|---|---|---|---|---|")
     for (config, program), values in times.items():
         median = statistics.median(values)
         same = f"{median / minimal[config]:.2f}x" if config in minimal else "-"
         rounds = ", ".join(f"{v:.0f}" for v in values)
-        print(f"| {config} | {program} | {median:.1f} | {rounds} | {same} "
-              f"| {median / minimal[best]:.2f}x |")
+        print(
+            f"| {config} | {program} | {median:.1f} | {rounds} | {same} "
+            f"| {median / minimal[best]:.2f}x |"
+        )
     print(f"\nthe examples' automatic choice here: {automatic_choice()}")
     ours = {c: statistics.median(v) for (c, p), v in times.items() if p.startswith("wgangp_")}
     torch = {c: statistics.median(v) for (c, p), v in times.items() if p == "minimal PyTorch loop"}
     if "auto" in ours:
-        print(f"wgangp_{args.example}.py (auto) / minimal Paddle loop at its best: "
-              f"{ours['auto'] / minimal[best]:.2f}x")
+        print(
+            f"wgangp_{args.example}.py (auto) / minimal Paddle loop at its best: "
+            f"{ours['auto'] / minimal[best]:.2f}x"
+        )
     if torch:
         fastest = min(ours, key=ours.get)
-        print(f"fastest wgangp_{args.example}.py ({fastest}) / fastest PyTorch loop "
-              f"({min(torch, key=torch.get)}): {ours[fastest] / min(torch.values()):.2f}x")
+        print(
+            f"fastest wgangp_{args.example}.py ({fastest}) / fastest PyTorch loop "
+            f"({min(torch, key=torch.get)}): {ours[fastest] / min(torch.values()):.2f}x"
+        )
 
 
 if __name__ == "__main__":

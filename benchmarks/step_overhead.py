@@ -40,18 +40,28 @@ EXAMPLE = os.path.join(ROOT, "examples", "wgangp")
 DEFAULT_MNIST = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 
 # every run of ours: one epoch of N generator iterations, nothing else timed or logged
-COMMON = ["TRAIN.epochs=1", "TRAIN.eval_during_train=false", "log_freq=1000000000",
-          "EVAL.num_samples=100"]
+COMMON = [
+    "TRAIN.epochs=1",
+    "TRAIN.eval_during_train=false",
+    "log_freq=1000000000",
+    "EVAL.num_samples=100",
+]
 
 # size: (example, script overrides, default (short, long) run lengths)
 SIZES = {
-    "tiny": ("toy", ["MODEL.hidden_size=16", "TRAIN.batch_size=16", "TRAIN.n_critic=5"],
-             (50, 550)),
+    "tiny": ("toy", ["MODEL.hidden_size=16", "TRAIN.batch_size=16", "TRAIN.n_critic=5"], (50, 550)),
     "toy": ("toy", [], (20, 120)),
     "MNIST": ("mnist", ["TRAIN.dev_freq=0"], (10, 30)),
-    "CIFAR-10": ("cifar10", ["TRAIN.dev_freq=0", "TRAIN.final_eval_samples=100",
-                             "EVAL.inception_weights=/nonexistent.pdparams",
-                             "EVAL.paddlescience_score=false"], (10, 30)),
+    "CIFAR-10": (
+        "cifar10",
+        [
+            "TRAIN.dev_freq=0",
+            "TRAIN.final_eval_samples=100",
+            "EVAL.inception_weights=/nonexistent.pdparams",
+            "EVAL.paddlescience_score=false",
+        ],
+        (10, 30),
+    ),
 }
 
 
@@ -74,8 +84,9 @@ def minimal_worker(size: str, iterations: int, data: str, extra: list) -> None:
 
     example, overrides, _ = SIZES[size]
     cfg = OmegaConf.load(os.path.join(EXAMPLE, "conf", f"wgangp_{example}.yaml"))
-    cfg.merge_with_dotlist([o for o in [*overrides, *extra]
-                            if o.startswith(("MODEL.", "TRAIN.", "LOSS."))])
+    cfg.merge_with_dotlist(
+        [o for o in [*overrides, *extra] if o.startswith(("MODEL.", "TRAIN.", "LOSS."))]
+    )
     model, train, loss_cfg = cfg.MODEL, cfg.TRAIN, cfg.LOSS
     n_critic, batch = train.n_critic, train.batch_size
     paddle.seed(cfg.seed)
@@ -91,22 +102,26 @@ def minimal_worker(size: str, iterations: int, data: str, extra: list) -> None:
         G, D = networks.mnist_models(model.noise_dim, model.dim, model.batch_norm)
         images = datasets.load_mnist(data)["train"][0][:, None]
         real_batch = lambda: {  # noqa: E731
-            "real": paddle.to_tensor(images[rng.integers(0, len(images), batch)])}
+            "real": paddle.to_tensor(images[rng.integers(0, len(images), batch)])
+        }
         noise = lambda n: paddle.randn([n, model.noise_dim])  # noqa: E731
     else:
         from gankit.networks import local_bn_groups
 
         groups = local_bn_groups(model.bn_groups, 1, (batch, train.generator_batch_size))
-        G, D = networks.cifar_models(model.noise_dim, model.dim_g, model.dim_d,
-                                     model.conditional, model.layer_norm, groups)
+        G, D = networks.cifar_models(
+            model.noise_dim, model.dim_g, model.dim_d, model.conditional, model.layer_norm, groups
+        )
         images, labels = datasets.load_cifar10(data, None)["train"]
         if model.conditional:
             acgan, acgan_g = loss_cfg.acgan_scale, loss_cfg.acgan_scale_g
 
         def real_batch():
             index = rng.integers(0, len(images), batch)
-            return {"real": functions.cifar_real(paddle.to_tensor(images[index])),
-                    "labels": paddle.to_tensor(labels[index])}
+            return {
+                "real": functions.cifar_real(paddle.to_tensor(images[index])),
+                "labels": paddle.to_tensor(labels[index]),
+            }
 
         noise = lambda n: paddle.randn([n, model.noise_dim])  # noqa: E731
     net = G.net
@@ -163,6 +178,7 @@ def profile_worker(out: str, script: str, overrides: list) -> None:
 
     sys.path.insert(0, os.path.dirname(script))
     import paddle
+
     from gankit import trainer
 
     counts = {"item": 0, "numpy": 0, "float": 0}
@@ -178,6 +194,7 @@ def profile_worker(out: str, script: str, overrides: list) -> None:
                 return method(self, *args, **kwargs)
             finally:
                 reading[0] = False
+
         return wrapper
 
     for name, attr in (("item", "item"), ("numpy", "numpy"), ("float", "__float__")):
@@ -198,6 +215,7 @@ def profile_worker(out: str, script: str, overrides: list) -> None:
                 clock["seconds"] += time.perf_counter() - tic
                 clock["iterations"] += iteration
                 inside[0] = False
+
         return wrapper
 
     cls = trainer.AlternatingTrainer
@@ -220,8 +238,10 @@ def profile_worker(out: str, script: str, overrides: list) -> None:
 def run(command, env, what):
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
-        sys.exit(f"{what} failed ({done.returncode}): {shlex.join(command)}\n"
-                 f"{(done.stdout + done.stderr)[-3000:]}")
+        sys.exit(
+            f"{what} failed ({done.returncode}): {shlex.join(command)}\n"
+            f"{(done.stdout + done.stderr)[-3000:]}"
+        )
     return done.stdout
 
 
@@ -242,10 +262,16 @@ class Benchmark:
 
     def ours_command(self, size, n, run_dir):
         example, overrides, _ = SIZES[size]
-        return [sys.executable, os.path.join(EXAMPLE, f"wgangp_{example}.py"), *COMMON,
-                *overrides, *self.extra.get(size, []), *self.data_overrides(size),
-                f"TRAIN.iters_per_epoch={n}",
-                f"hydra.run.dir={run_dir}"]
+        return [
+            sys.executable,
+            os.path.join(EXAMPLE, f"wgangp_{example}.py"),
+            *COMMON,
+            *overrides,
+            *self.extra.get(size, []),
+            *self.data_overrides(size),
+            f"TRAIN.iters_per_epoch={n}",
+            f"hydra.run.dir={run_dir}",
+        ]
 
     def ours(self, size, n):
         """Seconds of the training loop of an n-iteration run (its epoch record)."""
@@ -265,8 +291,15 @@ class Benchmark:
         return n / record["iters_per_second"], wall
 
     def minimal(self, size, n):
-        command = [sys.executable, os.path.abspath(__file__), "--minimal-worker", size, str(n),
-                   self.data.get(size, ""), *self.extra.get(size, [])]
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--minimal-worker",
+            size,
+            str(n),
+            self.data.get(size, ""),
+            *self.extra.get(size, []),
+        ]
         self.commands.setdefault((size, "minimal"), command)
         tic = time.perf_counter()
         out = run(command, self.env, f"minimal loop ({size}, {n} iterations)")
@@ -284,15 +317,17 @@ class Benchmark:
                 from cifar_files import write_tarball
 
                 self.data["CIFAR-10"] = write_tarball(
-                    os.path.join(self.tmp, "cifar-10-python.tar.gz"), n_train=2000, n_test=100)
+                    os.path.join(self.tmp, "cifar-10-python.tar.gz"), n_train=2000, n_test=100
+                )
 
     def measure(self, sizes, lengths):
         """{size: {"ours": [ms], "minimal": [ms]}}, rounds taking turns."""
         if "MNIST" in sizes:  # one run first to train and cache the metric's classifier,
             self.ours("MNIST", 1)  # so that no timed run's start-up differs from another's
             self.commands.clear()
-        results = {s: {"ours": [], "minimal": [], "ours_wall": [], "minimal_wall": []}
-                   for s in sizes}
+        results = {
+            s: {"ours": [], "minimal": [], "ours_wall": [], "minimal_wall": []} for s in sizes
+        }
         for r in range(self.args.repeats):
             for size in sizes:
                 short, long = lengths[size]
@@ -301,9 +336,13 @@ class Benchmark:
                     (t_long, w_long), (t_short, w_short) = timer(size, long), timer(size, short)
                     results[size][program].append(1000 * (t_long - t_short) / (long - short))
                     results[size][f"{program}_wall"].append(
-                        1000 * (w_long - w_short) / (long - short))
-                    print(f"round {r + 1} {size} {program}: "
-                          f"{results[size][program][-1]:.2f} ms/iteration", file=sys.stderr)
+                        1000 * (w_long - w_short) / (long - short)
+                    )
+                    print(
+                        f"round {r + 1} {size} {program}: "
+                        f"{results[size][program][-1]:.2f} ms/iteration",
+                        file=sys.stderr,
+                    )
         return results
 
 
@@ -311,7 +350,11 @@ def mnist_directory(given, tmp):
     """A directory with the four idx files: `given`, or one linking its t10k files as the
     training files too when it has no others (speed does not depend on which digits)."""
     path = os.path.abspath(given)
-    names = [f"{s}-{k}-idx{d}-ubyte" for s in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))]
+    names = [
+        f"{s}-{k}-idx{d}-ubyte"
+        for s in ("train", "t10k")
+        for k, d in (("images", 3), ("labels", 1))
+    ]
     present = lambda d, n: any(os.path.isfile(os.path.join(d, n + e)) for e in (".gz", ""))  # noqa: E731
     if all(present(path, n) for n in names) or os.path.isfile(path):
         return path
@@ -354,13 +397,19 @@ def profile(bench, top: int) -> None:
     total = stats.total_tt  # the profiled time: every generator iteration, nothing else
     n = counts["iterations"]
     print(f"\n## Profile: ours, tiny size, {n} generator iterations under cProfile\n")
-    print(f"{1000 * counts['seconds'] / n:.2f} ms per iteration under the profiler "
-          f"({1000 * total / n:.2f} ms of it profiled); shares are of the profiled time.")
-    print(f"command (the script under cProfile, enabled around each iteration; host reads "
-          f"counted): `{shlex.join(wrapped)}`\n")
+    print(
+        f"{1000 * counts['seconds'] / n:.2f} ms per iteration under the profiler "
+        f"({1000 * total / n:.2f} ms of it profiled); shares are of the profiled time."
+    )
+    print(
+        f"command (the script under cProfile, enabled around each iteration; host reads "
+        f"counted): `{shlex.join(wrapped)}`\n"
+    )
     reads = counts["item"] + counts["numpy"] + counts["float"]
-    print(f"host reads per generator iteration: {reads / n:g} (item: {counts['item'] / n:g}, "
-          f"numpy: {counts['numpy'] / n:g}, float: {counts['float'] / n:g})")
+    print(
+        f"host reads per generator iteration: {reads / n:g} (item: {counts['item'] / n:g}, "
+        f"numpy: {counts['numpy'] / n:g}, float: {counts['float'] / n:g})"
+    )
     entries = stats.stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     for key, title in ((3, "cumulative"), (2, "own (total) time")):
         print(f"\n### Top {top} by {title}\n")
@@ -368,8 +417,10 @@ def profile(bench, top: int) -> None:
         print("|---|---|---|---|---|")
         for func, value in sorted(entries.items(), key=lambda e: -e[1][key])[:top]:
             cc, nc, tt, ct, _ = value
-            print(f"| {describe(func)} | {nc / n:g} | {1000 * tt / n:.3f} | {1000 * ct / n:.3f} "
-                  f"| {100 * value[key] / total:.1f}% |")
+            print(
+                f"| {describe(func)} | {nc / n:g} | {1000 * tt / n:.3f} | {1000 * ct / n:.3f} "
+                f"| {100 * value[key] / total:.1f}% |"
+            )
 
 
 def describe(func) -> str:
@@ -378,12 +429,15 @@ def describe(func) -> str:
         return f"`{name}`"
     for prefix in (EXAMPLE + os.sep, ROOT + os.sep):
         if path.startswith(prefix):
-            path = path[len(prefix):]
+            path = path[len(prefix) :]
             break
     else:
         parts = path.split(os.sep)
-        path = os.sep.join(parts[parts.index("site-packages") + 1:]) \
-            if "site-packages" in parts else path
+        path = (
+            os.sep.join(parts[parts.index("site-packages") + 1 :])
+            if "site-packages" in parts
+            else path
+        )
     return f"`{name}` ({path}:{line})"
 
 
@@ -395,8 +449,10 @@ def parse_lengths(items, parser):
             short, long = (int(x) for x in pair.split(","))
             assert size in SIZES and 0 < short < long
         except (ValueError, AssertionError):
-            parser.error(f"--lengths {item}: give SIZE=SHORT,LONG with 0 < SHORT < LONG, "
-                         f"SIZE one of {', '.join(SIZES)}")
+            parser.error(
+                f"--lengths {item}: give SIZE=SHORT,LONG with 0 < SHORT < LONG, "
+                f"SIZE one of {', '.join(SIZES)}"
+            )
         lengths[size] = (short, long)
     return lengths
 
@@ -406,25 +462,44 @@ def main():
         return minimal_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:])
     if len(sys.argv) > 1 and sys.argv[1] == "--profile-worker":
         return profile_worker(sys.argv[2], sys.argv[3], sys.argv[4:])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--sizes", default=",".join(SIZES),
-                        help=f"comma-separated, of: {','.join(SIZES)} (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument(
+        "--sizes",
+        default=",".join(SIZES),
+        help=f"comma-separated, of: {','.join(SIZES)} (default: all)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="rounds (default 5)")
-    parser.add_argument("--lengths", action="append", metavar="SIZE=SHORT,LONG",
-                        help="run lengths in generator iterations, e.g. CIFAR-10=10,30; "
-                             "defaults: " + ", ".join(f"{s}={a},{b}" for s, (_, _, (a, b))
-                                                      in SIZES.items()))
-    parser.add_argument("--mnist", default=DEFAULT_MNIST,
-                        help="a directory with MNIST idx files (or mnist.pkl.gz); default "
-                             "../shared/data/mnist beside the repository, the row skipped if absent")
+    parser.add_argument(
+        "--lengths",
+        action="append",
+        metavar="SIZE=SHORT,LONG",
+        help="run lengths in generator iterations, e.g. CIFAR-10=10,30; "
+        "defaults: " + ", ".join(f"{s}={a},{b}" for s, (_, _, (a, b)) in SIZES.items()),
+    )
+    parser.add_argument(
+        "--mnist",
+        default=DEFAULT_MNIST,
+        help="a directory with MNIST idx files (or mnist.pkl.gz); default "
+        "../shared/data/mnist beside the repository, the row skipped if absent",
+    )
     parser.add_argument("--cifar", help="cifar-10-python.tar.gz (default: a small synthetic one)")
-    parser.add_argument("--set", action="append", default=[], metavar="SIZE:KEY=VALUE",
-                        help="a setting of both programs at SIZE (MODEL.*, TRAIN.*, LOSS.*), "
-                             "e.g. CIFAR-10:MODEL.dim_g=8 for a quick check of the plumbing")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile ours at the tiny size (cProfile, host reads)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SIZE:KEY=VALUE",
+        help="a setting of both programs at SIZE (MODEL.*, TRAIN.*, LOSS.*), "
+        "e.g. CIFAR-10:MODEL.dim_g=8 for a quick check of the plumbing",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile ours at the tiny size (cProfile, host reads)",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions the profile lists")
     parser.add_argument("--keep", action="store_true", help="keep the temporary files")
     args = parser.parse_args()
@@ -440,8 +515,11 @@ def main():
     lengths, extra = parse_lengths(args.lengths, parser), {}
     for item in args.set:
         size, _, setting = item.partition(":")
-        if size not in SIZES or not setting.startswith(("MODEL.", "TRAIN.", "LOSS.")) \
-                or "=" not in setting:
+        if (
+            size not in SIZES
+            or not setting.startswith(("MODEL.", "TRAIN.", "LOSS."))
+            or "=" not in setting
+        ):
             parser.error(f"--set {item}: give SIZE:KEY=VALUE, KEY under MODEL, TRAIN or LOSS")
         extra.setdefault(size, []).append(setting)
     bench = Benchmark(args)  # its temporary folder, removed at the end
@@ -451,22 +529,30 @@ def main():
         bench.prepare_data(sizes)
         results = bench.measure(sizes, bench.lengths)
         print("# Step overhead: ms per generator iteration, ours vs a minimal Paddle loop\n")
-        print(f"machine: {machine()}; median of {args.repeats} round(s), each time the "
-              f"difference of two run lengths; {time.time() - start:.0f} s in all\n")
-        print("| size | iterations (short, long) | ours ms/iter | minimal ms/iter | ratio "
-              "| ours, all rounds | minimal, all rounds | ours / minimal, whole-process |")
+        print(
+            f"machine: {machine()}; median of {args.repeats} round(s), each time the "
+            f"difference of two run lengths; {time.time() - start:.0f} s in all\n"
+        )
+        print(
+            "| size | iterations (short, long) | ours ms/iter | minimal ms/iter | ratio "
+            "| ours, all rounds | minimal, all rounds | ours / minimal, whole-process |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for size in sizes:
             r = results[size]
             ours, minimal = statistics.median(r["ours"]), statistics.median(r["minimal"])
             wall = statistics.median(r["ours_wall"]) / statistics.median(r["minimal_wall"])
-            print(f"| {size} | {bench.lengths[size][0]}, {bench.lengths[size][1]} | {ours:.2f} "
-                  f"| {minimal:.2f} | {ours / minimal:.2f}x "
-                  f"| {', '.join(f'{v:.2f}' for v in r['ours'])} "
-                  f"| {', '.join(f'{v:.2f}' for v in r['minimal'])} | {wall:.2f}x |")
-        print("\nours: the training loop's own clock (losses.json); whole-process: the same "
-              "difference of wall times, start-up cancelled.\n\ncommands (the long run's; the "
-              "short run differs in TRAIN.iters_per_epoch / the count):\n")
+            print(
+                f"| {size} | {bench.lengths[size][0]}, {bench.lengths[size][1]} | {ours:.2f} "
+                f"| {minimal:.2f} | {ours / minimal:.2f}x "
+                f"| {', '.join(f'{v:.2f}' for v in r['ours'])} "
+                f"| {', '.join(f'{v:.2f}' for v in r['minimal'])} | {wall:.2f}x |"
+            )
+        print(
+            "\nours: the training loop's own clock (losses.json); whole-process: the same "
+            "difference of wall times, start-up cancelled.\n\ncommands (the long run's; the "
+            "short run differs in TRAIN.iters_per_epoch / the count):\n"
+        )
         for (size, program), command in bench.commands.items():
             print(f"- {size}, {program}: `{shlex.join(command)}`")
         if args.profile:

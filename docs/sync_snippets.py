@@ -32,9 +32,20 @@ import sys
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUBPAGES = ("usage", "faithfulness", "baselines", "speed", "mnist_recipes", "published", "reference")  # under the example in the navigation
-PAGES = tuple(f"docs/{lang}/examples/{page}.md" for lang in ("zh", "en")
-              for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES)))
+SUBPAGES = (
+    "usage",
+    "faithfulness",
+    "baselines",
+    "speed",
+    "mnist_recipes",
+    "published",
+    "reference",
+)  # under the example in the navigation
+PAGES = tuple(
+    f"docs/{lang}/examples/{page}.md"
+    for lang in ("zh", "en")
+    for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES))
+)
 
 # a fenced block whose body is exactly one snippet include (with or without a range)
 SNIPPET = re.compile(
@@ -69,29 +80,32 @@ def find_snippets(page: str, text: Optional[str] = None) -> List[Snippet]:
         info = m.group("info")
         title = TITLE.search(info)
         linenums = LINENUMS.search(info)
-        found.append(Snippet(
-            page=page,
-            line=text.count("\n", 0, m.start()) + 1,
-            path=m.group("path"),
-            start=int(m.group("start")) if m.group("start") else None,
-            end=int(m.group("end")) if m.group("end") else None,
-            linenums=int(linenums.group("linenums")) if linenums else None,
-            title=title.group("title") if title else None,
-            span=m.span(),
-        ))
+        found.append(
+            Snippet(
+                page=page,
+                line=text.count("\n", 0, m.start()) + 1,
+                path=m.group("path"),
+                start=int(m.group("start")) if m.group("start") else None,
+                end=int(m.group("end")) if m.group("end") else None,
+                linenums=int(linenums.group("linenums")) if linenums else None,
+                title=title.group("title") if title else None,
+                span=m.span(),
+            )
+        )
     return found
 
 
 # the step comments of PaddleScience's examples that open a block of a script's function
-STEP = re.compile(r"^\s+# (set model|set constraint|set optimizer|set validator|initialize solver"
-                  r"|train model|evaluate|visualize|export model)\b")
+STEP = re.compile(
+    r"^\s+# (set model|set constraint|set optimizer|set validator|initialize solver"
+    r"|train model|evaluate|visualize|export model)\b"
+)
 
 
 def step_blocks(lines: List[str], first: int, last: int) -> Dict[str, Tuple[int, int]]:
     """{step: (first line, last line)} of the step blocks in lines first..last (1-based):
     each from its comment to the line before the next one, trailing blank lines left out."""
-    heads = [(i, m.group(1)) for i in range(first, last + 1)
-             if (m := STEP.match(lines[i - 1]))]
+    heads = [(i, m.group(1)) for i in range(first, last + 1) if (m := STEP.match(lines[i - 1]))]
     blocks = {}
     for n, (i, step) in enumerate(heads):
         stop = heads[n + 1][0] - 1 if n + 1 < len(heads) else last
@@ -128,8 +142,7 @@ def python_definitions(source: str) -> Dict[str, Tuple[int, int]]:
 def yaml_sections(source: str) -> Dict[str, Tuple[int, int]]:
     """{top-level key: (first line, last line)} of a YAML file."""
     lines = source.splitlines()
-    heads = [(i, m.group("key")) for i, line in enumerate(lines)
-             if (m := YAML_KEY.match(line))]
+    heads = [(i, m.group("key")) for i, line in enumerate(lines) if (m := YAML_KEY.match(line))]
     spans = {}
     for n, (i, key) in enumerate(heads):
         stop = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
@@ -160,7 +173,9 @@ def named_target(snippet: Snippet) -> Tuple[Optional[str], Optional[str]]:
     return name, None
 
 
-def expected_range(snippet: Snippet, cache: dict) -> Tuple[Optional[Tuple[int, int]], Optional[str]]:
+def expected_range(
+    snippet: Snippet, cache: dict
+) -> Tuple[Optional[Tuple[int, int]], Optional[str]]:
     name, problem = named_target(snippet)
     if problem:
         return None, problem
@@ -176,7 +191,7 @@ def expected_range(snippet: Snippet, cache: dict) -> Tuple[Optional[Tuple[int, i
 
 
 def rewrite_head(text: str, snippet: Snippet, start: int, end: int) -> str:
-    head = text[snippet.span[0]:snippet.span[1]]
+    head = text[snippet.span[0] : snippet.span[1]]
     lines = head.split("\n")
     fence = lines[0]
     if LINENUMS.search(fence):
@@ -205,9 +220,11 @@ def sync(pages=PAGES, check: bool = False) -> int:
             start, end = wanted
             if (snippet.start, snippet.end, snippet.linenums) == (start, end, start):
                 continue
-            stale.append(f"{page}:{snippet.line}: {snippet.path}:{snippet.start}:{snippet.end} "
-                         f"(linenums {snippet.linenums}) -> {start}:{end}  [{snippet.title}]")
-            pieces += [text[position:snippet.span[0]], rewrite_head(text, snippet, start, end)]
+            stale.append(
+                f"{page}:{snippet.line}: {snippet.path}:{snippet.start}:{snippet.end} "
+                f"(linenums {snippet.linenums}) -> {start}:{end}  [{snippet.title}]"
+            )
+            pieces += [text[position : snippet.span[0]], rewrite_head(text, snippet, start, end)]
             position = snippet.span[1]
         if pieces and not check:
             pieces.append(text[position:])
@@ -224,10 +241,15 @@ def sync(pages=PAGES, check: bool = False) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 when a range is stale")
-    parser.add_argument("pages", nargs="*", default=list(PAGES),
-                        help="pages relative to the repository root (default: the example's pages)")
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 when a range is stale"
+    )
+    parser.add_argument(
+        "pages",
+        nargs="*",
+        default=list(PAGES),
+        help="pages relative to the repository root (default: the example's pages)",
+    )
     args = parser.parse_args(argv)
     return sync(args.pages, check=args.check)
 

@@ -9,9 +9,12 @@ import numpy as np
 
 def batch(n, seed):
     rng = np.random.default_rng(seed)
-    return {b"batch_label": b"synthetic", b"labels": rng.integers(0, 10, n).tolist(),
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"filenames": [b"image.png"] * n}
+    return {
+        b"batch_label": b"synthetic",
+        b"labels": rng.integers(0, 10, n).tolist(),
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [b"image.png"] * n,
+    }
 
 
 def write_tarball(path, n_train=300, n_test=100, n_batches=3, extra=None):

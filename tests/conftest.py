@@ -3,8 +3,9 @@
 import os
 import sys
 
-EXAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "examples", "wgangp")
+EXAMPLE_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "wgangp"
+)
 sys.path.insert(0, EXAMPLE_DIR)
 
 
@@ -13,8 +14,14 @@ def run_script(name, *overrides, cwd=None):
     import subprocess
 
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, os.path.join(EXAMPLE_DIR, name), *overrides],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, os.path.join(EXAMPLE_DIR, name), *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def one_error_line(result):
@@ -42,7 +49,8 @@ def usage_error(capsys, fn, *args):
 def compose(example: str, *overrides: str):
     """The settings of examples/wgangp/conf/wgangp_<example>.yaml with Hydra `overrides`,
     as a run sees them (struct mode off, so a test may add keys)."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=os.path.join(EXAMPLE_DIR, "conf"), version_base=None):

@@ -13,11 +13,13 @@ import os
 import threading
 import time
 
-
 PAGES = [
-    ("/login/", "text/html; charset=utf-8",
-     b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>user "
-     b"<input name=u> password <input type=password name=p></form></body></html>\n"),
+    (
+        "/login/",
+        "text/html; charset=utf-8",
+        b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>user "
+        b"<input name=u> password <input type=password name=p></form></body></html>\n",
+    ),
     ("/json/", "application/json", b'{"error": "access denied", "code": 403}'),
     ("/text/", "text/plain", b"This file has moved to another server.\n"),
 ]
@@ -42,8 +44,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(body)
                 return
         truncated = self.path.startswith("/truncated/")
-        path = os.path.join(self.root, self.path[len("/truncated"):].lstrip("/") if truncated
-                            else self.path.lstrip("/"))
+        path = os.path.join(
+            self.root,
+            self.path[len("/truncated") :].lstrip("/") if truncated else self.path.lstrip("/"),
+        )
         if not os.path.isfile(path):
             self.send_error(404)
             return
@@ -52,7 +56,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data[:len(data) // 2] if truncated else data)
+        self.wfile.write(data[: len(data) // 2] if truncated else data)
         if truncated:
             self.close_connection = True
 

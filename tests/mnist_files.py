@@ -14,7 +14,7 @@ def synthetic_digits(n, seed=0):
     images = rng.uniform(0, 0.2, (n, 28, 28)).astype("float32")
     for i, k in enumerate(labels):
         r, c = divmod(int(k), 5)
-        images[i, 2 + 12 * r:8 + 12 * r, 1 + 5 * c:7 + 5 * c] = 1.0
+        images[i, 2 + 12 * r : 8 + 12 * r, 1 + 5 * c : 7 + 5 * c] = 1.0
     return images, labels.astype("int64")
 
 
@@ -28,8 +28,9 @@ def write_idx_dir(directory, n_train=300, n_test=100):
     os.makedirs(directory, exist_ok=True)
     for split, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
         images, labels = synthetic_digits(n, seed)
-        write_idx(os.path.join(directory, f"{split}-images-idx3-ubyte.gz"),
-                  np.round(images * 255), 0x803)
+        write_idx(
+            os.path.join(directory, f"{split}-images-idx3-ubyte.gz"), np.round(images * 255), 0x803
+        )
         write_idx(os.path.join(directory, f"{split}-labels-idx1-ubyte.gz"), labels, 0x801)
     return directory
 

@@ -11,28 +11,41 @@ NOISE = 128  # CIFAR-10 and MNIST noise width
 
 
 def _toy(prefix, dim, out):
-    return [(f"{prefix}reluLayer1.linear.weight", [2, dim], "linear"),
-            (f"{prefix}reluLayer1.linear.bias", [dim], "linear"),
-            (f"{prefix}reluLayer2.linear.weight", [dim, dim], "linear"),
-            (f"{prefix}reluLayer2.linear.bias", [dim], "linear"),
-            (f"{prefix}reluLayer3.linear.weight", [dim, dim], "linear"),
-            (f"{prefix}reluLayer3.linear.bias", [dim], "linear"),
-            (f"{prefix}linear.weight", [dim, out], "linear"),
-            (f"{prefix}linear.bias", [out], "linear")]
+    return [
+        (f"{prefix}reluLayer1.linear.weight", [2, dim], "linear"),
+        (f"{prefix}reluLayer1.linear.bias", [dim], "linear"),
+        (f"{prefix}reluLayer2.linear.weight", [dim, dim], "linear"),
+        (f"{prefix}reluLayer2.linear.bias", [dim], "linear"),
+        (f"{prefix}reluLayer3.linear.weight", [dim, dim], "linear"),
+        (f"{prefix}reluLayer3.linear.bias", [dim], "linear"),
+        (f"{prefix}linear.weight", [dim, out], "linear"),
+        (f"{prefix}linear.bias", [out], "linear"),
+    ]
 
 
 def _pair(key, weight_shape, kind):
-    return [(f"{key}.weight", weight_shape, kind), (f"{key}.bias", [weight_shape[0 if kind == "conv2d" else 1]], kind)]
+    return [
+        (f"{key}.weight", weight_shape, kind),
+        (f"{key}.bias", [weight_shape[0 if kind == "conv2d" else 1]], kind),
+    ]
 
 
 def _cbn(key, labels, c):
-    return [(f"{key}.scale", [labels, c], "table"), (f"{key}.offset", [labels, c], "table"),
-            (f"{key}.mean", [c], "buffer_mean"), (f"{key}.var", [c], "buffer_var")]
+    return [
+        (f"{key}.scale", [labels, c], "table"),
+        (f"{key}.offset", [labels, c], "table"),
+        (f"{key}.mean", [c], "buffer_mean"),
+        (f"{key}.var", [c], "buffer_var"),
+    ]
 
 
 def _layer_norm(key):
-    return [(f"{key}.scale", [1], "scalar"), (f"{key}.offset", [1], "scalar"),
-            (f"{key}.mean", [1], "buffer_mean"), (f"{key}.var", [1], "buffer_var")]
+    return [
+        (f"{key}.scale", [1], "scalar"),
+        (f"{key}.offset", [1], "scalar"),
+        (f"{key}.mean", [1], "buffer_mean"),
+        (f"{key}.var", [1], "buffer_var"),
+    ]
 
 
 def published_layout(example, role, dim=None, label_num=10):
@@ -42,21 +55,28 @@ def published_layout(example, role, dim=None, label_num=10):
     non-trainable statistics), buffer_mean / buffer_var (persistable buffers)."""
     if example == "toy":
         dim = dim or 512
-        return _toy("generator." if role == "generator" else "discriminator.", dim,
-                    2 if role == "generator" else 1)
+        return _toy(
+            "generator." if role == "generator" else "discriminator.",
+            dim,
+            2 if role == "generator" else 1,
+        )
     if example == "mnist":
         d = dim or 64
         if role == "generator":
             g = "generator."
-            return (_pair(g + "linear1", [NOISE, 64 * d], "linear")
-                    + _pair(g + "conv2d_transpose1", [4 * d, 2 * d, 5, 5], "conv2d_transpose")
-                    + _pair(g + "conv2d_transpose2", [2 * d, d, 5, 5], "conv2d_transpose")
-                    + _pair(g + "conv2d_transpose3", [d, 1, 5, 5], "conv2d_transpose"))
+            return (
+                _pair(g + "linear1", [NOISE, 64 * d], "linear")
+                + _pair(g + "conv2d_transpose1", [4 * d, 2 * d, 5, 5], "conv2d_transpose")
+                + _pair(g + "conv2d_transpose2", [2 * d, d, 5, 5], "conv2d_transpose")
+                + _pair(g + "conv2d_transpose3", [d, 1, 5, 5], "conv2d_transpose")
+            )
         c = "discriminator."
-        return (_pair(c + "conv2d_1", [d, 1, 5, 5], "conv2d")
-                + _pair(c + "conv2d_2", [2 * d, d, 5, 5], "conv2d")
-                + _pair(c + "conv2d_3", [4 * d, 2 * d, 5, 5], "conv2d")
-                + _pair(c + "linear", [64 * d, 1], "linear"))
+        return (
+            _pair(c + "conv2d_1", [d, 1, 5, 5], "conv2d")
+            + _pair(c + "conv2d_2", [2 * d, d, 5, 5], "conv2d")
+            + _pair(c + "conv2d_3", [4 * d, 2 * d, 5, 5], "conv2d")
+            + _pair(c + "linear", [64 * d, 1], "linear")
+        )
     if example != "cifar10":
         raise ValueError(example)
     C, L = dim or 128, label_num
@@ -65,28 +85,38 @@ def published_layout(example, role, dim=None, label_num=10):
         rows = _pair(g + "linear1", [NOISE, 16 * C], "linear")
         for b in range(3):
             blk = f"{g}ResidualBlocks.{b}."
-            rows += (_pair(blk + "conv_shortcut.conv2D", [C, C, 1, 1], "conv2d")
-                     + _pair(blk + "conv_1.conv2D", [C, C, 3, 3], "conv2d")
-                     + _pair(blk + "conv_2", [C, C, 3, 3], "conv2d")
-                     + _cbn(blk + "normalize1.normalize", L, C)
-                     + _cbn(blk + "normalize2.normalize", L, C))
+            rows += (
+                _pair(blk + "conv_shortcut.conv2D", [C, C, 1, 1], "conv2d")
+                + _pair(blk + "conv_1.conv2D", [C, C, 3, 3], "conv2d")
+                + _pair(blk + "conv_2", [C, C, 3, 3], "conv2d")
+                + _cbn(blk + "normalize1.normalize", L, C)
+                + _cbn(blk + "normalize2.normalize", L, C)
+            )
         n = g + "Normalize.normalize"
-        rows += [(f"{n}.weight", [C], "bn"), (f"{n}.bias", [C], "bn"),
-                 (f"{n}._mean", [C], "bn_mean"), (f"{n}._variance", [C], "bn_var")]
+        rows += [
+            (f"{n}.weight", [C], "bn"),
+            (f"{n}.bias", [C], "bn"),
+            (f"{n}._mean", [C], "bn_mean"),
+            (f"{n}._variance", [C], "bn_var"),
+        ]
         return rows + _pair(g + "conv", [3, C, 3, 3], "conv2d")
     d = "discriminator."
     o = d + "optimized_resblock_disc1."
-    rows = (_pair(o + "conv_1", [C, 3, 3, 3], "conv2d")
-            + _pair(o + "conv_2.conv2D", [C, C, 3, 3], "conv2d")
-            + _pair(o + "conv_shortcut.conv2D", [C, 3, 1, 1], "conv2d"))
+    rows = (
+        _pair(o + "conv_1", [C, 3, 3, 3], "conv2d")
+        + _pair(o + "conv_2.conv2D", [C, C, 3, 3], "conv2d")
+        + _pair(o + "conv_shortcut.conv2D", [C, 3, 1, 1], "conv2d")
+    )
     for b in range(3):
         blk = f"{d}ResidualBlocks.{b}."
         down = ".conv2D" if b == 0 else ""
-        rows += (_pair(f"{blk}conv_shortcut{down}", [C, C, 1, 1], "conv2d")
-                 + _pair(blk + "conv_1", [C, C, 3, 3], "conv2d")
-                 + _pair(f"{blk}conv_2{down}", [C, C, 3, 3], "conv2d")
-                 + _layer_norm(blk + "normalize1.normalize")
-                 + _layer_norm(blk + "normalize2.normalize"))
+        rows += (
+            _pair(f"{blk}conv_shortcut{down}", [C, C, 1, 1], "conv2d")
+            + _pair(blk + "conv_1", [C, C, 3, 3], "conv2d")
+            + _pair(f"{blk}conv_2{down}", [C, C, 3, 3], "conv2d")
+            + _layer_norm(blk + "normalize1.normalize")
+            + _layer_norm(blk + "normalize2.normalize")
+        )
     return rows + _pair(d + "linear", [C, 1], "linear") + _pair(d + "linear2", [C, L], "linear")
 
 
@@ -117,8 +147,13 @@ def _tensor_names(layout):
             counters["eager_tmp"] += 1
             continue
         layer, leaf = key.rsplit(".", 1)
-        family = {"table": "create_parameter", "scalar": "create_parameter",
-                  "bn_mean": "batch_norm", "bn_var": "batch_norm", "bn": "batch_norm"}.get(kind, kind)
+        family = {
+            "table": "create_parameter",
+            "scalar": "create_parameter",
+            "bn_mean": "batch_norm",
+            "bn_var": "batch_norm",
+            "bn": "batch_norm",
+        }.get(kind, kind)
         if (layer, family) not in layers or family == "create_parameter":
             layers[layer, family] = counters.get(family, 0)
             counters[family] = layers[layer, family] + 1
@@ -133,8 +168,10 @@ def write_published_file(path, example, role, seed, **sizes):
     Returns the arrays. sizes: dim, label_num (defaults: the published config)."""
     rng = np.random.default_rng(seed)
     layout = published_layout(example, role, **sizes)
-    arrays = {key: np.ascontiguousarray(_values(rng, key, shape, kind), dtype=np.float32)
-              for key, shape, kind in layout}
+    arrays = {
+        key: np.ascontiguousarray(_values(rng, key, shape, kind), dtype=np.float32)
+        for key, shape, kind in layout
+    }
     state = dict(arrays)
     state[EXTRA] = _tensor_names(layout)
     with open(path, "wb") as f:

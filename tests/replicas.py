@@ -25,11 +25,17 @@ def main(out_dir, script, overrides):
     parallel = importlib.import_module("gankit.parallel")
     trainer = importlib.import_module("gankit.trainer")
     classifier = importlib.import_module("gankit.classifier")
-    run_init, run_finish, local_rows = trainer.AlternatingTrainer.__init__, trainer.AlternatingTrainer.finish, parallel.local_rows
+    run_init, run_finish, local_rows = (
+        trainer.AlternatingTrainer.__init__,
+        trainer.AlternatingTrainer.finish,
+        parallel.local_rows,
+    )
 
     def save(model, stage):
         for name, layer in (("generator", model.generator), ("critic", model.critic)):
-            path = os.path.join(out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams")
+            path = os.path.join(
+                out_dir, f"rank{paddle.distributed.get_rank()}_{stage}_{name}.pdparams"
+            )
             paddle.save(layer.state_dict(), path)
 
     def init_saving_the_initial_replicas(self, cfg, model, *args, **kwargs):

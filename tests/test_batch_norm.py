@@ -7,11 +7,12 @@
   leaves the running averages untouched (EVAL.sample_norm=batch, the paper's sampling).
 """
 
-from gankit import metrics
-from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
+
+from gankit import metrics
+from gankit import networks as models
 
 EPS = 1e-5
 
@@ -23,8 +24,11 @@ def numpy_batch_norm(x, weight, bias, groups=1):
     mean = parts.mean(axis=(1, 3, 4), keepdims=True)
     var = parts.var(axis=(1, 3, 4), keepdims=True)
     y = ((parts - mean) / np.sqrt(var + EPS)).reshape(x.shape)
-    return y * weight[None, :, None, None] + bias[None, :, None, None], \
-        mean.reshape(groups, -1), var.reshape(groups, -1)
+    return (
+        y * weight[None, :, None, None] + bias[None, :, None, None],
+        mean.reshape(groups, -1),
+        var.reshape(groups, -1),
+    )
 
 
 def random_layer(groups, rng, channels=3):
@@ -44,16 +48,20 @@ def state(layer):
 def test_group_statistics_and_running_averages_against_numpy(groups):
     rng = np.random.default_rng(groups)
     layer = random_layer(groups, rng)
-    x = (3 * rng.standard_normal((8, 3, 4, 5)) + rng.standard_normal((8, 1, 1, 1))).astype("float32")
+    x = (3 * rng.standard_normal((8, 3, 4, 5)) + rng.standard_normal((8, 1, 1, 1))).astype(
+        "float32"
+    )
     before = state(layer)
     y = layer(paddle.to_tensor(x)).numpy()
     expected, means, variances = numpy_batch_norm(x, before["weight"], before["bias"], groups)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
     # one update per call, by Paddle's rule, from the mean over the groups
-    np.testing.assert_allclose(layer._mean.numpy(), 0.9 * before["_mean"] + 0.1 * means.mean(0),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(layer._variance.numpy(),
-                               0.9 * before["_variance"] + 0.1 * variances.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        layer._mean.numpy(), 0.9 * before["_mean"] + 0.1 * means.mean(0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        layer._variance.numpy(), 0.9 * before["_variance"] + 0.1 * variances.mean(0), rtol=1e-5
+    )
     # not the whole batch's statistics
     whole, _, _ = numpy_batch_norm(x, before["weight"], before["bias"], 1)
     assert np.abs(y - whole).max() > 1e-2
@@ -97,19 +105,25 @@ def test_generator_with_two_groups_computes_the_papers_two_towers():
     one.set_state_dict(towers.state_dict())
     noise, labels = paddle.randn([8, 16]), paddle.to_tensor([0, 1, 2, 3, 4, 5, 6, 7])
     both = towers(noise, labels).numpy()
-    halves = np.concatenate([one(noise[:4], labels[:4]).numpy(), one(noise[4:], labels[4:]).numpy()])
+    halves = np.concatenate(
+        [one(noise[:4], labels[:4]).numpy(), one(noise[4:], labels[4:]).numpy()]
+    )
     np.testing.assert_allclose(both, halves, rtol=1e-4, atol=1e-5)
     norms = [s for s in towers.sublayers() if isinstance(s, models.BATCH_NORMS)]
-    assert len(norms) == 7 and all(isinstance(s, models.GroupedBatchNorm2D) and s.groups == 2
-                                   for s in norms)  # 3 blocks x 2 conditional, and the output's
+    assert len(norms) == 7 and all(
+        isinstance(s, models.GroupedBatchNorm2D) and s.groups == 2 for s in norms
+    )  # 3 blocks x 2 conditional, and the output's
 
 
 def test_local_bn_groups():
     assert models.local_bn_groups(2, 1, (64, 128)) == 2
     assert models.local_bn_groups(2, 2, (64, 128)) == 1
     assert models.local_bn_groups(8, 4) == 2
-    with pytest.raises(ValueError, match=r"bn_groups=2 cannot be shared by 4 processes.*"
-                                         r"multiple of 4 \(e.g. 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"bn_groups=2 cannot be shared by 4 processes.*"
+        r"multiple of 4 \(e.g. 4",
+    ):
         models.local_bn_groups(2, 4)
     with pytest.raises(ValueError, match="cannot be shared by 2 processes"):
         models.local_bn_groups(3, 2)
@@ -150,8 +164,9 @@ def test_batch_statistics_normalises_each_batch_and_keeps_the_running_averages(k
         ref = paddle.nn.BatchNorm2D(3)
         ref.set_state_dict(layer.state_dict())
         ref.eval()
-        np.testing.assert_allclose(net(paddle.to_tensor(x)).numpy(), ref(paddle.to_tensor(x)).numpy(),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            net(paddle.to_tensor(x)).numpy(), ref(paddle.to_tensor(x)).numpy(), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_batch_statistics_restores_after_an_error():
@@ -177,8 +192,10 @@ def test_generate_with_batch_norm_mode():
     for _ in range(3):  # move the running averages away from their start
         generator({"noise": paddle.randn([8, 16]), "labels": paddle.randint(0, 10, [8])})
     before = state(generator)
-    inputs = {"noise": rng.standard_normal((12, 16)).astype("float32"),
-              "labels": rng.integers(0, 10, 12)}
+    inputs = {
+        "noise": rng.standard_normal((12, 16)).astype("float32"),
+        "labels": rng.integers(0, 10, 12),
+    }
     batch = metrics.generate(generator, inputs, 6, norm="batch")
     running = metrics.generate(generator, inputs, 6, norm="running")
     for key, value in state(generator).items():
@@ -189,20 +206,38 @@ def test_generate_with_batch_norm_mode():
     whole = models.cifar_models(16, 8, 8, conditional=True, layer_norm=False, bn_groups=1)[0]
     whole.set_state_dict(generator.state_dict())
     with paddle.no_grad():
-        expected = np.concatenate([whole({k: paddle.to_tensor(v[i:i + 6]) for k, v in inputs.items()})
-                                   ["fake"].numpy() for i in (0, 6)])
+        expected = np.concatenate(
+            [
+                whole({k: paddle.to_tensor(v[i : i + 6]) for k, v in inputs.items()})[
+                    "fake"
+                ].numpy()
+                for i in (0, 6)
+            ]
+        )
     np.testing.assert_allclose(batch, expected, rtol=1e-4, atol=1e-5)
     assert np.abs(batch - running).max() > 1e-3
 
 
-@pytest.mark.parametrize("override, message", [
-    ("MODEL.bn_groups=3", "MODEL.bn_groups: bn_groups=3 does not split a batch of 64 into equal groups"),
-    ("EVAL.sample_norm=median", "EVAL.sample_norm='median': use batch or running"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "MODEL.bn_groups=3",
+            "MODEL.bn_groups: bn_groups=3 does not split a batch of 64 into equal groups",
+        ),
+        ("EVAL.sample_norm=median", "EVAL.sample_norm='median': use batch or running"),
+    ],
+)
 def test_bad_settings_are_one_line(tmp_path, override, message):
     from conftest import one_error_line, run_script
 
-    line = one_error_line(run_script("wgangp_cifar10.py", "mode=export", override,
-                                     f"INFER.pretrained_model_path={tmp_path}/none.pdparams",
-                                     f"hydra.run.dir={tmp_path / 'run'}"))
+    line = one_error_line(
+        run_script(
+            "wgangp_cifar10.py",
+            "mode=export",
+            override,
+            f"INFER.pretrained_model_path={tmp_path}/none.pdparams",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        )
+    )
     assert message in line

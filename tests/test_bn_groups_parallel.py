@@ -15,9 +15,17 @@ def test_cifar10_two_processes_equal_one_process_with_two_groups(tmp_path):
     outs = {}
     for processes in (2, 1):
         outs[processes] = tmp_path / f"p{processes}"
-        result = dp.run("wgangp_cifar10.py", outs[processes], *dp.CIFAR, "TRAIN.epochs=1",
-                        "TRAIN.iters_per_epoch=1", "MODEL.bn_groups=2", f"DATA.data_path={data}",
-                        f"EVAL.inception_weights={tmp_path}/none.pdparams", processes=processes)
+        result = dp.run(
+            "wgangp_cifar10.py",
+            outs[processes],
+            *dp.CIFAR,
+            "TRAIN.epochs=1",
+            "TRAIN.iters_per_epoch=1",
+            "MODEL.bn_groups=2",
+            f"DATA.data_path={data}",
+            f"EVAL.inception_weights={tmp_path}/none.pdparams",
+            processes=processes,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     dp.assert_trained_replicas_identical(outs[2])
     for name in ("generator", "critic"):
@@ -25,7 +33,9 @@ def test_cifar10_two_processes_equal_one_process_with_two_groups(tmp_path):
         for key in two:
             # a bias right before a batch norm has gradient 0 up to rounding, which Adam
             # turns into steps of about the learning rate: these differ by ~2e-4 either way
-            if name == "generator" and re.fullmatch(r"net\.(fc|blocks\.\d\.(conv1|conv2|shortcut))\.bias", key):
+            if name == "generator" and re.fullmatch(
+                r"net\.(fc|blocks\.\d\.(conv1|conv2|shortcut))\.bias", key
+            ):
                 continue
             # so does any single weight whose gradient happens to be near 0: Adam's first
             # step is about +-lr (2e-4) whatever the gradient's size, so an element may differ
@@ -37,8 +47,11 @@ def test_cifar10_two_processes_equal_one_process_with_two_groups(tmp_path):
 
 def test_groups_that_processes_cannot_share_are_refused(tmp_path):
     data = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
-    result = dp.run("wgangp_cifar10.py", tmp_path, *dp.CIFAR, "MODEL.bn_groups=3",
-                    f"DATA.data_path={data}")
+    result = dp.run(
+        "wgangp_cifar10.py", tmp_path, *dp.CIFAR, "MODEL.bn_groups=3", f"DATA.data_path={data}"
+    )
     assert result.returncode == 2
-    assert "ERROR: MODEL.bn_groups: bn_groups=3 cannot be shared by 2 processes" \
+    assert (
+        "ERROR: MODEL.bn_groups: bn_groups=3 cannot be shared by 2 processes"
         in result.stdout + result.stderr
+    )

@@ -4,20 +4,17 @@ import json
 import os
 import tarfile
 
-import functions
-from gankit import datasets
-from gankit import metrics as metric_math
-from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
-from gankit import files
+from cifar_files import batch, write_tarball
 from omegaconf import OmegaConf
 
-from cifar_files import batch, write_tarball
+import functions
 from conftest import EXAMPLE_DIR, one_error_line, run_script, usage_error
-
-
+from gankit import datasets, files
+from gankit import metrics as metric_math
+from gankit import networks as models
 
 
 def test_tarball_is_read_without_hard_coded_sizes(tmp_path):
@@ -53,7 +50,9 @@ def test_unset_path_uses_paddles_cache(tmp_path, monkeypatch):
 
 def test_missing_and_corrupt_files(tmp_path, capsys):
     monkey_missing = str(tmp_path / "nope.tar.gz")
-    assert "no such file or directory" in usage_error(capsys, datasets.load_cifar10, monkey_missing, None)
+    assert "no such file or directory" in usage_error(
+        capsys, datasets.load_cifar10, monkey_missing, None
+    )
     corrupt = tmp_path / "c.tar.gz"
     corrupt.write_bytes(open(write_tarball(str(tmp_path / "good.tar.gz")), "rb").read()[:3000])
     err = usage_error(capsys, datasets.load_cifar10, str(corrupt), None)
@@ -95,8 +94,11 @@ def test_resnets_shapes_and_penalty(conditional, layer_norm):
         assert critic.forward_with_logits(fake)[1].shape == [4, 10]
     gp, _ = functions.gradient_penalty(critic, paddle.randn([4, 3, 32, 32]), fake.detach())
     gp.backward()  # reaches every weight of the score path (biases of a ReLU net need not)
-    assert all(p.grad is not None for name, p in critic.named_parameters()
-               if name.endswith("weight") and not name.startswith("classes."))
+    assert all(
+        p.grad is not None
+        for name, p in critic.named_parameters()
+        if name.endswith("weight") and not name.startswith("classes.")
+    )
 
 
 def test_critic_has_no_batch_statistics():
@@ -130,22 +132,39 @@ def test_acgan_terms_against_numpy():
     paddle.seed(0)
     critic = LinearAcganCritic(6)
     rng = np.random.default_rng(0)
-    real, fake = rng.standard_normal((8, 6)).astype("float32"), rng.standard_normal((8, 6)).astype("float32")
+    real, fake = (
+        rng.standard_normal((8, 6)).astype("float32"),
+        rng.standard_normal((8, 6)).astype("float32"),
+    )
     labels = rng.integers(0, 10, 8)
-    out = {"real": paddle.to_tensor(real), "fake": paddle.to_tensor(fake), "labels": paddle.to_tensor(labels)}
+    out = {
+        "real": paddle.to_tensor(real),
+        "fake": paddle.to_tensor(fake),
+        "labels": paddle.to_tensor(labels),
+    }
     v, b = critic.v.weight.numpy(), critic.v.bias.numpy()
     ce_real = -log_softmax(real @ v + b)[np.arange(8), labels].mean()
     terms = functions.CriticLoss(critic, 10.0, acgan_scale=1.0)(out)
     assert float(terms["critic_acgan"]) == pytest.approx(ce_real, rel=1e-5)
     ce_fake = -log_softmax(fake @ v + b)[np.arange(8), labels].mean()
-    g_terms = functions.GeneratorLoss(critic, acgan_scale=0.1)({"fake": out["fake"], "labels": out["labels"]})
+    g_terms = functions.GeneratorLoss(critic, acgan_scale=0.1)(
+        {"fake": out["fake"], "labels": out["labels"]}
+    )
     assert float(g_terms["generator_acgan"]) == pytest.approx(0.1 * ce_fake, rel=1e-5)
     w, bw = critic.w.weight.numpy()[:, 0], critic.w.bias.numpy()[0]
     assert float(g_terms["generator"]) == pytest.approx(-(fake @ w + bw).mean(), rel=1e-5)
 
 
-TINY = ["MODEL.dim_g=8", "MODEL.dim_d=8", "MODEL.noise_dim=16", "TRAIN.batch_size=8",
-        "TRAIN.generator_batch_size=16", "EVAL.num_samples=40", "EVAL.batch_size=20", "DATA.md5=null"]
+TINY = [
+    "MODEL.dim_g=8",
+    "MODEL.dim_d=8",
+    "MODEL.noise_dim=16",
+    "TRAIN.batch_size=8",
+    "TRAIN.generator_batch_size=16",
+    "EVAL.num_samples=40",
+    "EVAL.batch_size=20",
+    "DATA.md5=null",
+]
 
 
 @pytest.fixture(scope="module")
@@ -156,16 +175,27 @@ def tarball(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tarball):
     run_dir = tmp_path_factory.mktemp("train")
-    result = run_script("wgangp_cifar10.py", *TINY, "TRAIN.epochs=2", "TRAIN.iters_per_epoch=2",
-                        f"DATA.data_path={tarball}", f"EVAL.inception_weights={run_dir}/none.pdparams",
-                        f"hydra.run.dir={run_dir}")
+    result = run_script(
+        "wgangp_cifar10.py",
+        *TINY,
+        "TRAIN.epochs=2",
+        "TRAIN.iters_per_epoch=2",
+        f"DATA.data_path={tarball}",
+        f"EVAL.inception_weights={run_dir}/none.pdparams",
+        f"hydra.run.dir={run_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
 
 def test_train_outputs_and_offline_metrics(trained):
-    for name in ["model_generator.pdparams", "model_discriminator.pdparams", "losses.png",
-                 "plots/epoch_0002.png", "samples.png"]:
+    for name in [
+        "model_generator.pdparams",
+        "model_discriminator.pdparams",
+        "losses.png",
+        "plots/epoch_0002.png",
+        "samples.png",
+    ]:
         assert (trained / name).stat().st_size > 0, name
     history = json.loads((trained / "losses.json").read_text())
     assert [h["iteration"] for h in history] == [2, 4]
@@ -183,9 +213,16 @@ def test_train_outputs_and_offline_metrics(trained):
 
 
 def test_learning_rate_decays_linearly_to_zero(tarball, tmp_path):
-    result = run_script("wgangp_cifar10.py", *TINY, "TRAIN.epochs=2", "TRAIN.iters_per_epoch=2",
-                        "MODEL.conditional=false", f"DATA.data_path={tarball}",
-                        f"EVAL.inception_weights={tmp_path}/none.pdparams", f"hydra.run.dir={tmp_path}")
+    result = run_script(
+        "wgangp_cifar10.py",
+        *TINY,
+        "TRAIN.epochs=2",
+        "TRAIN.iters_per_epoch=2",
+        "MODEL.conditional=false",
+        f"DATA.data_path={tarball}",
+        f"EVAL.inception_weights={tmp_path}/none.pdparams",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "losses.json").read_text())
     assert "acgan_accuracy_real" not in history[0]
@@ -197,24 +234,48 @@ def test_learning_rate_decays_linearly_to_zero(tarball, tmp_path):
 def test_eval_export_infer_round_trip(trained, tarball, tmp_path):
     weights = trained / "model_generator.pdparams"
     common = [f"EVAL.inception_weights={tmp_path}/none.pdparams"]
-    ev = run_script("wgangp_cifar10.py", "mode=eval", *TINY, *common,
-                    f"EVAL.pretrained_gen_model_path={weights}", f"hydra.run.dir={tmp_path / 'eval'}")
+    ev = run_script(
+        "wgangp_cifar10.py",
+        "mode=eval",
+        *TINY,
+        *common,
+        f"EVAL.pretrained_gen_model_path={weights}",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    )
     assert ev.returncode == 0, ev.stderr[-3000:]
     samples = np.load(tmp_path / "eval" / "samples.npz")["samples"]
     np.testing.assert_array_equal(samples, np.load(trained / "samples.npz")["samples"])
     prefix = tmp_path / "export" / "generator"
-    ex = run_script("wgangp_cifar10.py", "mode=export", *TINY, f"INFER.pretrained_model_path={weights}",
-                    f"INFER.export_path={prefix}", f"hydra.run.dir={tmp_path / 'export_run'}")
+    ex = run_script(
+        "wgangp_cifar10.py",
+        "mode=export",
+        *TINY,
+        f"INFER.pretrained_model_path={weights}",
+        f"INFER.export_path={prefix}",
+        f"hydra.run.dir={tmp_path / 'export_run'}",
+    )
     assert ex.returncode == 0, ex.stderr[-3000:]
-    inf = run_script("wgangp_cifar10.py", "mode=infer", *TINY, *common, f"INFER.export_path={prefix}",
-                     f"hydra.run.dir={tmp_path / 'infer'}")
+    inf = run_script(
+        "wgangp_cifar10.py",
+        "mode=infer",
+        *TINY,
+        *common,
+        f"INFER.export_path={prefix}",
+        f"hydra.run.dir={tmp_path / 'infer'}",
+    )
     assert inf.returncode == 0, inf.stderr[-3000:]
     inferred = np.load(tmp_path / "infer" / "samples.npz")["samples"].astype(int)
     # the exported model normalises with the running averages: compare with eval's
     # EVAL.sample_norm=running samples (the default, batch, uses each batch's statistics)
-    running = run_script("wgangp_cifar10.py", "mode=eval", *TINY, *common, "EVAL.sample_norm=running",
-                         f"EVAL.pretrained_gen_model_path={weights}",
-                         f"hydra.run.dir={tmp_path / 'eval_running'}")
+    running = run_script(
+        "wgangp_cifar10.py",
+        "mode=eval",
+        *TINY,
+        *common,
+        "EVAL.sample_norm=running",
+        f"EVAL.pretrained_gen_model_path={weights}",
+        f"hydra.run.dir={tmp_path / 'eval_running'}",
+    )
     assert running.returncode == 0, running.stderr[-3000:]
     samples_running = np.load(tmp_path / "eval_running" / "samples.npz")["samples"].astype(int)
     assert np.abs(samples_running - samples.astype(int)).max() > 1
@@ -225,17 +286,35 @@ def test_eval_export_infer_round_trip(trained, tarball, tmp_path):
 
 def test_unconditional_weights_do_not_fit_the_conditional_model(tarball, tmp_path):
     run_dir = tmp_path / "uncond"
-    result = run_script("wgangp_cifar10.py", *TINY, "TRAIN.epochs=1", "TRAIN.iters_per_epoch=1",
-                        "MODEL.conditional=false", f"DATA.data_path={tarball}",
-                        f"EVAL.inception_weights={tmp_path}/none.pdparams", f"hydra.run.dir={run_dir}")
+    result = run_script(
+        "wgangp_cifar10.py",
+        *TINY,
+        "TRAIN.epochs=1",
+        "TRAIN.iters_per_epoch=1",
+        "MODEL.conditional=false",
+        f"DATA.data_path={tarball}",
+        f"EVAL.inception_weights={tmp_path}/none.pdparams",
+        f"hydra.run.dir={run_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    line = one_error_line(run_script("wgangp_cifar10.py", "mode=eval", *TINY,
-                                     f"EVAL.pretrained_gen_model_path={run_dir / 'model_generator.pdparams'}",
-                                     f"hydra.run.dir={tmp_path / 'eval'}"))
+    line = one_error_line(
+        run_script(
+            "wgangp_cifar10.py",
+            "mode=eval",
+            *TINY,
+            f"EVAL.pretrained_gen_model_path={run_dir / 'model_generator.pdparams'}",
+            f"hydra.run.dir={tmp_path / 'eval'}",
+        )
+    )
     assert "EVAL.pretrained_gen_model_path" in line and "another model" in line
 
 
 def test_missing_data_is_one_clear_line(tmp_path):
-    line = one_error_line(run_script("wgangp_cifar10.py", f"DATA.data_path={tmp_path}/none.tar.gz",
-                                     f"hydra.run.dir={tmp_path / 'run'}"))
+    line = one_error_line(
+        run_script(
+            "wgangp_cifar10.py",
+            f"DATA.data_path={tmp_path}/none.tar.gz",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        )
+    )
     assert "cifar-10-python.tar.gz" in line and "https://www.cs.toronto.edu" in line

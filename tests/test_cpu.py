@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 
-from gankit import cpu
 import paddle
 import pytest
 
 from conftest import EXAMPLE_DIR
+from gankit import cpu
 
 INTEL = ("GenuineIntel", {"avx2", "fma", "avx512f"})
 AMD = ("AuthenticAMD", {"avx2", "fma"})
@@ -44,8 +44,9 @@ def test_intel_gets_a_thread_per_core_and_mkl_as_it_is(machine):
 
 def test_amd_gets_mkls_avx2_path_and_a_thread_per_core(machine):
     given = machine(AMD, cores=2)
-    assert cpu.use_fast_cpu_math() == ("MKL_DEBUG_CPU_TYPE=5 (MKL's AVX2 path on this AMD CPU), "
-                                       "2 math threads (2 cores)")
+    assert cpu.use_fast_cpu_math() == (
+        "MKL_DEBUG_CPU_TYPE=5 (MKL's AVX2 path on this AMD CPU), 2 math threads (2 cores)"
+    )
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "5" and given == [2]
 
 
@@ -65,8 +66,9 @@ def test_launched_processes_share_the_cores_and_threads_are_capped(machine):
 
 def test_the_users_settings_win(machine):
     given = machine(AMD, cores=16, MKL_DEBUG_CPU_TYPE="6", OMP_NUM_THREADS="3")
-    assert cpu.use_fast_cpu_math() == ("MKL_DEBUG_CPU_TYPE=6 (yours), "
-                                       "3 math threads (OMP_NUM_THREADS=3, yours)")
+    assert cpu.use_fast_cpu_math() == (
+        "MKL_DEBUG_CPU_TYPE=6 (yours), 3 math threads (OMP_NUM_THREADS=3, yours)"
+    )
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "6" and given == [3]
 
 
@@ -84,12 +86,19 @@ def test_cpuinfo_is_read():
 def choice_in_a_fresh_process(**env):
     """What the scripts log: they import paddle (which sets OMP_NUM_THREADS=1 when it is
     unset) before main() calls use_fast_cpu_math."""
-    code = (f"import sys; sys.path.insert(0, {EXAMPLE_DIR!r}); import paddle; "
-            "from gankit import cpu; "
-            "print(cpu.use_fast_cpu_math())")
+    code = (
+        f"import sys; sys.path.insert(0, {EXAMPLE_DIR!r}); import paddle; "
+        "from gankit import cpu; "
+        "print(cpu.use_fast_cpu_math())"
+    )
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.strip().splitlines()[-1]
 
 
@@ -98,11 +107,14 @@ def test_paddles_own_omp_num_threads_is_not_taken_for_the_users():
     threads = min(cores, 8)
     assert choice_in_a_fresh_process().endswith(
         f"{threads} math thread{'s' if threads > 1 else ''} ({cores} core{'s' if cores > 1 else ''}"
-        + (", at most 8)" if cores > 8 else ")"))
+        + (", at most 8)" if cores > 8 else ")")
+    )
     assert choice_in_a_fresh_process(MKL_NUM_THREADS="1").endswith(
-        "1 math thread (MKL_NUM_THREADS=1, yours)")
+        "1 math thread (MKL_NUM_THREADS=1, yours)"
+    )
     assert choice_in_a_fresh_process(OMP_NUM_THREADS="2").endswith(
-        "2 math threads (OMP_NUM_THREADS=2, yours)")
+        "2 math threads (OMP_NUM_THREADS=2, yours)"
+    )
 
 
 def test_omp_num_threads_1_is_taken_for_paddles_own(machine):

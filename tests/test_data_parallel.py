@@ -12,33 +12,68 @@ import subprocess
 import sys
 import time
 
-from gankit import startup
-from gankit import parallel
 import numpy as np
 import paddle
 import pytest
-
 from cifar_files import write_tarball
-from conftest import EXAMPLE_DIR, compose
 from mnist_files import write_idx_dir
+
+from conftest import EXAMPLE_DIR, compose
+from gankit import parallel, startup
 
 REPLICAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "replicas.py")
 TOY = ["MODEL.hidden_size=32", "TRAIN.batch_size=64", "EVAL.num_samples=100"]
-MNIST = ["MODEL.dim=4", "MODEL.noise_dim=16", "TRAIN.batch_size=16", "TRAIN.eval_during_train=false",
-         "EVAL.classifier_epochs=1", "EVAL.num_samples=100", "EVAL.batch_size=50"]
-CIFAR = ["MODEL.dim_g=8", "MODEL.dim_d=8", "MODEL.noise_dim=16", "TRAIN.batch_size=8",
-         "TRAIN.generator_batch_size=16", "EVAL.num_samples=20", "EVAL.batch_size=10", "DATA.md5=null"]
+MNIST = [
+    "MODEL.dim=4",
+    "MODEL.noise_dim=16",
+    "TRAIN.batch_size=16",
+    "TRAIN.eval_during_train=false",
+    "EVAL.classifier_epochs=1",
+    "EVAL.num_samples=100",
+    "EVAL.batch_size=50",
+]
+CIFAR = [
+    "MODEL.dim_g=8",
+    "MODEL.dim_d=8",
+    "MODEL.noise_dim=16",
+    "TRAIN.batch_size=8",
+    "TRAIN.generator_batch_size=16",
+    "EVAL.num_samples=20",
+    "EVAL.batch_size=10",
+    "DATA.md5=null",
+]
 
 
 def run(script, out, *overrides, processes=2):
     """Train with `processes` CPU processes; returns the run and the launcher's log dir."""
-    launcher = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
-                "--log_dir", str(out / "launch_logs")] if processes > 1 else []
+    launcher = (
+        [
+            "-m",
+            "paddle.distributed.launch",
+            "--nproc_per_node",
+            str(processes),
+            "--log_dir",
+            str(out / "launch_logs"),
+        ]
+        if processes > 1
+        else []
+    )
     env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")  # 2 cores, 2 processes
     return subprocess.run(
-        [sys.executable, *launcher, REPLICAS, str(out / "replicas"), os.path.join(EXAMPLE_DIR, script),
-         *overrides, f"hydra.run.dir={out / 'run'}"],
-        env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            *launcher,
+            REPLICAS,
+            str(out / "replicas"),
+            os.path.join(EXAMPLE_DIR, script),
+            *overrides,
+            f"hydra.run.dir={out / 'run'}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def replica(out, rank, stage, name):
@@ -59,8 +94,9 @@ def assert_trained_replicas_identical(out):
 
 def assert_rank_0_alone_wrote_files(out):
     """Rank 1 wrote no file (the processes share the run directory), rank 0 its results."""
-    assert not (out / "replicas" / "rank1_wrote.txt").exists(), \
-        (out / "replicas" / "rank1_wrote.txt").read_text()
+    assert not (out / "replicas" / "rank1_wrote.txt").exists(), (
+        out / "replicas" / "rank1_wrote.txt"
+    ).read_text()
     wrote = (out / "replicas" / "rank0_wrote.txt").read_text().split()
     assert str(out / "run" / "metrics.json") in wrote
 
@@ -78,8 +114,14 @@ def toy_runs(tmp_path_factory):
     runs = {}
     for processes in (2, 1):
         out = tmp_path_factory.mktemp(f"toy{processes}")
-        result = run("wgangp_toy.py", out, *TOY, "TRAIN.epochs=1", "TRAIN.iters_per_epoch=1",
-                     processes=processes)
+        result = run(
+            "wgangp_toy.py",
+            out,
+            *TOY,
+            "TRAIN.epochs=1",
+            "TRAIN.iters_per_epoch=1",
+            processes=processes,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         runs[processes] = out
     return runs
@@ -108,8 +150,14 @@ def test_toy_two_process_step_equals_one_process_step_on_the_global_batch(toy_ru
 def test_only_rank_0_writes_results_and_other_ranks_log_to_their_own_file(toy_runs):
     assert_rank_0_alone_wrote_files(toy_runs[2])
     run_dir = toy_runs[2] / "run"
-    assert {"model_generator.pdparams", "metrics.json", "samples.npz", "train.log",
-            "checkpoints", ".hydra"} <= set(os.listdir(run_dir))
+    assert {
+        "model_generator.pdparams",
+        "metrics.json",
+        "samples.npz",
+        "train.log",
+        "checkpoints",
+        ".hydra",
+    } <= set(os.listdir(run_dir))
     assert not [n for n in os.listdir(run_dir) if "rank" in n and n != "train.rank1.log"]
     rank1_log = (run_dir / "train.rank1.log").read_text()
     assert "[Train][Epoch 1/1][Iter 1] critic_loss" in rank1_log
@@ -122,8 +170,15 @@ def test_mnist_two_processes_equal_one_process(tmp_path_factory):
     outs = {}
     for processes in (2, 1):
         outs[processes] = tmp_path_factory.mktemp(f"mnist{processes}")
-        result = run("wgangp_mnist.py", outs[processes], *MNIST, "TRAIN.epochs=1",
-                     "TRAIN.iters_per_epoch=2", f"DATA.data_path={data}", processes=processes)
+        result = run(
+            "wgangp_mnist.py",
+            outs[processes],
+            *MNIST,
+            "TRAIN.epochs=1",
+            "TRAIN.iters_per_epoch=2",
+            f"DATA.data_path={data}",
+            processes=processes,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_trained_replicas_identical(outs[2])
     assert_rank_0_alone_wrote_files(outs[2])
@@ -135,24 +190,41 @@ def test_mnist_every_process_builds_the_metric_classifier(tmp_path):
     gloo (CPU data parallelism) drops a process that waits 30 s in a collective, as the
     others did while rank 0 alone trained it (about 2 minutes with the defaults)."""
     data = write_idx_dir(str(tmp_path / "data"))
-    result = run("wgangp_mnist.py", tmp_path, *MNIST, "TRAIN.eval_during_train=true",
-                 "TRAIN.metric_samples=20", "TRAIN.epochs=1",
-                 "TRAIN.iters_per_epoch=1", f"DATA.data_path={data}")
+    result = run(
+        "wgangp_mnist.py",
+        tmp_path,
+        *MNIST,
+        "TRAIN.eval_during_train=true",
+        "TRAIN.metric_samples=20",
+        "TRAIN.epochs=1",
+        "TRAIN.iters_per_epoch=1",
+        f"DATA.data_path={data}",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "replicas" / "rank0_trained_classifier").exists()
     assert (tmp_path / "replicas" / "rank1_trained_classifier").exists()
     history = json.loads((tmp_path / "run" / "losses.json").read_text())
     assert history[0]["inception_score"] > 0  # rank 0 scored the epoch
     written = sorted(n for n in os.listdir(tmp_path / "run") if n.endswith(".pdparams"))
-    assert written == ["mnist_classifier.pdparams", "model_discriminator.pdparams",
-                       "model_generator.pdparams"]  # rank 0 alone caches the classifier
+    assert written == [
+        "mnist_classifier.pdparams",
+        "model_discriminator.pdparams",
+        "model_generator.pdparams",
+    ]  # rank 0 alone caches the classifier
 
 
 def test_cifar10_processes_hold_identical_weights_and_batch_norm_statistics(tmp_path):
     # the generator's batch norm normalises each process's rows, so no 1-process equality
     data = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
-    result = run("wgangp_cifar10.py", tmp_path, *CIFAR, "TRAIN.epochs=1", "TRAIN.iters_per_epoch=1",
-                 f"DATA.data_path={data}", f"EVAL.inception_weights={tmp_path}/none.pdparams")
+    result = run(
+        "wgangp_cifar10.py",
+        tmp_path,
+        *CIFAR,
+        "TRAIN.epochs=1",
+        "TRAIN.iters_per_epoch=1",
+        f"DATA.data_path={data}",
+        f"EVAL.inception_weights={tmp_path}/none.pdparams",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_trained_replicas_identical(tmp_path)
     assert_rank_0_alone_wrote_files(tmp_path)  # samples.png too: two writers once collided
@@ -163,8 +235,11 @@ def test_cifar10_processes_hold_identical_weights_and_batch_norm_statistics(tmp_
 def test_two_process_run_resumes_exactly_and_on_one_process(tmp_path):
     whole, first, resumed = tmp_path / "whole", tmp_path / "first", tmp_path / "resumed"
     checkpoint = f"TRAIN.checkpoint_path={first}/run/checkpoints/latest"
-    for out, overrides in ((whole, ["TRAIN.epochs=2"]), (first, ["TRAIN.epochs=1"]),
-                           (resumed, ["TRAIN.epochs=2", checkpoint])):
+    for out, overrides in (
+        (whole, ["TRAIN.epochs=2"]),
+        (first, ["TRAIN.epochs=1"]),
+        (resumed, ["TRAIN.epochs=2", checkpoint]),
+    ):
         result = run("wgangp_toy.py", out, *TOY, "TRAIN.iters_per_epoch=2", *overrides)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Resumed from" in (resumed / "run" / "train.rank1.log").read_text()
@@ -176,8 +251,15 @@ def test_two_process_run_resumes_exactly_and_on_one_process(tmp_path):
 
     # the random state is the same in every process: one process can continue the run
     alone = tmp_path / "alone"
-    result = run("wgangp_toy.py", alone, *TOY, "TRAIN.iters_per_epoch=2", "TRAIN.epochs=2",
-                 checkpoint, processes=1)
+    result = run(
+        "wgangp_toy.py",
+        alone,
+        *TOY,
+        "TRAIN.iters_per_epoch=2",
+        "TRAIN.epochs=2",
+        checkpoint,
+        processes=1,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_as_one_process(whole, alone, atol=1e-5)
 
@@ -186,8 +268,9 @@ def test_batch_that_does_not_divide_over_the_processes_is_refused(tmp_path):
     result = run("wgangp_toy.py", tmp_path, *TOY[:1], "TRAIN.batch_size=63")
     assert result.returncode == 2
     assert "Traceback" not in (tmp_path / "launch_logs" / "workerlog.0").read_text()
-    assert ("ERROR: TRAIN.batch_size=63 is the global batch and must divide evenly over the 2 "
-            "processes") in result.stdout + result.stderr
+    assert (
+        "ERROR: TRAIN.batch_size=63 is the global batch and must divide evenly over the 2 processes"
+    ) in result.stdout + result.stderr
 
 
 def test_modes_other_than_train_are_refused_under_the_launcher(tmp_path):
@@ -200,11 +283,26 @@ RANK_ERRORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rank_err
 
 
 def launch_rank_errors(tmp_path, ranks, delay):
-    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-               "--log_dir", str(tmp_path / "launch_logs"), RANK_ERRORS, ranks, str(delay)]
+    command = [
+        sys.executable,
+        "-m",
+        "paddle.distributed.launch",
+        "--nproc_per_node",
+        "2",
+        "--log_dir",
+        str(tmp_path / "launch_logs"),
+        RANK_ERRORS,
+        ranks,
+        str(delay),
+    ]
     tic = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
     return result, time.monotonic() - tic
 
 
@@ -233,14 +331,17 @@ def test_local_rows_partition_the_global_batch(monkeypatch):
         monkeypatch.setattr(parallel.dist, "get_rank", lambda rank=rank: rank)
         pieces.append(parallel.local_rows(batch))
     np.testing.assert_array_equal(np.concatenate([p["real"] for p in pieces]), batch["real"])
-    np.testing.assert_array_equal(np.concatenate([p["noise"].numpy() for p in pieces]), np.arange(6))
+    np.testing.assert_array_equal(
+        np.concatenate([p["noise"].numpy() for p in pieces]), np.arange(6)
+    )
     assert [len(p["real"]) for p in pieces] == [2, 2, 2]
 
 
 def test_batch_divisibility_is_checked_before_training(monkeypatch, capsys):
     monkeypatch.setattr(parallel.dist, "get_world_size", lambda: 4)
-    cfg = compose("cifar10", "TRAIN.batch_size=64", "TRAIN.generator_batch_size=30",
-                  "MODEL.bn_groups=4")
+    cfg = compose(
+        "cifar10", "TRAIN.batch_size=64", "TRAIN.generator_batch_size=30", "MODEL.bn_groups=4"
+    )
     with pytest.raises(SystemExit) as info:
         startup.check_config(cfg)
     assert info.value.code == 2

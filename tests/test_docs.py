@@ -17,11 +17,22 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN_PAGES = ("docs/zh/examples/wgangp.md", "docs/en/examples/wgangp.md")
-SUBPAGES = ("usage", "faithfulness", "baselines", "speed", "mnist_recipes", "published", "reference")  # under the example in the navigation
-PAGES = MAIN_PAGES + tuple(f"docs/{lang}/examples/wgangp/{sub}.md"
-                           for lang in ("zh", "en") for sub in SUBPAGES)
-PAIRS = [(f"docs/zh/examples/{page}.md", f"docs/en/examples/{page}.md")
-         for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES))]
+SUBPAGES = (
+    "usage",
+    "faithfulness",
+    "baselines",
+    "speed",
+    "mnist_recipes",
+    "published",
+    "reference",
+)  # under the example in the navigation
+PAGES = MAIN_PAGES + tuple(
+    f"docs/{lang}/examples/wgangp/{sub}.md" for lang in ("zh", "en") for sub in SUBPAGES
+)
+PAIRS = [
+    (f"docs/zh/examples/{page}.md", f"docs/en/examples/{page}.md")
+    for page in ("wgangp", *(f"wgangp/{sub}" for sub in SUBPAGES))
+]
 FIX = "run `python docs/sync_snippets.py` to update the ranges"
 
 # fence line, then --8<--, the included file (optionally :START:END), --8<--
@@ -47,19 +58,30 @@ def snippets(page):
         info = m.group("info")
         linenums = re.search(r'\blinenums="(\d+)"', info)
         title = re.search(r'\btitle="([^"]*)"', info)
-        found.append((
-            text.count("\n", 0, m.start()) + 1,
-            m.group("path"),
-            int(m.group("start")) if m.group("start") else None,
-            int(m.group("end")) if m.group("end") else None,
-            int(linenums.group(1)) if linenums else None,
-            title.group(1) if title else None,
-        ))
+        found.append(
+            (
+                text.count("\n", 0, m.start()) + 1,
+                m.group("path"),
+                int(m.group("start")) if m.group("start") else None,
+                int(m.group("end")) if m.group("end") else None,
+                int(linenums.group(1)) if linenums else None,
+                title.group(1) if title else None,
+            )
+        )
     return found
 
 
-STEPS = ("set model", "set constraint", "set optimizer", "set validator", "initialize solver",
-         "train model", "evaluate", "visualize", "export model")
+STEPS = (
+    "set model",
+    "set constraint",
+    "set optimizer",
+    "set validator",
+    "initialize solver",
+    "train model",
+    "evaluate",
+    "visualize",
+    "export model",
+)
 
 
 def python_spans(source):
@@ -82,8 +104,14 @@ def python_spans(source):
         starts = []  # (line, step) of each step comment in the function
         for number in range(node.lineno, node.end_lineno + 1):
             text = lines[number - 1].strip()
-            step = next((s for s in STEPS if text == f"# {s}" or text.startswith(f"# {s} ")
-                         or text.startswith(f"# {s}:")), None)
+            step = next(
+                (
+                    s
+                    for s in STEPS
+                    if text == f"# {s}" or text.startswith(f"# {s} ") or text.startswith(f"# {s}:")
+                ),
+                None,
+            )
             if step:
                 starts.append((number, step))
         for k, (number, step) in enumerate(starts):
@@ -125,8 +153,11 @@ def test_pages_have_snippets():
 
 @pytest.mark.parametrize("page", PAGES)
 def test_snippet_files_exist(page):
-    missing = [f"{page}:{line}: {path}" for line, path, *_ in snippets(page)
-               if not os.path.isfile(os.path.join(ROOT, path))]
+    missing = [
+        f"{page}:{line}: {path}"
+        for line, path, *_ in snippets(page)
+        if not os.path.isfile(os.path.join(ROOT, path))
+    ]
     assert not missing, "snippets include files that do not exist:\n" + "\n".join(missing)
 
 
@@ -162,18 +193,24 @@ def test_ranges_cover_the_named_definition(page):
 @pytest.mark.parametrize("pair", PAIRS, ids=[en for _, en in PAIRS])
 def test_pages_include_the_same_code(pair):
     def included(page):
-        return [(path, start is not None, title or "")
-                for _, path, start, _, _, title in snippets(page)]
+        return [
+            (path, start is not None, title or "") for _, path, start, _, _, title in snippets(page)
+        ]
 
     zh, en = (included(page) for page in pair)
     assert sorted(zh) == sorted(en), (
         f"only in {pair[0]}: {sorted(set(zh) - set(en))}; "
-        f"only in {pair[1]}: {sorted(set(en) - set(zh))}")
+        f"only in {pair[1]}: {sorted(set(en) - set(zh))}"
+    )
 
 
 def test_sync_script_agrees():
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "docs", "sync_snippets.py"),
-                             "--check"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "docs", "sync_snippets.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -186,13 +223,18 @@ def site(tmp_path_factory):
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return out
 
 
 def built_page(site, page):
-    return site / page[len("docs/"):].replace(".md", "") / "index.html"
+    return site / page[len("docs/") :].replace(".md", "") / "index.html"
 
 
 def test_mkdocs_build_strict(site):
@@ -200,18 +242,26 @@ def test_mkdocs_build_strict(site):
         built = built_page(site, page)
         assert built.is_file(), f"{built} was not built"
         text = built.read_text(encoding="utf-8")
-        assert "--8&lt;--" not in text and "--8<--" not in text, f"{page}: a snippet was not included"
+        assert "--8&lt;--" not in text and "--8<--" not in text, (
+            f"{page}: a snippet was not included"
+        )
         # every ranged block shows exactly its lines of the file
         for line, path, start, end, _, title in snippets(page):
             if start is None:
                 continue
-            block = re.search(r'<span class="filename">' + re.escape(html.escape(title)) +
-                              r'</span>.*?<td class="code">(.*?)</td>', text, re.S)
+            block = re.search(
+                r'<span class="filename">'
+                + re.escape(html.escape(title))
+                + r'</span>.*?<td class="code">(.*?)</td>',
+                text,
+                re.S,
+            )
             assert block, f"{page}:{line}: no rendered block titled {title!r}"
             shown = html.unescape(re.sub(r"<[^>]+>", "", block.group(1))).rstrip("\n").split("\n")
-            wanted = read(path).split("\n")[start - 1:end]
-            assert [s.rstrip() for s in shown] == [s.rstrip() for s in wanted], \
+            wanted = read(path).split("\n")[start - 1 : end]
+            assert [s.rstrip() for s in shown] == [s.rstrip() for s in wanted], (
                 f"{page}:{line}: the block titled {title!r} does not show {path}:{start}:{end}"
+            )
 
 
 def test_pages_languages(site):
@@ -232,6 +282,8 @@ def test_pages_languages(site):
             words.update(separator.split(doc["title"] + " " + doc["text"]))
     # words, not whole Chinese sentences: without jieba a run of Chinese text is one token
     missing = {"梯度", "惩罚", "训练"} - words
-    assert not missing, (f"the search index of the zh page lacks the words {sorted(missing)} "
-                         "(is jieba installed? pip install -r requirements-docs.txt)")
+    assert not missing, (
+        f"the search index of the zh page lacks the words {sorted(missing)} "
+        "(is jieba installed? pip install -r requirements-docs.txt)"
+    )
     assert "WGAN" in "".join(words)

@@ -11,11 +11,11 @@ import time
 import numpy as np
 import paddle
 import pytest
-
-from gankit import networks as models
-from conftest import EXAMPLE_DIR, one_error_line
 from http_server import serve
+
+from conftest import EXAMPLE_DIR, one_error_line
 from gankit import download, files
+from gankit import networks as models
 
 TOY = ["MODEL.hidden_size=16", "EVAL.num_samples=50"]
 
@@ -36,9 +36,20 @@ def server(tmp_path_factory):
 def evaluate(url, home, run_dir, *extra):
     env = dict(os.environ, HOME=str(home), PYTHONWARNINGS="ignore")
     return subprocess.run(
-        [sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), "mode=eval", *TOY,
-         f"EVAL.pretrained_gen_model_path={url}", f"hydra.run.dir={run_dir}", *extra],
-        env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            os.path.join(EXAMPLE_DIR, "wgangp_toy.py"),
+            "mode=eval",
+            *TOY,
+            f"EVAL.pretrained_gen_model_path={url}",
+            f"hydra.run.dir={run_dir}",
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_two_urls_with_one_file_name_are_two_files(server, tmp_path):
@@ -53,23 +64,31 @@ def test_two_urls_with_one_file_name_are_two_files(server, tmp_path):
     # the same URL again comes from the cache: the server's copy is gone, the run still works
     again = evaluate(f"{server}/run1/model_generator.pdparams", tmp_path, tmp_path / "again")
     assert again.returncode == 0, again.stderr[-2000:]
-    np.testing.assert_array_equal(np.load(tmp_path / "again" / "samples.npz")["samples"],
-                                  samples["run1"])
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "again" / "samples.npz")["samples"], samples["run1"]
+    )
 
 
 def test_a_url_the_cache_has_under_its_name_is_still_fetched_from_its_server(server, tmp_path):
     ok = evaluate(f"{server}/run1/model_generator.pdparams", tmp_path, tmp_path / "ok")
     assert ok.returncode == 0, ok.stderr[-2000:]
-    line = one_error_line(evaluate(f"{server}/fail/model_generator.pdparams", tmp_path,
-                                   tmp_path / "fail"))
+    line = one_error_line(
+        evaluate(f"{server}/fail/model_generator.pdparams", tmp_path, tmp_path / "fail")
+    )
     assert f"{server}/fail/model_generator.pdparams" in line and "HTTP 500" in line
     assert not (tmp_path / "fail").exists()  # nothing written
 
 
 def test_a_server_that_never_answers_times_out_in_one_line(server, tmp_path):
     tic = time.time()
-    line = one_error_line(evaluate(f"{server}/stall/model_generator.pdparams", tmp_path,
-                                   tmp_path / "stall", "download_timeout=2"))
+    line = one_error_line(
+        evaluate(
+            f"{server}/stall/model_generator.pdparams",
+            tmp_path,
+            tmp_path / "stall",
+            "download_timeout=2",
+        )
+    )
     assert time.time() - tic < 60
     assert "/stall/model_generator.pdparams" in line and "sent no data for 2 s" in line
 
@@ -117,20 +136,26 @@ def test_a_transfer_cut_short_is_one_line_and_leaves_nothing(server, tmp_path, m
     assert not [n for n in os.listdir(tmp_path / "cache") if n.endswith(".pdparams")]
 
 
-@pytest.mark.parametrize("prefix, kind, content_type", [
-    ("login", "an HTML page", "text/html; charset=utf-8"),
-    ("json", "a JSON document", "application/json"),
-    ("text", "text", "text/plain"),
-])
-def test_a_page_instead_of_the_file_names_the_url_and_what_came(server, tmp_path, prefix, kind,
-                                                                 content_type):
+@pytest.mark.parametrize(
+    "prefix, kind, content_type",
+    [
+        ("login", "an HTML page", "text/html; charset=utf-8"),
+        ("json", "a JSON document", "application/json"),
+        ("text", "text", "text/plain"),
+    ],
+)
+def test_a_page_instead_of_the_file_names_the_url_and_what_came(
+    server, tmp_path, prefix, kind, content_type
+):
     """A server that answers 200 with a page (a login portal, a JSON error, a message): the
     error named the cache file ("is not a readable .pdparams file (invalid load key '<')")."""
     url = f"{server}/{prefix}/model_generator.pdparams"
     line = one_error_line(evaluate(url, tmp_path, tmp_path / "run"))
-    assert line.startswith(f"ERROR: EVAL.pretrained_gen_model_path: could not download {url}: "
-                           f"the server answered with {kind} (Content-Type {content_type}), "
-                           "not the file named by EVAL.pretrained_gen_model_path"), line
+    assert line.startswith(
+        f"ERROR: EVAL.pretrained_gen_model_path: could not download {url}: "
+        f"the server answered with {kind} (Content-Type {content_type}), "
+        "not the file named by EVAL.pretrained_gen_model_path"
+    ), line
     assert ".paddlesci" not in line
     cache = tmp_path / ".paddlesci" / "weights"
     assert not cache.exists() or not os.listdir(cache)  # nothing a later run would trust

@@ -6,29 +6,43 @@ import subprocess
 import sys
 
 import pytest
+from test_faults import TOY
 
 from conftest import EXAMPLE_DIR
-from test_faults import TOY
 
 
 def run(tmp_path, env, *args):
     env = dict(os.environ, PYTHONWARNINGS="ignore", **env)
-    return subprocess.run([sys.executable, *args], cwd=str(tmp_path), env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_a_home_that_is_a_file_falls_back_with_one_warning(tmp_path):
     home = tmp_path / "home"
     home.write_text("not a folder")
-    result = run(tmp_path, {"HOME": str(home), "TMPDIR": str(tmp_path)},
-                 os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY, "TRAIN.epochs=1",
-                 "TRAIN.iters_per_epoch=2", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run(
+        tmp_path,
+        {"HOME": str(home), "TMPDIR": str(tmp_path)},
+        os.path.join(EXAMPLE_DIR, "wgangp_toy.py"),
+        *TOY,
+        "TRAIN.epochs=1",
+        "TRAIN.iters_per_epoch=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stdout + result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING:")]
-    assert warnings == [f"WARNING: HOME={home} (Not a directory) cannot hold the caches; this "
-                        f"run uses {tmp_path / 'wgangp-home-'}{os.getuid()} instead, which the "
-                        "system may clean: set HOME to a folder you can write in."], result.stderr
+    assert warnings == [
+        f"WARNING: HOME={home} (Not a directory) cannot hold the caches; this "
+        f"run uses {tmp_path / 'wgangp-home-'}{os.getuid()} instead, which the "
+        "system may clean: set HOME to a folder you can write in."
+    ], result.stderr
     assert (tmp_path / "run" / "model_generator.pdparams").exists()
     assert (tmp_path / f"wgangp-home-{os.getuid()}" / ".cache" / "paddle").is_dir()
 
@@ -37,12 +51,18 @@ def test_a_home_that_is_a_file_falls_back_with_one_warning(tmp_path):
 def test_every_script_checks_home_and_the_cache_variables(tmp_path, script):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = run(tmp_path, {"HOME": str(blocker), "MPLCONFIGDIR": str(blocker / "mpl"),
-                            "TMPDIR": str(tmp_path)}, os.path.join(EXAMPLE_DIR, script), "--help")
+    result = run(
+        tmp_path,
+        {"HOME": str(blocker), "MPLCONFIGDIR": str(blocker / "mpl"), "TMPDIR": str(tmp_path)},
+        os.path.join(EXAMPLE_DIR, script),
+        "--help",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    assert f"WARNING: HOME={blocker} (Not a directory), MPLCONFIGDIR={blocker / 'mpl'} (Not a " \
+    assert (
+        f"WARNING: HOME={blocker} (Not a directory), MPLCONFIGDIR={blocker / 'mpl'} (Not a "
         "directory) cannot hold" in result.stderr
+    )
 
 
 def test_no_usable_folder_at_all_is_one_line_naming_the_variable(tmp_path):
@@ -50,13 +70,16 @@ def test_no_usable_folder_at_all_is_one_line_naming_the_variable(tmp_path):
     the temporary folder is a file here)."""
     home = tmp_path / "home"
     home.write_text("")
-    code = (f"import sys, tempfile; tempfile.tempdir = {str(home)!r}; "
-            f"sys.path.insert(0, {EXAMPLE_DIR!r}); import gankit.environment")
+    code = (
+        f"import sys, tempfile; tempfile.tempdir = {str(home)!r}; "
+        f"sys.path.insert(0, {EXAMPLE_DIR!r}); import gankit.environment"
+    )
     result = run(tmp_path, {"HOME": str(home)}, "-c", code)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"ERROR: HOME={home} (Not a directory) "
-                                                   "cannot hold the caches"), lines
+    assert len(lines) == 1 and lines[0].startswith(
+        f"ERROR: HOME={home} (Not a directory) cannot hold the caches"
+    ), lines
     assert "set HOME to a folder you can write in (or TMPDIR)" in lines[0]
 
 
@@ -66,10 +89,17 @@ def test_a_current_folder_that_is_gone_is_one_line(tmp_path):
     gone = tmp_path / "gone"
     gone.mkdir()
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    result = subprocess.run([sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY,
-                             "TRAIN.epochs=1"], cwd=str(gone), env=env, capture_output=True,
-                            text=True, timeout=300, preexec_fn=lambda: os.rmdir(gone))
+    result = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY, "TRAIN.epochs=1"],
+        cwd=str(gone),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.rmdir(gone),
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.stderr.strip().splitlines() == [
         "ERROR: the current folder cannot be used (No such file or directory: it was deleted or "
-        "moved away while the shell was in it); cd to an existing folder and start again."]
+        "moved away while the shell was in it); cd to an existing folder and start again."
+    ]

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import paddle
 import pytest
+from mnist_files import write_idx_dir
+from test_mnist_script import TINY
 
 from conftest import run_script
-from mnist_files import write_idx_dir
 from gankit.average import GeneratorAverage
-from test_mnist_script import TINY
 
 
 def test_the_average_starts_past_its_fraction_and_follows_the_closed_form():
@@ -45,10 +45,18 @@ def data_dir(tmp_path_factory):
 
 
 def train(data_dir, run_dir, *overrides):
-    result = run_script("wgangp_mnist.py", *TINY, "TRAIN.iters_per_epoch=3",
-                        "TRAIN.metric_samples=60", "TRAIN.ema_decay=0.7", "TRAIN.ema_start=0",
-                        "TRAIN.dev_freq=0", f"DATA.data_path={data_dir}",
-                        f"hydra.run.dir={run_dir}", *overrides)
+    result = run_script(
+        "wgangp_mnist.py",
+        *TINY,
+        "TRAIN.iters_per_epoch=3",
+        "TRAIN.metric_samples=60",
+        "TRAIN.ema_decay=0.7",
+        "TRAIN.ema_start=0",
+        "TRAIN.dev_freq=0",
+        f"DATA.data_path={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -57,11 +65,16 @@ def test_the_average_is_saved_resumed_exactly_and_evaluated(data_dir, tmp_path):
     whole = train(data_dir, tmp_path / "whole", "TRAIN.epochs=2")
     assert "moving average (TRAIN.ema_decay=0.7) starts at generator iteration 1" in whole.stdout
     train(data_dir, tmp_path / "half", "TRAIN.epochs=1")
-    train(data_dir, tmp_path / "resumed", "TRAIN.epochs=2",
-          f"TRAIN.checkpoint_path={tmp_path / 'half' / 'checkpoints' / 'latest'}")
+    train(
+        data_dir,
+        tmp_path / "resumed",
+        "TRAIN.epochs=2",
+        f"TRAIN.checkpoint_path={tmp_path / 'half' / 'checkpoints' / 'latest'}",
+    )
     for name in ("model_generator_ema", "model_generator"):
-        saved = [paddle.load(str(tmp_path / run / f"{name}.pdparams"))
-                 for run in ("whole", "resumed")]
+        saved = [
+            paddle.load(str(tmp_path / run / f"{name}.pdparams")) for run in ("whole", "resumed")
+        ]
         for key in saved[0]:
             np.testing.assert_array_equal(saved[0][key].numpy(), saved[1][key].numpy(), key)
     raw = paddle.load(str(tmp_path / "whole" / "model_generator.pdparams"))
@@ -73,10 +86,14 @@ def test_the_average_is_saved_resumed_exactly_and_evaluated(data_dir, tmp_path):
     assert (tmp_path / "whole" / "samples_ema.png").stat().st_size > 0
     assert np.load(tmp_path / "whole" / "samples_ema.npz")["samples"].shape == (100, 784)
     evaluated = run_script(
-        "wgangp_mnist.py", "mode=eval", *TINY, f"DATA.data_path={data_dir}",
+        "wgangp_mnist.py",
+        "mode=eval",
+        *TINY,
+        f"DATA.data_path={data_dir}",
         f"EVAL.classifier_path={tmp_path / 'whole' / 'mnist_classifier.pdparams'}",
         f"EVAL.pretrained_gen_model_path={tmp_path / 'whole' / 'model_generator_ema.pdparams'}",
-        f"hydra.run.dir={tmp_path / 'eval'}")
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     again = json.loads((tmp_path / "eval" / "metrics.json").read_text())["generated"]
     assert again.pop("class_histogram") == metrics["generated_ema"].pop("class_histogram")

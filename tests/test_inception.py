@@ -10,14 +10,13 @@ import io
 import pickle
 import zipfile
 
-from gankit.inception import convert
-from gankit.inception import networks
-from gankit.inception import weights as inception_weights
-from gankit.inception import torch_file
 import numpy as np
 import paddle
 import pytest
 from paddle import nn
+
+from gankit.inception import convert, networks, torch_file
+from gankit.inception import weights as inception_weights
 
 # ---- torch.save's formats, written without torch ----
 
@@ -33,8 +32,11 @@ class TorchGlobal:
 
 
 REBUILD_TENSOR = TorchGlobal("torch._utils", "_rebuild_tensor_v2")
-STORAGE_TYPES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStorage",
-                 np.dtype("int64"): "LongStorage"}
+STORAGE_TYPES = {
+    np.dtype("float32"): "FloatStorage",
+    np.dtype("float16"): "HalfStorage",
+    np.dtype("int64"): "LongStorage",
+}
 
 
 class Storage:
@@ -50,8 +52,14 @@ class Tensor:
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
     def __reduce__(self):
-        return REBUILD_TENSOR, (self.storage, self.offset, tuple(self.size), tuple(self.stride),
-                                False, collections.OrderedDict())
+        return REBUILD_TENSOR, (
+            self.storage,
+            self.offset,
+            tuple(self.size),
+            tuple(self.stride),
+            False,
+            collections.OrderedDict(),
+        )
 
 
 class CodeRunner:
@@ -116,15 +124,20 @@ def write_torch_zip(path, obj):
         archive.writestr("archive/data.pkl", pickled.getvalue())
         archive.writestr("archive/byteorder", "little")
         for key, storage in sorted(storages_of(obj).items()):
-            archive.writestr(f"archive/data/{key}", storage.values.astype(
-                storage.values.dtype.newbyteorder("<")).tobytes())
+            archive.writestr(
+                f"archive/data/{key}",
+                storage.values.astype(storage.values.dtype.newbyteorder("<")).tobytes(),
+            )
         archive.writestr("archive/version", "3\n")
 
 
 def write_torch_legacy(path, obj):
     """torch.save's format before 1.6: a stream of pickles, then the raw storages."""
-    sys_info = {"protocol_version": 1001, "little_endian": True,
-                "type_sizes": {"short": 2, "int": 4, "long": 8}}
+    sys_info = {
+        "protocol_version": 1001,
+        "little_endian": True,
+        "type_sizes": {"short": 2, "int": 4, "long": 8},
+    }
     storages = storages_of(obj)
     with open(path, "wb") as f:
         for header in (torch_file.LEGACY_MAGIC_NUMBER, 1001, sys_info):
@@ -155,8 +168,10 @@ def tf_weights(tf_net):
     with a transposed view at an offset, two tensors sharing a storage, a float16
     storage and num_batches_tracked entries."""
     rng = np.random.default_rng(0)
-    expected = {name: (0.01 * rng.standard_normal(value.shape)).astype("float32")
-                for name, value in tf_net.state_dict().items()}
+    expected = {
+        name: (0.01 * rng.standard_normal(value.shape)).astype("float32")
+        for name, value in tf_net.state_dict().items()
+    }
     state = torch_state({torch_name(k): v for k, v in expected.items()})
 
     # a [32, 3, 3, 3] weight stored as [3, 32, 3, 3] after 5 other numbers
@@ -211,8 +226,10 @@ def test_converted_weights_load_unchanged(tf_weights, tf_pth, tmp_path):
 
 def test_legacy_torch_format_is_read(tmp_path):
     path = tmp_path / "legacy.pth"
-    arrays = {"a.weight": np.arange(6, dtype="float32").reshape(2, 3),
-              "a.num_batches_tracked": np.array([7], "int64")}
+    arrays = {
+        "a.weight": np.arange(6, dtype="float32").reshape(2, 3),
+        "a.num_batches_tracked": np.array([7], "int64"),
+    }
     state = torch_state(arrays)
     state["a.weight_t"] = Tensor(state["a.weight"].storage, 0, (3, 2), (1, 3))
     write_torch_legacy(path, state)
@@ -223,11 +240,14 @@ def test_legacy_torch_format_is_read(tmp_path):
 
 
 @pytest.mark.parametrize("write", [write_torch_zip, write_torch_legacy])
-@pytest.mark.parametrize("module, name, code", [
-    ("os", "system", "touch {marker}"),
-    ("posix", "system", "touch {marker}"),
-    ("builtins", "eval", "open({marker!r}, 'w').close()"),
-])
+@pytest.mark.parametrize(
+    "module, name, code",
+    [
+        ("os", "system", "touch {marker}"),
+        ("posix", "system", "touch {marker}"),
+        ("builtins", "eval", "open({marker!r}, 'w').close()"),
+    ],
+)
 def test_malicious_pickle_is_refused_unrun(tmp_path, write, module, name, code):
     marker = tmp_path / "ran"
     path = tmp_path / "evil.pth"
@@ -244,12 +264,15 @@ def test_malicious_pickle_is_refused_unrun(tmp_path, write, module, name, code):
 def test_wrong_shape_is_named(tf_weights, tmp_path):
     state = collections.OrderedDict(tf_weights[0])
     state["Mixed_6b.branch1x1.conv.weight"] = contiguous(
-        Storage("wrong", np.zeros(192 * 768 * 3 * 3, "float32")), (192, 768, 3, 3))
+        Storage("wrong", np.zeros(192 * 768 * 3 * 3, "float32")), (192, 768, 3, 3)
+    )
     path = str(tmp_path / "wrong.pth")
     write_torch_zip(path, state)
-    message = ("wrong.pth does not hold the weights of the 2015 TF Inception graph .*"
-               r"Mixed_6b.branch1x1.conv.weight has shape \[192, 768, 3, 3\], "
-               r"expected \[192, 768, 1, 1\]")
+    message = (
+        "wrong.pth does not hold the weights of the 2015 TF Inception graph .*"
+        r"Mixed_6b.branch1x1.conv.weight has shape \[192, 768, 3, 3\], "
+        r"expected \[192, 768, 1, 1\]"
+    )
     with pytest.raises(ValueError, match=message):
         convert.convert(path, str(tmp_path / "out.pdparams"))
     assert convert.main([path, str(tmp_path / "out.pdparams")]) == 1
@@ -300,8 +323,9 @@ def test_tf_inception_shapes_and_biasless_logits(tf_net):
     tf_net.fc.bias.set_value(np.ones(1008, "float32"))
     with paddle.no_grad():
         logits = tf_net.fc(features)
-    np.testing.assert_allclose(logits.numpy(), features.numpy() @ tf_net.fc.weight.numpy().T,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        logits.numpy(), features.numpy() @ tf_net.fc.weight.numpy().T, rtol=1e-4, atol=1e-5
+    )
     tf_net.fc.bias.set_value(np.zeros(1008, "float32"))
 
 
@@ -317,8 +341,16 @@ def test_preprocessing_resizes_to_299_in_minus_one_one(tf_net):
 
 
 def test_block_pools_are_the_2015_graphs(tf_net):
-    average_blocks = [tf_net.Mixed_5b, tf_net.Mixed_5c, tf_net.Mixed_5d, tf_net.Mixed_6b,
-                      tf_net.Mixed_6c, tf_net.Mixed_6d, tf_net.Mixed_6e, tf_net.Mixed_7b]
+    average_blocks = [
+        tf_net.Mixed_5b,
+        tf_net.Mixed_5c,
+        tf_net.Mixed_5d,
+        tf_net.Mixed_6b,
+        tf_net.Mixed_6c,
+        tf_net.Mixed_6d,
+        tf_net.Mixed_6e,
+        tf_net.Mixed_7b,
+    ]
     ones = paddle.ones([1, 2, 5, 5])
     for block in average_blocks:
         assert isinstance(block.pool, nn.AvgPool2D) and block.pool.exclusive
@@ -328,8 +360,9 @@ def test_block_pools_are_the_2015_graphs(tf_net):
     x = np.random.default_rng(1).standard_normal((1, 2, 5, 5)).astype("float32")
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
     windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))
-    np.testing.assert_array_equal(tf_net.Mixed_7c.pool(paddle.to_tensor(x)).numpy(),
-                                  windows.max(axis=(-2, -1)))
+    np.testing.assert_array_equal(
+        tf_net.Mixed_7c.pool(paddle.to_tensor(x)).numpy(), windows.max(axis=(-2, -1))
+    )
 
 
 def test_paddle_vision_inception_shapes_and_local_weights(tmp_path):
@@ -339,8 +372,11 @@ def test_paddle_vision_inception_shapes_and_local_weights(tmp_path):
         features, logits = net(paddle.rand([2, 3, 32, 32]))
     assert features.shape == [2, 2048] and logits.shape == [2, 1000]
     np.testing.assert_allclose(
-        logits.numpy(), features.numpy() @ net.net.fc.weight.numpy() + net.net.fc.bias.numpy(),
-        rtol=1e-4, atol=1e-5)
+        logits.numpy(),
+        features.numpy() @ net.net.fc.weight.numpy() + net.net.fc.bias.numpy(),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
     path = str(tmp_path / "inception_v3.pdparams")
     paddle.save(net.net.state_dict(), path)

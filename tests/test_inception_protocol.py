@@ -4,17 +4,17 @@ and pytorch-fid's weights file fetched through ppsci's download cache with its S
 prefix checked."""
 
 import hashlib
-import socket
 import os
+import socket
 
-from gankit.inception import networks
-from gankit.inception import weights as inception_weights
 import numpy as np
 import paddle
 import pytest
-
 from http_server import serve
+
 from gankit import download
+from gankit.inception import networks
+from gankit.inception import weights as inception_weights
 
 
 def tf1_resize_reference(image, out_h, out_w):
@@ -45,8 +45,9 @@ def test_tf1_resize_matches_its_definition(in_h, in_w, out):
     assert got.shape == (2, 3, out, out)
     for n in range(2):
         for c in range(3):
-            np.testing.assert_allclose(got[n, c], tf1_resize_reference(images[n, c], out, out),
-                                       rtol=0, atol=2e-4)
+            np.testing.assert_allclose(
+                got[n, c], tf1_resize_reference(images[n, c], out, out), rtol=0, atol=2e-4
+            )
 
 
 def test_tf1_resize_has_no_half_pixel_offset():
@@ -97,14 +98,17 @@ def site(tmp_path, monkeypatch):
     root = tmp_path / "site"
     root.mkdir()
     with serve(root) as url:
-        monkeypatch.setattr(inception_weights, "TF_WEIGHTS_URL",
-                            f"{url}/w/{inception_weights.TF_WEIGHTS_NAME}")
+        monkeypatch.setattr(
+            inception_weights, "TF_WEIGHTS_URL", f"{url}/w/{inception_weights.TF_WEIGHTS_NAME}"
+        )
         yield url, root
 
 
 def test_file_name_carries_the_sha256_prefix():
-    assert inception_weights.TF_WEIGHTS_URL == ("https://github.com/mseitzer/pytorch-fid/releases/"
-                                        "download/fid_weights/pt_inception-2015-12-05-6726825d.pth")
+    assert inception_weights.TF_WEIGHTS_URL == (
+        "https://github.com/mseitzer/pytorch-fid/releases/"
+        "download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+    )
     assert inception_weights.sha256_prefix(inception_weights.TF_WEIGHTS_URL) == "6726825d"
     assert inception_weights.sha256_prefix("inception_tf2015.pdparams") is None
 
@@ -124,9 +128,12 @@ def test_mismatching_download_is_refused_and_removed(cache, site):
     url, root = site
     (root / "w").mkdir()
     (root / "w" / inception_weights.TF_WEIGHTS_NAME).write_bytes(b"PK\x03\x04 another file")
-    with pytest.raises(ValueError, match=f"The download of {url}/w/pt_inception-2015-12-05-"
-                                         "6726825d.pth has SHA-256 .* does not start with "
-                                         "6726825d .*removed it from the download cache"):
+    with pytest.raises(
+        ValueError,
+        match=f"The download of {url}/w/pt_inception-2015-12-05-"
+        "6726825d.pth has SHA-256 .* does not start with "
+        "6726825d .*removed it from the download cache",
+    ):
         inception_weights.load_inception("tf2015", None)  # the default: the official URL
     assert not [n for n in os.listdir(cache) if n.endswith(".pth")]
 
@@ -152,11 +159,13 @@ def test_offline_message_says_what_to_download_where_and_which_setting(cache, mo
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(inception_weights, "TF_WEIGHTS_URL",
-                        f"http://127.0.0.1:{port}/w/{inception_weights.TF_WEIGHTS_NAME}")
+    monkeypatch.setattr(
+        inception_weights,
+        "TF_WEIGHTS_URL",
+        f"http://127.0.0.1:{port}/w/{inception_weights.TF_WEIGHTS_NAME}",
+    )
     with pytest.raises(ValueError) as info:
         inception_weights.load_inception("tf2015", None)
     message = str(info.value)
     assert inception_weights.TF_WEIGHTS_URL in message and "EVAL.inception_weights=" in message
     assert str(cache) in message and "could not be downloaded" in message
-

@@ -5,20 +5,20 @@ import importlib.util
 import json
 import os
 
-from gankit import datasets
-from gankit import metrics
-from gankit.inception import weights as inception_weights
 import paddle
 import pytest
-
 from cifar_files import write_tarball
+
+from gankit import datasets, metrics
+from gankit.inception import weights as inception_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_benchmark():
     spec = importlib.util.spec_from_file_location(
-        "inception_real", os.path.join(ROOT, "benchmarks", "inception_real.py"))
+        "inception_real", os.path.join(ROOT, "benchmarks", "inception_real.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -55,8 +55,9 @@ def test_scores_the_training_images_beside_the_papers_row(tmp_path, standin, cap
     net, calls = standin
     tarball = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
     out = tmp_path / "result.json"
-    result = load_benchmark().main(["--data", tarball, "--md5", "none", "--batch-size", "64",
-                                    "--json", str(out)])
+    result = load_benchmark().main(
+        ["--data", tarball, "--md5", "none", "--batch-size", "64", "--json", str(out)]
+    )
     assert calls == [("tf2015", None, "tf_graph")]  # the default protocol, default weights
     images = datasets.load_cifar10(tarball, None)["train"][0]
     with paddle.no_grad():
@@ -64,7 +65,9 @@ def test_scores_the_training_images_beside_the_papers_row(tmp_path, standin, cap
     probs = paddle.nn.functional.softmax(logits, axis=1).numpy()
     expected = metrics.inception_score(probs, splits=10)
     assert result["num_images"] == 300 and result["splits"] == 10
-    assert (result["inception_score"], result["inception_score_std"]) == pytest.approx(expected, rel=1e-5)
+    assert (result["inception_score"], result["inception_score_std"]) == pytest.approx(
+        expected, rel=1e-5
+    )
     assert 1 < result["inception_score"] < 10
     printed = capsys.readouterr().out
     assert "11.24 ± 0.12" in printed and f"{expected[0]:.2f} ± {expected[1]:.2f}" in printed
@@ -74,8 +77,20 @@ def test_scores_the_training_images_beside_the_papers_row(tmp_path, standin, cap
 
 def test_limit_and_other_network(tmp_path, standin, capsys):
     tarball = write_tarball(str(tmp_path / "c.tar.gz"))
-    result = load_benchmark().main(["--data", tarball, "--md5", "none", "--limit", "100",
-                                    "--splits", "5", "--inception", "paddle"])
+    result = load_benchmark().main(
+        [
+            "--data",
+            tarball,
+            "--md5",
+            "none",
+            "--limit",
+            "100",
+            "--splits",
+            "5",
+            "--inception",
+            "paddle",
+        ]
+    )
     assert result["num_images"] == 100 and standin[1] == [("paddle", None)]
     assert "not the papers' protocol" in capsys.readouterr().out
 
@@ -89,5 +104,7 @@ def test_missing_weights_is_one_error_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         load_benchmark().main(["--data", tarball, "--md5", "none"])
     assert info.value.code == 2
-    assert "ERROR: --inception tf2015: The tf2015 Inception's weights could not be downloaded" \
+    assert (
+        "ERROR: --inception tf2015: The tf2015 Inception's weights could not be downloaded"
         in capsys.readouterr().err
+    )

@@ -21,9 +21,13 @@ DIM_MNIST = 64
 DIM = 128  # CIFAR-10 channels
 
 TOY = {  # gan_toy.py: ReLULayer = Linear(initialization='he'); output Linear() = Glorot
-    "G.0.weight": sqrt(2 / 2), "G.2.weight": sqrt(2 / 512), "G.4.weight": sqrt(2 / 512),
+    "G.0.weight": sqrt(2 / 2),
+    "G.2.weight": sqrt(2 / 512),
+    "G.4.weight": sqrt(2 / 512),
     "G.6.weight": sqrt(2 / (512 + 2)),
-    "D.0.weight": sqrt(2 / 2), "D.2.weight": sqrt(2 / 512), "D.4.weight": sqrt(2 / 512),
+    "D.0.weight": sqrt(2 / 2),
+    "D.2.weight": sqrt(2 / 512),
+    "D.4.weight": sqrt(2 / 512),
     "D.6.weight": sqrt(2 / (512 + 1)),
 }
 
@@ -44,16 +48,22 @@ HE3 = sqrt(4 / (c * 9 + c * 9))  # 3x3, 128 -> 128, stride 1 (the mean pools com
 SHORTCUT = sqrt(2 / (c + c))  # 1x1, he_init=False
 CIFAR = {
     "G.fc.weight": sqrt(2 / (NOISE + 4 * 4 * c)),
-    **{f"G.blocks.{i}.{name}.weight": std for i in range(3)
-       for name, std in (("conv1", HE3), ("conv2", HE3), ("shortcut", SHORTCUT))},
+    **{
+        f"G.blocks.{i}.{name}.weight": std
+        for i in range(3)
+        for name, std in (("conv1", HE3), ("conv2", HE3), ("shortcut", SHORTCUT))
+    },
     "G.out.weight": sqrt(2 / (c * 9 + 3 * 9)),  # Generator.Output: he_init=False
     "D.conv1.weight": sqrt(4 / (3 * 9 + c * 9)),
     "D.conv2.weight": HE3,
     "D.shortcut1.weight": sqrt(2 / (3 + c)),  # MeanPoolConv, he_init=False
-    "D.blocks.0.conv1.weight": HE3, "D.blocks.0.conv2.weight": HE3,
+    "D.blocks.0.conv1.weight": HE3,
+    "D.blocks.0.conv2.weight": HE3,
     "D.blocks.0.shortcut.weight": SHORTCUT,
-    "D.blocks.1.conv1.weight": HE3, "D.blocks.1.conv2.weight": HE3,
-    "D.blocks.2.conv1.weight": HE3, "D.blocks.2.conv2.weight": HE3,
+    "D.blocks.1.conv1.weight": HE3,
+    "D.blocks.1.conv2.weight": HE3,
+    "D.blocks.2.conv1.weight": HE3,
+    "D.blocks.2.conv2.weight": HE3,
     "D.score.weight": sqrt(2 / (c + 1)),
     "D.classes.weight": sqrt(2 / (c + 10)),
 }
@@ -77,14 +87,20 @@ def parameters(example):
 @pytest.fixture(scope="module", params=["toy", "mnist", "cifar10"])
 def example(request):
     paddle.seed(1234)
-    return request.param, parameters(request.param), {"toy": TOY, "mnist": MNIST,
-                                                      "cifar10": CIFAR}[request.param]
+    return (
+        request.param,
+        parameters(request.param),
+        {"toy": TOY, "mnist": MNIST, "cifar10": CIFAR}[request.param],
+    )
 
 
 def test_every_weight_has_the_papers_uniform_distribution(example):
     name, params, table = example
-    weights = {k for k, p in params.items() if k.endswith(".weight") and p.ndim >= 2
-               and ".scale." not in k and ".shift." not in k}
+    weights = {
+        k
+        for k, p in params.items()
+        if k.endswith(".weight") and p.ndim >= 2 and ".scale." not in k and ".shift." not in k
+    }
     assert weights == set(table), f"{name}: layers without an expected std"
     for key, std in table.items():
         w = params[key].numpy().astype("float64").ravel()
@@ -99,8 +115,11 @@ def test_every_weight_has_the_papers_uniform_distribution(example):
 
 def test_biases_start_at_zero(example):
     name, params, _ = example
-    biases = {k: p for k, p in params.items() if k.endswith(".bias") and ".bn." not in k
-              and ".norm" not in k}
+    biases = {
+        k: p
+        for k, p in params.items()
+        if k.endswith(".bias") and ".bn." not in k and ".norm" not in k
+    }
     assert biases, name
     for key, p in biases.items():
         assert not np.any(p.numpy()), key
@@ -108,8 +127,9 @@ def test_biases_start_at_zero(example):
 
 def test_std_formulas():
     assert models.conv_std(1, 64, 5, stride=2) == pytest.approx(sqrt(4 / (25 + 400)))
-    assert models.conv_std(256, 128, 5, stride=2, transposed=True) == \
-        pytest.approx(sqrt(4 / (1600 + 3200)))
+    assert models.conv_std(256, 128, 5, stride=2, transposed=True) == pytest.approx(
+        sqrt(4 / (1600 + 3200))
+    )
     assert models.conv_std(128, 128, 1, he_init=False) == pytest.approx(sqrt(2 / 256))
     assert models.linear_std(512, 2) == pytest.approx(sqrt(2 / 514))
     assert models.linear_std(2, 512, "he") == pytest.approx(1.0)

@@ -1,8 +1,9 @@
 """KID against its definition (Binkowski et al. 2018), computed independently with loops."""
 
-from gankit import metrics
 import numpy as np
 import pytest
+
+from gankit import metrics
 
 
 def kid_by_definition(x, y):
@@ -15,7 +16,7 @@ def kid_by_definition(x, y):
     within_x = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
     within_y = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
     cross = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
-    return (within_x + within_y) / (m * (m - 1)) - 2 * cross / m ** 2
+    return (within_x + within_y) / (m * (m - 1)) - 2 * cross / m**2
 
 
 def test_kid_is_the_unbiased_mmd_of_the_cubic_polynomial_kernel():
@@ -54,14 +55,18 @@ def test_kid_is_unbiased_where_the_frechet_distance_is_not():
     for _ in range(200):
         x, y = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
         kids.append(metrics.kernel_inception_distance(x, y, subsets=1)[0])
-        fids.append(metrics.frechet_distance(*metrics.feature_statistics(x),
-                                               *metrics.feature_statistics(y)))
+        fids.append(
+            metrics.frechet_distance(*metrics.feature_statistics(x), *metrics.feature_statistics(y))
+        )
     assert abs(np.mean(kids)) < 3 * np.std(kids) / np.sqrt(len(kids))
     assert np.mean(fids) > 10 * np.std(fids) / np.sqrt(len(fids))
     # and a shifted distribution is told apart
-    shifted = [metrics.kernel_inception_distance(rng.standard_normal((20, 4)),
-                                                   rng.standard_normal((20, 4)) + 1,
-                                                   subsets=1)[0] for _ in range(20)]
+    shifted = [
+        metrics.kernel_inception_distance(
+            rng.standard_normal((20, 4)), rng.standard_normal((20, 4)) + 1, subsets=1
+        )[0]
+        for _ in range(20)
+    ]
     assert np.mean(shifted) > 10 * np.std(kids)
 
 

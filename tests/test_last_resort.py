@@ -9,8 +9,9 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import EXAMPLE_DIR
 from test_faults import TOY
+
+from conftest import EXAMPLE_DIR
 
 
 def run_with(tmp_path, fault, *overrides):
@@ -18,9 +19,20 @@ def run_with(tmp_path, fault, *overrides):
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(textwrap.dedent(fault))
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(inject), TMPDIR=str(tmp_path))
-    return subprocess.run([sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY,
-                           "TRAIN.epochs=1", "TRAIN.iters_per_epoch=2", *overrides],
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(EXAMPLE_DIR, "wgangp_toy.py"),
+            *TOY,
+            "TRAIN.epochs=1",
+            "TRAIN.iters_per_epoch=2",
+            *overrides,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def one_line(result):
@@ -34,18 +46,26 @@ def one_line(result):
 
 def test_a_failure_during_training_saves_its_traceback_in_the_run_directory(tmp_path):
     run_dir = tmp_path / "run"
-    line = one_line(run_with(tmp_path, """
+    line = one_line(
+        run_with(
+            tmp_path,
+            """
         import matplotlib.figure
 
         def savefig(*args, **kwargs):
             raise RuntimeError("injected fault: no plot")
 
         matplotlib.figure.Figure.savefig = savefig
-        """, f"hydra.run.dir={run_dir}"))
+        """,
+            f"hydra.run.dir={run_dir}",
+        )
+    )
     assert re.fullmatch(
         r"ERROR: unexpected RuntimeError: injected fault: no plot \(in gankit/\w+\.py:\d+, "
         r"in sitecustomize\.py:\d+\); the full traceback is in (\S+); please report it with "
-        r"that file\.", line), line
+        r"that file\.",
+        line,
+    ), line
     saved = run_dir / "traceback.txt"
     assert f"the full traceback is in {saved};" in line
     text = saved.read_text()
@@ -55,28 +75,43 @@ def test_a_failure_during_training_saves_its_traceback_in_the_run_directory(tmp_
 
 def test_a_failure_in_the_start_up_is_one_line_too(tmp_path):
     run_dir = tmp_path / "run"
-    line = one_line(run_with(tmp_path, """
+    line = one_line(
+        run_with(
+            tmp_path,
+            """
         from ppsci.utils import callbacks
 
         def on_job_start(self, config, **kwargs):
             raise KeyError("injected")
 
         callbacks.InitCallback.on_job_start = on_job_start
-        """, f"hydra.run.dir={run_dir}"))
+        """,
+            f"hydra.run.dir={run_dir}",
+        )
+    )
     assert line.startswith("ERROR: unexpected KeyError: 'injected' (in gankit/startup.py:"), line
     assert f"the full traceback is in {run_dir / 'traceback.txt'};" in line
 
 
 def test_a_package_that_cannot_be_imported_is_one_line(tmp_path):
-    line = one_line(run_with(tmp_path, """
+    line = one_line(
+        run_with(
+            tmp_path,
+            """
         import sys
 
         sys.modules["hydra"] = None
-        """, f"hydra.run.dir={tmp_path / 'run'}"))
-    found = re.fullmatch(r"ERROR: unexpected ModuleNotFoundError: import of hydra halted; None "
-                         r"in sys.modules \(in wgangp_toy\.py:\d+\); a package is missing or "
-                         r"broken: pip install -r requirements\.txt; the full traceback is in "
-                         r"(\S+); please report it with that file\.", line)
+        """,
+            f"hydra.run.dir={tmp_path / 'run'}",
+        )
+    )
+    found = re.fullmatch(
+        r"ERROR: unexpected ModuleNotFoundError: import of hydra halted; None "
+        r"in sys.modules \(in wgangp_toy\.py:\d+\); a package is missing or "
+        r"broken: pip install -r requirements\.txt; the full traceback is in "
+        r"(\S+); please report it with that file\.",
+        line,
+    )
     assert found, line
     assert os.path.dirname(found.group(1)) == str(tmp_path)  # no run directory yet
     assert "ModuleNotFoundError" in open(found.group(1)).read()
@@ -86,17 +121,29 @@ def test_a_console_whose_reader_ends_is_one_warning_and_the_run_goes_on(tmp_path
     """`python wgangp_toy.py ... | head -2`: head ends, each later log line met a broken pipe
     and logging printed a traceback for every one (46 in a short run)."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    run = subprocess.Popen([sys.executable, os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *TOY,
-                            "TRAIN.epochs=2", f"hydra.run.dir={tmp_path / 'run'}"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(EXAMPLE_DIR, "wgangp_toy.py"),
+            *TOY,
+            "TRAIN.epochs=2",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run.stdout.readline()
     run.stdout.close()  # the reader ends
     err = run.stderr.read()
     assert run.wait(timeout=600) == 0, err[-3000:]
     assert "Traceback" not in err and "Logging error" not in err, err[-3000:]
     warnings = [line for line in err.splitlines() if line.startswith("WARNING:")]
-    assert warnings == ["WARNING: standard output is gone (Broken pipe: its reader ended); the "
-                        "run goes on, and its log file (train.log in the run directory) keeps "
-                        "every line."], err[-3000:]
+    assert warnings == [
+        "WARNING: standard output is gone (Broken pipe: its reader ended); the "
+        "run goes on, and its log file (train.log in the run directory) keeps "
+        "every line."
+    ], err[-3000:]
     assert (tmp_path / "run" / "metrics.json").exists()
     assert "Done; the results are in" in (tmp_path / "run" / "train.log").read_text()

@@ -10,22 +10,25 @@ import shlex
 import numpy as np
 import paddle
 import pytest
-
-import functions
-from gankit import datasets
-from gankit import networks as models
-from conftest import compose, usage_error
 from mnist_files import write_idx_dir
-from gankit import solvers, trainer
 from test_as_typed import MNIST, TOY, printed_run_dir, script, shell
 from test_data_parallel import assert_same_as_one_process, assert_trained_replicas_identical, run
 
+import functions
+from conftest import compose, usage_error
+from gankit import datasets, solvers, trainer
+from gankit import networks as models
+
 KINDS = [("wgangp_toy.py", "wgan"), ("wgangp_mnist.py", "wgan"), ("wgangp_mnist.py", "dcgan")]
-SETTINGS = {"wgangp_toy.py": TOY.replace("TRAIN.epochs=2", "TRAIN.epochs=1"),
-            "wgangp_mnist.py": MNIST + " TRAIN.iters_per_epoch=2 TRAIN.epochs=1 "
-                                       "TRAIN.dev_freq=1 TRAIN.dev_samples=32"}
-SIZES = {"wgangp_toy.py": "MODEL.hidden_size=32",
-         "wgangp_mnist.py": "MODEL.dim=4 MODEL.noise_dim=16 EVAL.classifier_epochs=1 EVAL.batch_size=50"}
+SETTINGS = {
+    "wgangp_toy.py": TOY.replace("TRAIN.epochs=2", "TRAIN.epochs=1"),
+    "wgangp_mnist.py": MNIST + " TRAIN.iters_per_epoch=2 TRAIN.epochs=1 "
+    "TRAIN.dev_freq=1 TRAIN.dev_samples=32",
+}
+SIZES = {
+    "wgangp_toy.py": "MODEL.hidden_size=32",
+    "wgangp_mnist.py": "MODEL.dim=4 MODEL.noise_dim=16 EVAL.classifier_epochs=1 EVAL.batch_size=50",
+}
 
 
 def critic_weights(run_dir):
@@ -41,9 +44,11 @@ def test_every_kind_trains_resumes_evaluates_exports_and_infers_as_typed(name, k
     settings = f"{SETTINGS[name]}{data} LOSS.kind={kind}"
     out = shell(f"{script(name)} {settings}", tmp_path)
     run_dir = printed_run_dir(out)
-    method = {"wgan": "Training WGAN (weight clipping at +-0.01) with RMSProp at 5e-05",
-              "dcgan": "Training the standard GAN (sigmoid cross-entropy) with Adam at 0.0002, "
-                       "betas 0.5, 0.999"}[kind]
+    method = {
+        "wgan": "Training WGAN (weight clipping at +-0.01) with RMSProp at 5e-05",
+        "dcgan": "Training the standard GAN (sigmoid cross-entropy) with Adam at 0.0002, "
+        "betas 0.5, 0.999",
+    }[kind]
     assert method in out
     assert ("(1 critic step and" in out) == (kind == "dcgan")  # the paper's n_critic
     weights = critic_weights(run_dir)
@@ -59,15 +64,24 @@ def test_every_kind_trains_resumes_evaluates_exports_and_infers_as_typed(name, k
     assert os.path.getsize(os.path.join(run_dir, "losses.png")) > 0
 
     # the resume command the run printed, with one more epoch
-    more = shell(f"{script(name)} {settings.replace('TRAIN.epochs=1', 'TRAIN.epochs=2')} "
-                 f"TRAIN.checkpoint_path={run_dir}/checkpoints/latest", tmp_path)
+    more = shell(
+        f"{script(name)} {settings.replace('TRAIN.epochs=1', 'TRAIN.epochs=2')} "
+        f"TRAIN.checkpoint_path={run_dir}/checkpoints/latest",
+        tmp_path,
+    )
     assert "Resumed from" in more and "[Epoch 2/2]" in more
     # eval, export and infer with the kind's networks (batch norms for MNIST's wgan)
     sizes = f"{SIZES[name]}{data} LOSS.kind={kind} EVAL.num_samples=100"
-    shell(f"{script(name)} mode=eval {sizes} EVAL.pretrained_gen_model_path="
-          f"{run_dir}/model_generator.pdparams", tmp_path)
-    shell(f"{script(name)} mode=export {sizes} INFER.pretrained_model_path="
-          f"{run_dir}/model_generator.pdparams", tmp_path)
+    shell(
+        f"{script(name)} mode=eval {sizes} EVAL.pretrained_gen_model_path="
+        f"{run_dir}/model_generator.pdparams",
+        tmp_path,
+    )
+    shell(
+        f"{script(name)} mode=export {sizes} INFER.pretrained_model_path="
+        f"{run_dir}/model_generator.pdparams",
+        tmp_path,
+    )
     infer = shell(f"{script(name)} mode=infer {sizes}", tmp_path)
     samples = np.load(os.path.join(printed_run_dir(infer), "samples.npz"))["samples"]
     assert len(samples) == 100 and np.isfinite(samples).all()
@@ -80,8 +94,11 @@ def test_batch_norm_weights_without_wgan_are_refused_with_the_setting_to_give(tm
     path = str(tmp_path / "bn_generator.pdparams")
     paddle.save(generator.state_dict(), path)
     data = write_idx_dir(str(tmp_path / "mnist"))
-    result = shell_error(f"{script('wgangp_mnist.py')} mode=eval MODEL.dim=4 MODEL.noise_dim=16 "
-                         f"DATA.data_path={data} EVAL.pretrained_gen_model_path={path}", tmp_path)
+    result = shell_error(
+        f"{script('wgangp_mnist.py')} mode=eval MODEL.dim=4 MODEL.noise_dim=16 "
+        f"DATA.data_path={data} EVAL.pretrained_gen_model_path={path}",
+        tmp_path,
+    )
     assert "LOSS.kind=wgan" in result and "Traceback" not in result
 
 
@@ -90,8 +107,15 @@ def shell_error(command, cwd):
     import sys
 
     line = command.replace("python ", f"{shlex.quote(sys.executable)} ", 1)
-    result = subprocess.run(line, shell=True, cwd=cwd, capture_output=True, text=True,
-                            timeout=600, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    result = subprocess.run(
+        line,
+        shell=True,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
     assert result.returncode != 0
     return result.stdout + result.stderr
 
@@ -102,17 +126,38 @@ def test_two_processes_equal_one_process_for_each_kind(name, kind, tmp_path_fact
     parallelism: two processes compute what one computes on the global batch."""
     # the toy's clipped critic is tiny at 32 units: the generator moves visibly in 2
     # iterations only at a larger rate than the paper's 5e-5
-    overrides = ["MODEL.hidden_size=32", "TRAIN.batch_size=64", "EVAL.num_samples=100",
-                 "TRAIN.learning_rate=1e-3"] \
-        if "toy" in name else ["MODEL.dim=4", "MODEL.noise_dim=16", "TRAIN.batch_size=16",
-                               "TRAIN.eval_during_train=false", "EVAL.classifier_epochs=1",
-                               "EVAL.num_samples=100", "EVAL.batch_size=50", "TRAIN.dev_freq=0",
-                               f"DATA.data_path={write_idx_dir(str(tmp_path_factory.mktemp('d')))}"]
+    overrides = (
+        [
+            "MODEL.hidden_size=32",
+            "TRAIN.batch_size=64",
+            "EVAL.num_samples=100",
+            "TRAIN.learning_rate=1e-3",
+        ]
+        if "toy" in name
+        else [
+            "MODEL.dim=4",
+            "MODEL.noise_dim=16",
+            "TRAIN.batch_size=16",
+            "TRAIN.eval_during_train=false",
+            "EVAL.classifier_epochs=1",
+            "EVAL.num_samples=100",
+            "EVAL.batch_size=50",
+            "TRAIN.dev_freq=0",
+            f"DATA.data_path={write_idx_dir(str(tmp_path_factory.mktemp('d')))}",
+        ]
+    )
     outs = {}
     for processes in (2, 1):
         outs[processes] = tmp_path_factory.mktemp(f"{kind}{processes}")
-        result = run(name, outs[processes], *overrides, f"LOSS.kind={kind}", "TRAIN.epochs=1",
-                     "TRAIN.iters_per_epoch=2", processes=processes)
+        result = run(
+            name,
+            outs[processes],
+            *overrides,
+            f"LOSS.kind={kind}",
+            "TRAIN.epochs=1",
+            "TRAIN.iters_per_epoch=2",
+            processes=processes,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_trained_replicas_identical(outs[2])
     assert_same_as_one_process(outs[2], outs[1], atol=1e-5)
@@ -122,11 +167,18 @@ def test_mnist_wgan_with_batch_norms_resumes_bit_for_bit(tmp_path):
     """RMSProp's state, the batch norms' running statistics and the clipping: a run
     stopped after epoch 1 and resumed ends exactly like the whole run."""
     data = write_idx_dir(str(tmp_path / "mnist"))
-    common = f"{MNIST} TRAIN.iters_per_epoch=2 DATA.data_path={data} LOSS.kind=wgan TRAIN.dev_freq=0"
+    common = (
+        f"{MNIST} TRAIN.iters_per_epoch=2 DATA.data_path={data} LOSS.kind=wgan TRAIN.dev_freq=0"
+    )
     whole = printed_run_dir(shell(f"{script('wgangp_mnist.py')} {common} TRAIN.epochs=2", tmp_path))
     first = printed_run_dir(shell(f"{script('wgangp_mnist.py')} {common} TRAIN.epochs=1", tmp_path))
-    resumed = printed_run_dir(shell(f"{script('wgangp_mnist.py')} {common} TRAIN.epochs=2 "
-                                    f"TRAIN.checkpoint_path={first}/checkpoints/latest", tmp_path))
+    resumed = printed_run_dir(
+        shell(
+            f"{script('wgangp_mnist.py')} {common} TRAIN.epochs=2 "
+            f"TRAIN.checkpoint_path={first}/checkpoints/latest",
+            tmp_path,
+        )
+    )
     for file in ("model_generator.pdparams", "model_discriminator.pdparams"):
         a, b = paddle.load(os.path.join(whole, file)), paddle.load(os.path.join(resumed, file))
         assert a.keys() == b.keys() and any(k.endswith("_mean") for k in a)
@@ -137,25 +189,47 @@ def test_mnist_wgan_with_batch_norms_resumes_bit_for_bit(tmp_path):
 # --- the settings each kind brings, and bad ones ---------------------------------------
 def test_each_kind_defaults_to_the_paper_scripts_settings():
     cfg = compose("mnist", "LOSS.kind=wgan")
-    assert (cfg.TRAIN.optimizer, cfg.TRAIN.learning_rate, cfg.TRAIN.n_critic, cfg.MODEL.batch_norm) \
-        == ("rmsprop", 5e-5, 5, True)
+    assert (
+        cfg.TRAIN.optimizer,
+        cfg.TRAIN.learning_rate,
+        cfg.TRAIN.n_critic,
+        cfg.MODEL.batch_norm,
+    ) == ("rmsprop", 5e-5, 5, True)
     cfg = compose("mnist", "LOSS.kind=dcgan")
-    assert (cfg.TRAIN.optimizer, cfg.TRAIN.learning_rate, cfg.TRAIN.beta1, cfg.TRAIN.beta2,
-            cfg.TRAIN.n_critic, cfg.MODEL.batch_norm) == ("adam", 2e-4, 0.5, 0.999, 1, False)
+    assert (
+        cfg.TRAIN.optimizer,
+        cfg.TRAIN.learning_rate,
+        cfg.TRAIN.beta1,
+        cfg.TRAIN.beta2,
+        cfg.TRAIN.n_critic,
+        cfg.MODEL.batch_norm,
+    ) == ("adam", 2e-4, 0.5, 0.999, 1, False)
     cfg = compose("toy", "LOSS.kind=wgan", "TRAIN.learning_rate=1e-3")  # an override wins
-    assert (cfg.TRAIN.optimizer, cfg.TRAIN.learning_rate, cfg.TRAIN.n_critic) == ("rmsprop", 1e-3, 5)
+    assert (cfg.TRAIN.optimizer, cfg.TRAIN.learning_rate, cfg.TRAIN.n_critic) == (
+        "rmsprop",
+        1e-3,
+        5,
+    )
     cfg = compose("toy")
-    assert (cfg.LOSS.kind, cfg.TRAIN.optimizer, cfg.TRAIN.learning_rate, cfg.TRAIN.beta1,
-            cfg.TRAIN.beta2) == ("wgan-gp", "adam", 1e-4, 0.5, 0.9)
+    assert (
+        cfg.LOSS.kind,
+        cfg.TRAIN.optimizer,
+        cfg.TRAIN.learning_rate,
+        cfg.TRAIN.beta1,
+        cfg.TRAIN.beta2,
+    ) == ("wgan-gp", "adam", 1e-4, 0.5, 0.9)
 
 
-@pytest.mark.parametrize("example,override,message", [
-    ("toy", "LOSS.kind=dcgan", "LOSS.kind='dcgan': use wgan-gp, wgan"),
-    ("mnist", "LOSS.kind=wgangp", "LOSS.kind='wgangp': use wgan-gp, wgan, dcgan"),
-    ("toy", "TRAIN.optimizer=sgd", "TRAIN.optimizer='sgd': use adam or rmsprop."),
-    ("mnist", "LOSS.clip=-1", "LOSS.clip=-1 must be a number > 0."),
-    ("toy", "TRAIN.beta1=null", "TRAIN.beta1 is null, and Adam"),
-])
+@pytest.mark.parametrize(
+    "example,override,message",
+    [
+        ("toy", "LOSS.kind=dcgan", "LOSS.kind='dcgan': use wgan-gp, wgan"),
+        ("mnist", "LOSS.kind=wgangp", "LOSS.kind='wgangp': use wgan-gp, wgan, dcgan"),
+        ("toy", "TRAIN.optimizer=sgd", "TRAIN.optimizer='sgd': use adam or rmsprop."),
+        ("mnist", "LOSS.clip=-1", "LOSS.clip=-1 must be a number > 0."),
+        ("toy", "TRAIN.beta1=null", "TRAIN.beta1 is null, and Adam"),
+    ],
+)
 def test_bad_kind_settings_get_one_line(example, override, message, capsys):
     from gankit import startup
 
@@ -211,7 +285,7 @@ def test_rmsprop_step_is_tensorflows_rule_from_a_zero_mean_square():
         g = layer.weight.grad.numpy().astype("float64")
         opt.step()
         opt.clear_grad()
-        ms = 0.9 * ms + 0.1 * g ** 2
+        ms = 0.9 * ms + 0.1 * g**2
         w = w - 5e-5 * g / np.sqrt(ms + 1e-10)
     np.testing.assert_allclose(layer.weight.numpy(), w, rtol=1e-5)
 
@@ -224,8 +298,7 @@ def test_held_out_cost_of_a_linear_critic_is_its_closed_form():
     metric = functions.HeldOutCriticCost(loss, batch_size=4)
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((8, 3)), rng.standard_normal((8, 3)) + 2
-    results = metric({"fake": paddle.to_tensor(fake, "float32")},
-                     {"real": real.astype("float32")})
+    results = metric({"fake": paddle.to_tensor(fake, "float32")}, {"real": real.astype("float32")})
     w = critic.weight.numpy().ravel().astype("float64")
     wasserstein = (real @ w).mean() - (fake @ w).mean()
     expected = -wasserstein + 0.1 * (np.linalg.norm(w) - 1) ** 2

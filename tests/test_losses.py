@@ -1,11 +1,12 @@
 """The gradient penalty and both losses against closed forms and finite differences."""
 
-import functions
-from gankit import networks
 import numpy as np
 import paddle
 import pytest
 from paddle import nn
+
+import functions
+from gankit import networks
 
 
 @pytest.fixture
@@ -55,8 +56,9 @@ def test_penalty_on_images_uses_the_norm_over_all_pixels(float64):
     # a linear critic on [N, 3, 4, 4] images: gradient norm is |w| over all 48 inputs
     rng = np.random.default_rng(0)
     w = rng.standard_normal(48)
-    critic = nn.Sequential(lambda_layer(lambda x: x.reshape([x.shape[0], -1])),
-                           linear_critic(w, 0.0))
+    critic = nn.Sequential(
+        lambda_layer(lambda x: x.reshape([x.shape[0], -1])), linear_critic(w, 0.0)
+    )
     real, fake = paddle.randn([5, 3, 4, 4]), paddle.randn([5, 3, 4, 4])
     gp, _ = functions.gradient_penalty(critic, real, fake)
     assert float(gp) == pytest.approx((np.linalg.norm(w) - 1) ** 2, rel=1e-10)
@@ -76,8 +78,9 @@ def test_penalty_matches_finite_differences_at_the_interpolates(float64):
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((8, 2)), rng.standard_normal((8, 2))
     alpha = rng.random((8, 1))
-    gp, _ = functions.gradient_penalty(critic, paddle.to_tensor(real), paddle.to_tensor(fake),
-                                    paddle.to_tensor(alpha))
+    gp, _ = functions.gradient_penalty(
+        critic, paddle.to_tensor(real), paddle.to_tensor(fake), paddle.to_tensor(alpha)
+    )
     x_hat = alpha * real + (1 - alpha) * fake
     expected = np.mean((fd_gradient_norms(numpy_critic(critic), x_hat) - 1) ** 2)
     assert float(gp) == pytest.approx(expected, rel=1e-7)
@@ -87,7 +90,10 @@ def test_penalty_gradient_wrt_critic_weights_matches_finite_differences(float64)
     # the double backward the critic's update needs
     critic = small_critic(seed=3)
     rng = np.random.default_rng(2)
-    real, fake = paddle.to_tensor(rng.standard_normal((6, 2))), paddle.to_tensor(rng.standard_normal((6, 2)))
+    real, fake = (
+        paddle.to_tensor(rng.standard_normal((6, 2))),
+        paddle.to_tensor(rng.standard_normal((6, 2))),
+    )
     alpha = paddle.to_tensor(rng.random((6, 1)))
     functions.gradient_penalty(critic, real, fake, alpha)[0].backward()
     weight = critic[0].weight
@@ -102,7 +108,9 @@ def test_penalty_gradient_wrt_critic_weights_matches_finite_differences(float64)
             weight.set_value(shifted)
             values.append(float(functions.gradient_penalty(critic, real, fake, alpha)[0]))
         weight.set_value(base)
-        assert autograd[idx] == pytest.approx((values[0] - values[1]) / (2 * eps), rel=1e-6, abs=1e-9)
+        assert autograd[idx] == pytest.approx(
+            (values[0] - values[1]) / (2 * eps), rel=1e-6, abs=1e-9
+        )
 
 
 def test_critic_loss_terms_are_the_wgan_gp_objective(float64):

@@ -2,16 +2,17 @@
 
 import itertools
 
-from gankit import datasets
-from gankit import metrics
 import numpy as np
 import pytest
+
+from gankit import datasets, metrics
 
 
 def test_samples_of_the_distribution_cover_all_modes():
     dist = datasets.ToyDistribution("8gaussians")
-    m = metrics.toy_metrics(dist.sample(2000, np.random.default_rng(0)), dist,
-                              np.random.default_rng(1))
+    m = metrics.toy_metrics(
+        dist.sample(2000, np.random.default_rng(0)), dist, np.random.default_rng(1)
+    )
     assert m["modes_covered"] == 8 and m["modes_total"] == 8
     # within 3 sigma of a 2-D Gaussian's centre: 1 - exp(-9/2)
     assert m["high_quality_fraction"] == pytest.approx(1 - np.exp(-4.5), abs=0.01)
@@ -56,8 +57,9 @@ def test_w1_of_a_shift_is_the_shift_length():
 def test_w1_matches_brute_force_on_small_sets():
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
-    brute = min(np.mean(np.linalg.norm(a - b[list(p)], axis=1))
-                for p in itertools.permutations(range(6)))
+    brute = min(
+        np.mean(np.linalg.norm(a - b[list(p)], axis=1)) for p in itertools.permutations(range(6))
+    )
     assert metrics.wasserstein1(a, b) == pytest.approx(brute, rel=1e-12)
 
 

@@ -4,14 +4,11 @@ import gzip
 import os
 import pickle
 
-from gankit import datasets
 import numpy as np
-
-from conftest import usage_error
-
 from mnist_files import synthetic_digits, write_idx, write_idx_dir, write_pkl
 
-
+from conftest import usage_error
+from gankit import datasets
 
 
 def test_idx_directory(tmp_path):

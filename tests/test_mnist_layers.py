@@ -5,10 +5,11 @@ it (rounded down) before; its conv2d_transpose is by definition the gradient of 
 convolution with respect to its input. Both are written out in numpy here.
 """
 
-from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
+
+from gankit import networks as models
 
 
 def tf_same_conv(x, w, stride):
@@ -21,7 +22,7 @@ def tf_same_conv(x, w, stride):
     y = np.zeros((x.shape[0], w.shape[0], out, out))
     for i in range(out):
         for j in range(out):
-            window = x[:, :, i * stride:i * stride + k, j * stride:j * stride + k]
+            window = x[:, :, i * stride : i * stride + k, j * stride : j * stride + k]
             y[:, :, i, j] = np.einsum("nchw,ochw->no", window, w)
     return y
 
@@ -36,9 +37,10 @@ def tf_same_conv_transpose(y, w, stride):
     grad = np.zeros((n, w.shape[1], out + total, out + total))
     for i in range(size):
         for j in range(size):
-            grad[:, :, i * stride:i * stride + k, j * stride:j * stride + k] += \
-                np.einsum("nc,cohw->nohw", y[:, :, i, j], w)
-    return grad[:, :, before:before + out, before:before + out]
+            grad[:, :, i * stride : i * stride + k, j * stride : j * stride + k] += np.einsum(
+                "nc,cohw->nohw", y[:, :, i, j], w
+            )
+    return grad[:, :, before : before + out, before : before + out]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,11 @@ def test_penalty_double_backward_through_same_padding(mnist):
     import functions
 
     critic = mnist[1]
-    gp, _ = functions.gradient_penalty(critic, paddle.rand([3, 1, 28, 28]), paddle.rand([3, 1, 28, 28]))
+    gp, _ = functions.gradient_penalty(
+        critic, paddle.rand([3, 1, 28, 28]), paddle.rand([3, 1, 28, 28])
+    )
     gp.backward()
-    assert all(p.grad is not None for name, p in critic.named_parameters() if name.endswith("weight"))
+    assert all(
+        p.grad is not None for name, p in critic.named_parameters() if name.endswith("weight")
+    )
     assert mnist[0](paddle.randn([3, 8])).shape == [3, 1, 28, 28]

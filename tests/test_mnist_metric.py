@@ -1,12 +1,12 @@
 """The classifier-based MNIST metric on constructed inputs, with a classifier trained here."""
 
+import numpy as np
+import pytest
+from mnist_files import synthetic_digits
+
 import functions
 from gankit import classifier as digit_classifier
 from gankit import metrics
-import numpy as np
-import pytest
-
-from mnist_files import synthetic_digits
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,9 @@ def test_memorising_the_training_digits_gains_nothing_against_held_out_digits(cl
     # the distance to held-out digits, recomputed from the classifier's features
     held_out, _ = digit_classifier.classify(classifier, data["test"][0][:300, None])
     fake, _ = digit_classifier.classify(classifier, data["train"][0][:300, None])
-    expected = metrics.frechet_distance(*metrics.feature_statistics(fake),
-                                          *metrics.feature_statistics(held_out))
+    expected = metrics.frechet_distance(
+        *metrics.feature_statistics(fake), *metrics.feature_statistics(held_out)
+    )
     assert generated["frechet_distance"] == pytest.approx(expected, rel=1e-9)
     # the held-out digits' own row is the Inception Score's ceiling, with no distance
     assert "frechet_distance" not in metric.results["real_test_digits"]
@@ -85,10 +86,18 @@ def test_the_metric_classifier_is_the_same_whatever_the_runs_seed(tmp_path):
     def classifier_weights(seed, classifier_seed):
         out = tmp_path / f"run_{seed}_{classifier_seed}"
         out.mkdir()
-        cfg = OmegaConf.create({
-            "seed": seed, "output_dir": str(out),
-            "EVAL": {"classifier_path": None, "pretrained_gen_model_path": None,
-                     "classifier_epochs": 1, "classifier_seed": classifier_seed}})
+        cfg = OmegaConf.create(
+            {
+                "seed": seed,
+                "output_dir": str(out),
+                "EVAL": {
+                    "classifier_path": None,
+                    "pretrained_gen_model_path": None,
+                    "classifier_epochs": 1,
+                    "classifier_seed": classifier_seed,
+                },
+            }
+        )
         net, _ = digit_classifier.mnist_classifier(cfg, data)
         assert (out / "mnist_classifier.pdparams").is_file()  # cached in the run directory
         return {k: v.numpy() for k, v in net.state_dict().items()}

@@ -9,16 +9,29 @@ import pytest
 
 from conftest import run_script
 
-RUN = ["TRAIN.epochs=2", "TRAIN.iters_per_epoch=2", "TRAIN.batch_size=32", "MODEL.hidden_size=16",
-       "EVAL.num_samples=100", "log_freq=2"]
+RUN = [
+    "TRAIN.epochs=2",
+    "TRAIN.iters_per_epoch=2",
+    "TRAIN.batch_size=32",
+    "MODEL.hidden_size=16",
+    "EVAL.num_samples=100",
+    "log_freq=2",
+]
 
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("monitored")
-    result = run_script("wgangp_toy.py", *RUN, "use_vdl=true", "use_tbd=true", "use_wandb=true",
-                        "+wandb_config.mode=offline", "+wandb_config.project=wgangp-test",
-                        f"hydra.run.dir={run_dir}")
+    result = run_script(
+        "wgangp_toy.py",
+        *RUN,
+        "use_vdl=true",
+        "use_tbd=true",
+        "use_wandb=true",
+        "+wandb_config.mode=offline",
+        "+wandb_config.project=wgangp-test",
+        f"hydra.run.dir={run_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -29,9 +42,9 @@ def tensorboard_events(path):
 
     data, pos, out = open(path, "rb").read(), 0, []
     while pos < len(data):
-        length = struct.unpack("<Q", data[pos:pos + 8])[0]
+        length = struct.unpack("<Q", data[pos : pos + 8])[0]
         event = event_pb2.Event()
-        event.ParseFromString(data[pos + 12:pos + 12 + length])
+        event.ParseFromString(data[pos + 12 : pos + 12 + length])
         pos += 12 + length + 4  # length, its CRC, the record, its CRC
         for value in event.summary.value:
             kind = value.simple_value if value.HasField("simple_value") else "image"
@@ -51,8 +64,8 @@ def wandb_history(path):
         if left < 7:
             pos += left
             continue
-        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind == 1:
             records.append(chunk)
         elif kind == 2:
@@ -66,8 +79,12 @@ def wandb_history(path):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(raw)
         if record.WhichOneof("record_type") == "history":
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                         for item in record.history.item})
+            rows.append(
+                {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                    for item in record.history.item
+                }
+            )
     return rows
 
 
@@ -75,8 +92,9 @@ def logged_losses(run_dir):
     """{iteration: critic_loss} of the progress lines in train.log."""
     import re
 
-    found = re.findall(r"\[Train\]\[Iter (\d+)/4\] critic_loss: (-?[\d.]+)",
-                       (run_dir / "train.log").read_text())
+    found = re.findall(
+        r"\[Train\]\[Iter (\d+)/4\] critic_loss: (-?[\d.]+)", (run_dir / "train.log").read_text()
+    )
     return {int(step): float(value) for step, value in found}
 
 
@@ -85,8 +103,10 @@ def test_tensorboard(monitored):
     critic = {step: value for step, tag, value in events if tag == "train/critic_loss"}
     assert critic.keys() == logged_losses(monitored).keys() == {1, 2, 4}
     assert critic == pytest.approx(logged_losses(monitored), abs=1e-5)
-    assert {(step, tag) for step, tag, value in events if value == "image"} == \
-        {(2, "samples"), (4, "samples")}
+    assert {(step, tag) for step, tag, value in events if value == "image"} == {
+        (2, "samples"),
+        (4, "samples"),
+    }
     assert any(tag == "epoch/wasserstein" for _, tag, _ in events)
 
 
@@ -114,6 +134,7 @@ def test_a_missing_package_is_one_line(tmp_path, monkeypatch):
     blocker.mkdir()
     (blocker / "visualdl.py").write_text("raise ModuleNotFoundError('visualdl')\n")
     monkeypatch.setenv("PYTHONPATH", str(blocker))
-    line = one_error_line(run_script("wgangp_toy.py", *RUN, "use_vdl=true",
-                                     f"hydra.run.dir={tmp_path / 'run'}"))
+    line = one_error_line(
+        run_script("wgangp_toy.py", *RUN, "use_vdl=true", f"hydra.run.dir={tmp_path / 'run'}")
+    )
     assert "use_vdl=true needs visualdl: pip install visualdl" in line

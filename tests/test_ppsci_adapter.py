@@ -31,11 +31,20 @@ def make_solver(tmp_path):
     constraint = ppsci.constraint.SupervisedConstraint(
         array_loader({"x": np.arange(8, dtype="float32")[:, None]}, 2),
         ppsci.loss.FunctionalLoss(squared_error),
-        output_expr={"x": lambda out: out["x"], "y": lambda out: out["y"]}, name="fit")
+        output_expr={"x": lambda out: out["x"], "y": lambda out: out["y"]},
+        name="fit",
+    )
     rate = ppsci.optimizer.lr_scheduler.Linear(2, 4, 0.1)()
     optimizer = ppsci.optimizer.SGD(rate)(model)
-    return ppsci.solver.Solver(model, {"fit": constraint}, str(tmp_path), optimizer,
-                               epochs=2, iters_per_epoch=1, device="cpu")
+    return ppsci.solver.Solver(
+        model,
+        {"fit": constraint},
+        str(tmp_path),
+        optimizer,
+        epochs=2,
+        iters_per_epoch=1,
+        device="cpu",
+    )
 
 
 @pytest.fixture
@@ -51,11 +60,17 @@ def test_the_step_is_ppscis_step_bit_for_bit(tmp_path):
         adapter.train_step(ours, 1)
         theirs.train_epoch_func(theirs, 1, 10**9)
     for (name, a), b in zip(ours.model.state_dict().items(), theirs.model.state_dict().values()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=(
-            f"{name}: ppsci's epoch function (ppsci/solver/train.py) no longer steps as "
-            "ppsci_adapter.train_step does"))
-    assert adapter.mean_loss(ours) == theirs.train_output_info["loss"].avg, \
+        np.testing.assert_array_equal(
+            a.numpy(),
+            b.numpy(),
+            err_msg=(
+                f"{name}: ppsci's epoch function (ppsci/solver/train.py) no longer steps as "
+                "ppsci_adapter.train_step does"
+            ),
+        )
+    assert adapter.mean_loss(ours) == theirs.train_output_info["loss"].avg, (
         "ppsci's running mean loss (AverageMeter of loss x batch size) is not the adapter's"
+    )
     assert adapter.optimizer_of(ours).get_lr() == adapter.optimizer_of(theirs).get_lr()
     assert ours.global_step == theirs.global_step == 5
 
@@ -64,8 +79,9 @@ def test_one_train_step_is_one_optimizer_step_and_writes_no_checkpoint(solver, t
     before = solver.model.linear.weight.numpy().copy()
     adapter.set_length(solver, 8, 2, 0.1)
     adapter.train_step(solver, 1)
-    assert not np.array_equal(solver.model.linear.weight.numpy(), before), \
+    assert not np.array_equal(solver.model.linear.weight.numpy(), before), (
         "the adapter's step (solver.model, constraint.loss, solver.optimizer) took no step"
+    )
     assert solver.global_step == 1, "solver.global_step is no longer the Solver's step count"
     assert not (tmp_path / "checkpoints").exists(), "a step wrote a checkpoint"
 
@@ -75,8 +91,11 @@ def test_the_losses_stay_on_the_device_until_read(solver, monkeypatch):
     reads = []
     for name in ("item", "numpy", "__float__"):
         original = getattr(paddle.Tensor, name)
-        monkeypatch.setattr(paddle.Tensor, name, lambda self, *a, _o=original, _n=name, **k:
-                            reads.append(_n) or _o(self, *a, **k))
+        monkeypatch.setattr(
+            paddle.Tensor,
+            name,
+            lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k),
+        )
     for _ in range(3):
         adapter.train_step(solver, 1)
     assert reads == [], f"a step read tensors to the host: {reads}"
@@ -94,12 +113,14 @@ def test_set_length_sets_the_steps_and_the_decay(solver):
     adapter.set_length(solver, 12, 3, 0.05)
     assert (solver.max_steps, solver.epochs) == (12, 3)
     scheduler = solver.lr_scheduler
-    assert (scheduler.decay_steps, scheduler.base_lr) == (12, 0.05), \
+    assert (scheduler.decay_steps, scheduler.base_lr) == (12, 0.05), (
         "ppsci's Linear schedule is no longer Paddle's PolynomialDecay (decay_steps, base_lr)"
+    )
     for _ in range(6):
         adapter.train_step(solver, 1)
-    assert adapter.optimizer_of(solver).get_lr() == pytest.approx(0.05 * (1 - 6 / 12)), \
+    assert adapter.optimizer_of(solver).get_lr() == pytest.approx(0.05 * (1 - 6 / 12)), (
         "ppsci's epoch function no longer steps solver.lr_scheduler once per optimizer step"
+    )
 
 
 def test_swap_and_put_back_keep_the_run_optimizer_untouched(solver):
@@ -118,5 +139,6 @@ def test_continue_loader_resumes_a_shuffled_pass(solver):
     reads = [next(constraint.data_iter)[0]["x"].numpy().ravel().tolist() for _ in range(4)]
     adapter.continue_loader(constraint, 1)
     again = [next(constraint.data_iter)[0]["x"].numpy().ravel().tolist() for _ in range(3)]
-    assert again == reads[1:], \
+    assert again == reads[1:], (
         "ppsci's constraint.data_loader.batch_sampler / data_iter no longer replay a pass"
+    )

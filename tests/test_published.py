@@ -5,23 +5,33 @@ against an independent float64 NumPy computation of the specification's equation
 import io
 import pickle
 
-from gankit import files
-from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
-
-from gankit.published import networks
-from gankit.published import weights as published_weights
 from published_files import EXTRA, published_layout, write_published_file
 
-EXAMPLES = [("toy", "generator"), ("toy", "critic"), ("mnist", "generator"),
-            ("mnist", "critic"), ("cifar10", "generator"), ("cifar10", "critic")]
+from gankit import files
+from gankit import networks as models
+from gankit.published import networks
+from gankit.published import weights as published_weights
+
+EXAMPLES = [
+    ("toy", "generator"),
+    ("toy", "critic"),
+    ("mnist", "generator"),
+    ("mnist", "critic"),
+    ("cifar10", "generator"),
+    ("cifar10", "critic"),
+]
 # the spec's headings: entries; trainable values, non-trainable BN statistics, buffer values
-SPEC_COUNTS = {("toy", "generator"): (8, 527874, 0, 0), ("toy", "critic"): (8, 527361, 0, 0),
-               ("mnist", "generator"): (8, 1554177, 0, 0), ("mnist", "critic"): (8, 1030145, 0, 0),
-               ("cifar10", "generator"): (50, 1218307, 256, 1536),
-               ("cifar10", "critic"): (52, 1088151, 0, 12)}
+SPEC_COUNTS = {
+    ("toy", "generator"): (8, 527874, 0, 0),
+    ("toy", "critic"): (8, 527361, 0, 0),
+    ("mnist", "generator"): (8, 1554177, 0, 0),
+    ("mnist", "critic"): (8, 1030145, 0, 0),
+    ("cifar10", "generator"): (50, 1218307, 256, 1536),
+    ("cifar10", "critic"): (52, 1088151, 0, 12),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -48,7 +58,9 @@ def conv2d(x, w, b, stride=1):
     y = np.zeros((n, w.shape[0], ho, wo))
     for a in range(k):
         for c in range(k):
-            patch = xp[:, :, a:a + stride * (ho - 1) + 1:stride, c:c + stride * (wo - 1) + 1:stride]
+            patch = xp[
+                :, :, a : a + stride * (ho - 1) + 1 : stride, c : c + stride * (wo - 1) + 1 : stride
+            ]
             y += np.einsum("nchw,oc->nohw", patch, w[:, :, a, c])
     return y + b[None, :, None, None]
 
@@ -60,13 +72,16 @@ def conv_transpose(x, w, b, delta, out_len, s=2):
     full = np.zeros((n, w.shape[1], (h - 1) * s + k, (wd - 1) * s + k))
     for a in range(k):
         for c in range(k):
-            full[:, :, a:a + s * (h - 1) + 1:s, c:c + s * (wd - 1) + 1:s] += \
-                np.einsum("nchw,co->nohw", x, w[:, :, a, c])
-    return full[:, :, delta:delta + out_len, delta:delta + out_len] + b[None, :, None, None]
+            full[:, :, a : a + s * (h - 1) + 1 : s, c : c + s * (wd - 1) + 1 : s] += np.einsum(
+                "nchw,co->nohw", x, w[:, :, a, c]
+            )
+    return full[:, :, delta : delta + out_len, delta : delta + out_len] + b[None, :, None, None]
 
 
 def avg_pool(x):
-    return 0.25 * (x[:, :, 0::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 0::2] + x[:, :, 1::2, 1::2])
+    return 0.25 * (
+        x[:, :, 0::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 0::2] + x[:, :, 1::2, 1::2]
+    )
 
 
 def upsample(x):
@@ -90,7 +105,10 @@ def cond_batch_norm(x, labels, p, key, training, stats):
     else:
         mu, var = p[key + ".mean"], p[key + ".var"]
     y = (x - mu[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
-    return y * p[key + ".scale"][labels][:, :, None, None] + p[key + ".offset"][labels][:, :, None, None]
+    return (
+        y * p[key + ".scale"][labels][:, :, None, None]
+        + p[key + ".offset"][labels][:, :, None, None]
+    )
 
 
 def batch_norm(x, p, key, training, stats):
@@ -122,7 +140,9 @@ def layer_norm(x, p, key, training, stats):
 
 def toy_reference(p, x, prefix):
     for i in (1, 2, 3):
-        x = relu(x @ p[f"{prefix}reluLayer{i}.linear.weight"] + p[f"{prefix}reluLayer{i}.linear.bias"])
+        x = relu(
+            x @ p[f"{prefix}reluLayer{i}.linear.weight"] + p[f"{prefix}reluLayer{i}.linear.bias"]
+        )
     return x @ p[prefix + "linear.weight"] + p[prefix + "linear.bias"]
 
 
@@ -131,9 +151,13 @@ def mnist_generator_reference(p, z):
     a = relu(z @ p[g + "linear1.weight"] + p[g + "linear1.bias"])
     x = a.reshape(len(z), -1, 4, 4)  # C-order: c * 16 + h * 4 + w
     # §3.2's table: (delta, output length) per layer; layer 1 is then cropped to 7x7
-    x = relu(conv_transpose(x, p[g + "conv2d_transpose1.weight"], p[g + "conv2d_transpose1.bias"], 1, 8))
+    x = relu(
+        conv_transpose(x, p[g + "conv2d_transpose1.weight"], p[g + "conv2d_transpose1.bias"], 1, 8)
+    )
     x = x[:, :, :7, :7]
-    x = relu(conv_transpose(x, p[g + "conv2d_transpose2.weight"], p[g + "conv2d_transpose2.bias"], 2, 14))
+    x = relu(
+        conv_transpose(x, p[g + "conv2d_transpose2.weight"], p[g + "conv2d_transpose2.bias"], 2, 14)
+    )
     x = conv_transpose(x, p[g + "conv2d_transpose3.weight"], p[g + "conv2d_transpose3.bias"], 1, 28)
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -151,7 +175,9 @@ def cifar_generator_reference(p, z, labels, training):
     x = (z @ p[g + "linear1.weight"] + p[g + "linear1.bias"]).reshape(len(z), -1, 4, 4)
     for b in range(3):
         k = f"{g}ResidualBlocks.{b}."
-        shortcut = conv2d(upsample(x), p[k + "conv_shortcut.conv2D.weight"], p[k + "conv_shortcut.conv2D.bias"])
+        shortcut = conv2d(
+            upsample(x), p[k + "conv_shortcut.conv2D.weight"], p[k + "conv_shortcut.conv2D.bias"]
+        )
         h = relu(cond_batch_norm(x, labels, p, k + "normalize1.normalize", training, stats))
         h = conv2d(upsample(h), p[k + "conv_1.conv2D.weight"], p[k + "conv_1.conv2D.bias"])
         h = relu(cond_batch_norm(h, labels, p, k + "normalize2.normalize", training, stats))
@@ -163,22 +189,43 @@ def cifar_generator_reference(p, z, labels, training):
 def cifar_critic_reference(p, x, training):
     d, stats = "discriminator.", {}
     o = d + "optimized_resblock_disc1."
-    h = avg_pool(conv2d(relu(conv2d(x, p[o + "conv_1.weight"], p[o + "conv_1.bias"])),
-                        p[o + "conv_2.conv2D.weight"], p[o + "conv_2.conv2D.bias"]))
-    x = conv2d(avg_pool(x), p[o + "conv_shortcut.conv2D.weight"], p[o + "conv_shortcut.conv2D.bias"]) + h
+    h = avg_pool(
+        conv2d(
+            relu(conv2d(x, p[o + "conv_1.weight"], p[o + "conv_1.bias"])),
+            p[o + "conv_2.conv2D.weight"],
+            p[o + "conv_2.conv2D.bias"],
+        )
+    )
+    x = (
+        conv2d(
+            avg_pool(x), p[o + "conv_shortcut.conv2D.weight"], p[o + "conv_shortcut.conv2D.bias"]
+        )
+        + h
+    )
     for b in range(3):
         k = f"{d}ResidualBlocks.{b}."
         h = relu(layer_norm(x, p, k + "normalize1.normalize", training, stats))
-        h = relu(layer_norm(conv2d(h, p[k + "conv_1.weight"], p[k + "conv_1.bias"]),
-                            p, k + "normalize2.normalize", training, stats))
+        h = relu(
+            layer_norm(
+                conv2d(h, p[k + "conv_1.weight"], p[k + "conv_1.bias"]),
+                p,
+                k + "normalize2.normalize",
+                training,
+                stats,
+            )
+        )
         if b == 0:  # down: conv then pool on both paths
-            x = avg_pool(conv2d(x, p[k + "conv_shortcut.conv2D.weight"], p[k + "conv_shortcut.conv2D.bias"])) \
-                + avg_pool(conv2d(h, p[k + "conv_2.conv2D.weight"], p[k + "conv_2.conv2D.bias"]))
+            x = avg_pool(
+                conv2d(x, p[k + "conv_shortcut.conv2D.weight"], p[k + "conv_shortcut.conv2D.bias"])
+            ) + avg_pool(conv2d(h, p[k + "conv_2.conv2D.weight"], p[k + "conv_2.conv2D.bias"]))
         else:  # identity shortcut; conv_shortcut is never used
             x = x + conv2d(h, p[k + "conv_2.weight"], p[k + "conv_2.bias"])
     f = relu(x).mean(axis=(2, 3))
-    return (f @ p[d + "linear.weight"] + p[d + "linear.bias"],
-            f @ p[d + "linear2.weight"] + p[d + "linear2.bias"], stats)
+    return (
+        f @ p[d + "linear.weight"] + p[d + "linear.bias"],
+        f @ p[d + "linear2.weight"] + p[d + "linear2.bias"],
+        stats,
+    )
 
 
 def close(actual, expected, rtol=1e-4):
@@ -236,7 +283,11 @@ def test_published_file_format(tmp_path, example, role):
     paddle.save(pickle.loads(open(path, "rb").read()), buffer)
     assert buffer.getvalue() == open(path, "rb").read()
 
-    assert published_weights.layout_of(state) == published_weights.layout_of(list(state) + [EXTRA]) == "published"
+    assert (
+        published_weights.layout_of(state)
+        == published_weights.layout_of(list(state) + [EXTRA])
+        == "published"
+    )
     net = networks.published_network(example, role)
     files.load_weights(net, path, "published")  # our strict loader: names and shapes
     for key, value in net.state_dict().items():
@@ -244,15 +295,20 @@ def test_published_file_format(tmp_path, example, role):
 
 
 def test_paper_layouts_are_recognised(tmp_path):
-    nets = [*models.toy_models(2, 16, 2), *models.mnist_models(128, 8),
-            *models.cifar_models(128, 8, 8, True, True)]
+    nets = [
+        *models.toy_models(2, 16, 2),
+        *models.mnist_models(128, 8),
+        *models.cifar_models(128, 8, 8, True, True),
+    ]
     for net in nets:
         assert published_weights.layout_of(net.state_dict()) == "paper"
     files.save_weights(nets[0], str(tmp_path / "g.pdparams"))  # with paddle.save's extra entry
     assert published_weights.layout_of(files.read_pdparams(str(tmp_path / "g.pdparams"))) == "paper"
     with pytest.raises(ValueError, match="mix"):
         published_weights.layout_of(["generator.linear1.weight", "net.fc.weight"])
-    assert isinstance(networks.published_network("cifar10", "critic", dim=8), networks.PublishedCifarCritic)
+    assert isinstance(
+        networks.published_network("cifar10", "critic", dim=8), networks.PublishedCifarCritic
+    )
     with pytest.raises(ValueError):
         networks.published_network("celeba", "generator")
 
@@ -319,8 +375,11 @@ def test_cifar_generator(tmp_path, sizes, training):
     assert 0.1 < expected.std() and (np.abs(expected) > 0.999).mean() < 0.1  # mostly unsaturated
     close(images, expected)
     state = generator.state_dict()
-    assert set(stats) == ({k for k in p if k.endswith((".mean", ".var", "._mean", "._variance"))}
-                          if training else set())
+    assert set(stats) == (
+        {k for k in p if k.endswith((".mean", ".var", "._mean", "._variance"))}
+        if training
+        else set()
+    )
     for key, value in p.items():  # buffers move by 0.1 in training only; the rest never
         close(state[key], stats.get(key, value), rtol=1e-5)
 
@@ -377,6 +436,7 @@ class StandIn(paddle.nn.Layer):
 
 def resize_bilinear(x, size=299):
     """Half-pixel bilinear: source = (dst + 0.5) in/out - 0.5, clamped at the borders."""
+
     def weights(n_in):
         src = np.maximum((np.arange(size) + 0.5) * n_in / size - 0.5, 0.0)
         lo = np.floor(src).astype(int)
@@ -385,14 +445,16 @@ def resize_bilinear(x, size=299):
         m[np.arange(size), lo] += 1 - (src - lo)
         m[np.arange(size), hi] += src - lo
         return m
+
     return weights(x.shape[2]) @ x @ weights(x.shape[3]).T
 
 
 def inception_score_reference(net, pixels, splits):
     w, b = net.body.weight.numpy()[:, :, 0, 0].astype("float64"), net.body.bias.numpy()
     x = resize_bilinear(pixels) / 255.0
-    x = (x - np.array([0.485, 0.456, 0.406])[None, :, None, None]) / \
-        np.array([0.229, 0.224, 0.225])[None, :, None, None]
+    x = (x - np.array([0.485, 0.456, 0.406])[None, :, None, None]) / np.array(
+        [0.229, 0.224, 0.225]
+    )[None, :, None, None]
     f = relu(np.einsum("nchw,oc->nohw", x, w) + b[None, :, None, None]).mean(axis=(2, 3))
     logits = 0.8 * f @ net.fc.weight.numpy()  # dropout's inference scaling; bias zeroed
     p = np.exp(logits - logits.max(1, keepdims=True))
@@ -400,7 +462,7 @@ def inception_score_reference(net, pixels, splits):
     size = len(p) // splits
     scores = []
     for k in range(splits):
-        part = p[k * size:(k + 1) * size]
+        part = p[k * size : (k + 1) * size]
         kl = (part * (np.log(part) - np.log(part.mean(0)))).sum(1).mean()
         scores.append(np.exp(kl))
     return np.mean(scores), np.std(scores)
@@ -416,16 +478,26 @@ def test_paddlescience_inception_score():
     net.fc.bias.set_value(bias)
     net.train()
     # images of distinct colours, so that the classes differ
-    images = (rng.uniform(-0.9, 0.9, (10, 3, 1, 1)) + rng.uniform(-0.1, 0.1, (10, 3, 32, 32))).astype("float32")
-    mean, std = published_weights.paddlescience_inception_score(net, images.reshape(10, 3072), splits=3,
-                                                        batch_size=4)
+    images = (
+        rng.uniform(-0.9, 0.9, (10, 3, 1, 1)) + rng.uniform(-0.1, 0.1, (10, 3, 32, 32))
+    ).astype("float32")
+    mean, std = published_weights.paddlescience_inception_score(
+        net, images.reshape(10, 3072), splits=3, batch_size=4
+    )
     expected = inception_score_reference(net, (images.astype("float64") + 1) * 255.99 / 2, 3)
     np.testing.assert_allclose([mean, std], expected, rtol=1e-4)
     assert mean > 1.01 and std > 0
     assert not net.training
     np.testing.assert_array_equal(net.fc.bias.numpy(), bias)  # restored
     # uint8 pixels (NHWC as metrics.to_uint8 writes them) are used as they are
-    pixels = np.clip(rng.integers(0, 256, (6, 1, 1, 3)) + rng.integers(-9, 9, (6, 32, 32, 3)), 0, 255).astype(np.uint8)
-    mean, std = published_weights.paddlescience_inception_score(net, pixels, splits=2, batch_size=64)
-    np.testing.assert_allclose([mean, std], inception_score_reference(
-        net, pixels.transpose(0, 3, 1, 2).astype("float64"), 2), rtol=1e-4)
+    pixels = np.clip(
+        rng.integers(0, 256, (6, 1, 1, 3)) + rng.integers(-9, 9, (6, 32, 32, 3)), 0, 255
+    ).astype(np.uint8)
+    mean, std = published_weights.paddlescience_inception_score(
+        net, pixels, splits=2, batch_size=64
+    )
+    np.testing.assert_allclose(
+        [mean, std],
+        inception_score_reference(net, pixels.transpose(0, 3, 1, 2).astype("float64"), 2),
+        rtol=1e-4,
+    )

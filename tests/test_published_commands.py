@@ -11,27 +11,31 @@ import subprocess
 import sys
 import threading
 
-from gankit import networks as models
 import numpy as np
-from gankit.published import weights as published_weights
 import pytest
-
 from cifar_files import write_tarball
-from conftest import EXAMPLE_DIR, one_error_line
 from mnist_files import write_idx_dir
 from published_files import write_published_file
 
-SEED_PAGE = os.path.join(os.path.dirname(EXAMPLE_DIR.rstrip("/").rsplit("/", 2)[0]),
-                         "shared", "seed", "wgangp.md")
+from conftest import EXAMPLE_DIR, one_error_line
+from gankit import networks as models
+from gankit.published import weights as published_weights
+
+SEED_PAGE = os.path.join(
+    os.path.dirname(EXAMPLE_DIR.rstrip("/").rsplit("/", 2)[0]), "shared", "seed", "wgangp.md"
+)
 PUBLISHED_URL = "https://paddle-org.bj.bcebos.com/paddlescience/models/wgangp/"
 # the commands of PaddleScience's page (../shared/seed/wgangp.md), as it writes them
 SEED_COMMANDS = {
-    "cifar10": "python wgangp_cifar10.py mode=eval EVAL.pretrained_gen_model_path=" + PUBLISHED_URL
-               + "model_generator_cifar10.pdparams",
-    "mnist": "python wgangp_mnist.py mode=eval EVAL.pretrained_gen_model_path=" + PUBLISHED_URL
-             + "model_generator_mnist.pdparams",
-    "toy": "python wgangp_toy.py mode=eval EVAL.pretrained_gen_model_path=" + PUBLISHED_URL
-           + "model_generator_toy_8gaussians.pdparams",
+    "cifar10": "python wgangp_cifar10.py mode=eval EVAL.pretrained_gen_model_path="
+    + PUBLISHED_URL
+    + "model_generator_cifar10.pdparams",
+    "mnist": "python wgangp_mnist.py mode=eval EVAL.pretrained_gen_model_path="
+    + PUBLISHED_URL
+    + "model_generator_mnist.pdparams",
+    "toy": "python wgangp_toy.py mode=eval EVAL.pretrained_gen_model_path="
+    + PUBLISHED_URL
+    + "model_generator_toy_8gaussians.pdparams",
 }
 FILES = {"cifar10": "cifar10", "mnist": "mnist", "toy": "toy_8gaussians"}
 
@@ -41,8 +45,12 @@ def server(tmp_path_factory):
     """A local HTTP server holding published-layout files of all six networks."""
     root = tmp_path_factory.mktemp("published")
     for example, name in FILES.items():
-        write_published_file(str(root / f"model_generator_{name}.pdparams"), example, "generator", 1)
-        write_published_file(str(root / f"model_discriminator_{name}.pdparams"), example, "critic", 2)
+        write_published_file(
+            str(root / f"model_generator_{name}.pdparams"), example, "generator", 1
+        )
+        write_published_file(
+            str(root / f"model_discriminator_{name}.pdparams"), example, "critic", 2
+        )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -65,13 +73,21 @@ def run_command(command: str, cwd, home, *extra):
     """A command of the page, run from examples/wgangp with the published URL served locally."""
     words = command.split()[1:]
     env = dict(os.environ, HOME=str(home), PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, *words, *extra], cwd=EXAMPLE_DIR, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, *words, *extra],
+        cwd=EXAMPLE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 # a clone made outside this workspace has no ../shared beside it: the test says so and skips
-@pytest.mark.skipif(not os.path.isfile(SEED_PAGE),
-                    reason="needs PaddleScience's page ../shared/seed/wgangp.md beside the checkout")
+@pytest.mark.skipif(
+    not os.path.isfile(SEED_PAGE),
+    reason="needs PaddleScience's page ../shared/seed/wgangp.md beside the checkout",
+)
 def test_the_commands_are_the_seed_pages():
     page = open(SEED_PAGE, encoding="utf-8").read()
     for command in SEED_COMMANDS.values():
@@ -105,36 +121,61 @@ def test_seed_command_evaluates_published_weights(example, server, tmp_path):
 def test_published_critics_and_export_infer(server, tmp_path):
     url, _ = server
     home = home_with_caches(tmp_path)
-    toy = run_command(SEED_COMMANDS["toy"].replace(PUBLISHED_URL, url), tmp_path, home,
-                      f"EVAL.pretrained_dis_model_path={url}model_discriminator_toy_8gaussians.pdparams",
-                      "EVAL.num_samples=300", f"hydra.run.dir={tmp_path / 'toy'}")
+    toy = run_command(
+        SEED_COMMANDS["toy"].replace(PUBLISHED_URL, url),
+        tmp_path,
+        home,
+        f"EVAL.pretrained_dis_model_path={url}model_discriminator_toy_8gaussians.pdparams",
+        "EVAL.num_samples=300",
+        f"hydra.run.dir={tmp_path / 'toy'}",
+    )
     assert toy.returncode == 0, toy.stderr[-3000:]
     assert (tmp_path / "toy" / "samples.png").stat().st_size > 0  # with the critic's contours
 
-    mnist = run_command(SEED_COMMANDS["mnist"].replace(PUBLISHED_URL, url), tmp_path, home,
-                        f"EVAL.pretrained_dis_model_path={url}model_discriminator_mnist.pdparams",
-                        "EVAL.num_samples=100", f"hydra.run.dir={tmp_path / 'mnist'}")
+    mnist = run_command(
+        SEED_COMMANDS["mnist"].replace(PUBLISHED_URL, url),
+        tmp_path,
+        home,
+        f"EVAL.pretrained_dis_model_path={url}model_discriminator_mnist.pdparams",
+        "EVAL.num_samples=100",
+        f"hydra.run.dir={tmp_path / 'mnist'}",
+    )
     assert mnist.returncode == 0, mnist.stderr[-3000:]
     critic = json.loads((tmp_path / "mnist" / "metrics.json").read_text())["critic"]
     assert critic["wasserstein_estimate"] == pytest.approx(
-        critic["mean_score_real"] - critic["mean_score_generated"])
+        critic["mean_score_real"] - critic["mean_score_generated"]
+    )
 
     tarball = write_tarball(str(tmp_path / "cifar-10-python.tar.gz"))
-    cifar = run_command(SEED_COMMANDS["cifar10"].replace(PUBLISHED_URL, url), tmp_path, home,
-                        f"EVAL.pretrained_dis_model_path={url}model_discriminator_cifar10.pdparams",
-                        f"DATA.data_path={tarball}", "DATA.md5=null", "EVAL.paddlescience_score=false",
-                        f"hydra.run.dir={tmp_path / 'cifar'}")
+    cifar = run_command(
+        SEED_COMMANDS["cifar10"].replace(PUBLISHED_URL, url),
+        tmp_path,
+        home,
+        f"EVAL.pretrained_dis_model_path={url}model_discriminator_cifar10.pdparams",
+        f"DATA.data_path={tarball}",
+        "DATA.md5=null",
+        "EVAL.paddlescience_score=false",
+        f"hydra.run.dir={tmp_path / 'cifar'}",
+    )
     assert cifar.returncode == 0, cifar.stderr[-3000:]
     critic = json.loads((tmp_path / "cifar" / "metrics.json").read_text())["critic"]
     assert 0 <= critic["acgan_accuracy_real"] <= 1 and 0 <= critic["acgan_accuracy_generated"] <= 1
 
     prefix = tmp_path / "export" / "toy"
-    export = run_command(f"python wgangp_toy.py mode=export INFER.pretrained_model_path="
-                         f"{url}model_generator_toy_8gaussians.pdparams INFER.export_path={prefix}",
-                         tmp_path, home, f"hydra.run.dir={tmp_path / 'export_run'}")
+    export = run_command(
+        f"python wgangp_toy.py mode=export INFER.pretrained_model_path="
+        f"{url}model_generator_toy_8gaussians.pdparams INFER.export_path={prefix}",
+        tmp_path,
+        home,
+        f"hydra.run.dir={tmp_path / 'export_run'}",
+    )
     assert export.returncode == 0, export.stderr[-3000:]
-    infer = run_command(f"python wgangp_toy.py mode=infer INFER.export_path={prefix} "
-                        "EVAL.num_samples=300", tmp_path, home, f"hydra.run.dir={tmp_path / 'infer'}")
+    infer = run_command(
+        f"python wgangp_toy.py mode=infer INFER.export_path={prefix} EVAL.num_samples=300",
+        tmp_path,
+        home,
+        f"hydra.run.dir={tmp_path / 'infer'}",
+    )
     assert infer.returncode == 0, infer.stderr[-3000:]
     inferred = np.load(tmp_path / "infer" / "samples.npz")["samples"]
     evaluated = np.load(tmp_path / "toy" / "samples.npz")["samples"]
@@ -143,21 +184,36 @@ def test_published_critics_and_export_infer(server, tmp_path):
 
 def test_training_never_resumes_from_published_weights(server, tmp_path):
     _, root = server
-    result = run_command(f"python wgangp_toy.py TRAIN.checkpoint_path={root}/"
-                         "model_generator_toy_8gaussians.pdparams", tmp_path, home_with_caches(tmp_path),
-                         f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_command(
+        f"python wgangp_toy.py TRAIN.checkpoint_path={root}/"
+        "model_generator_toy_8gaussians.pdparams",
+        tmp_path,
+        home_with_caches(tmp_path),
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     line = one_error_line(result)
     assert "TRAIN.checkpoint_path" in line and "for mode=eval or export" in line
-    line = one_error_line(run_command("python wgangp_toy.py MODEL.architecture=paddlescience",
-                                      tmp_path, home_with_caches(tmp_path)))
+    line = one_error_line(
+        run_command(
+            "python wgangp_toy.py MODEL.architecture=paddlescience",
+            tmp_path,
+            home_with_caches(tmp_path),
+        )
+    )
     assert "training uses the paper's networks" in line
 
 
 def load(capsys, path, architecture="auto"):
     generator, _ = models.toy_models(2, 512, 3)
     with pytest.raises(SystemExit) as info:
-        published_weights.load("toy", "generator", generator, str(path), "EVAL.pretrained_gen_model_path",
-                       architecture=architecture)
+        published_weights.load(
+            "toy",
+            "generator",
+            generator,
+            str(path),
+            "EVAL.pretrained_gen_model_path",
+            architecture=architecture,
+        )
     assert info.value.code == 2
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR:")][0]
 

@@ -14,19 +14,25 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import EXAMPLE_DIR, compose, run_script
 from test_as_typed import printed_run_dir, shell
 from test_faults import assert_same_run, start, wait_for
+
+from conftest import EXAMPLE_DIR, compose, run_script
 from gankit.budget import plan_epochs, replan_epochs, rescaled_rate
 
 # the toy at a size whose iterations take tens of milliseconds; 0.4 minutes hold a few epochs
-TOY = "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 " \
-      "TRAIN.iters_per_epoch=20 TRAIN.lr_decay=true TRAIN.learning_rate=1e-3 seed=3"
-PLANNED = re.compile(r"(\d+) iterations planned \((\d+) epochs of (\d+)\) for TRAIN.minutes=0.4: "
-                     r"(\S+) s per iteration measured, (\S+) s per epoch's end")
-REPLANNED = re.compile(r"Re-planned after epoch (\d+) at \S+ minutes: the last epochs took \S+ s "
-                       r"each, so (\d+) epochs of (\d+) fit TRAIN.minutes=0.4 instead of (\d+)")
+TOY = (
+    "MODEL.hidden_size=32 TRAIN.batch_size=32 EVAL.num_samples=100 log_freq=5 "
+    "TRAIN.iters_per_epoch=20 TRAIN.lr_decay=true TRAIN.learning_rate=1e-3 seed=3"
+)
+PLANNED = re.compile(
+    r"(\d+) iterations planned \((\d+) epochs of (\d+)\) for TRAIN.minutes=0.4: "
+    r"(\S+) s per iteration measured, (\S+) s per epoch's end"
+)
+REPLANNED = re.compile(
+    r"Re-planned after epoch (\d+) at \S+ minutes: the last epochs took \S+ s "
+    r"each, so (\d+) epochs of (\d+) fit TRAIN.minutes=0.4 instead of (\d+)"
+)
 
 
 def records(run_dir):
@@ -38,8 +44,9 @@ def planned(tmp_path_factory):
     """The toy trained for TRAIN.minutes=0.4, as typed (no hydra.run.dir), on its first plan
     (the toy's half-second epochs vary enough to re-plan)."""
     cwd = tmp_path_factory.mktemp("planned")
-    out = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.minutes=0.4 TRAIN.replan=false",
-                cwd)
+    out = shell(
+        f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} TRAIN.minutes=0.4 TRAIN.replan=false", cwd
+    )
     return out, printed_run_dir(out)
 
 
@@ -73,17 +80,23 @@ def test_train_epochs_repeats_a_planned_run_exactly(planned, tmp_path):
     repeat = re.search(r"(TRAIN\.epochs=\d+ TRAIN\.iters_per_epoch=\d+) repeats", out).group(1)
     again = shell(f"python {EXAMPLE_DIR}/wgangp_toy.py {TOY} {repeat}", tmp_path)
     assert "iterations planned" not in again
-    assert_same_run(Path(run_dir), Path(printed_run_dir(again)),
-                    ignore=("planned_iterations", "planned_epochs",
-                                            "planned_rate_scale"))
+    assert_same_run(
+        Path(run_dir),
+        Path(printed_run_dir(again)),
+        ignore=("planned_iterations", "planned_epochs", "planned_rate_scale"),
+    )
 
 
 def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
     """Ctrl-C in the second epoch; the same command with the printed checkpoint path keeps the
     plan (no new timing) and trains to its end. On its first plan: the toy's half-second epochs
     vary enough on a busy machine to re-plan, which changes the logged length."""
-    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "TRAIN.replan=false",
-                f"hydra.run.dir={tmp_path / 'run'}")
+    run = start(
+        *shlex.split(TOY),
+        "TRAIN.minutes=0.4",
+        "TRAIN.replan=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     seen = wait_for(run, "iterations planned")
     iterations, epochs, length = (int(x) for x in PLANNED.findall(seen)[0][:3])
     # the first progress line (every log_freq=5 iterations) of the second epoch
@@ -93,11 +106,19 @@ def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
     assert run.returncode == 130, stderr[-2000:]
     line = next(line for line in stdout.splitlines() if "Stopped by" in line)
     resume = re.search(r"(TRAIN\.checkpoint_path=\S+?)(\x1b|$)", line).group(1)
-    more = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.minutes=0.4", "TRAIN.replan=false",
-                      *shlex.split(resume), f"hydra.run.dir={tmp_path / 'resumed'}")
+    more = run_script(
+        "wgangp_toy.py",
+        *shlex.split(TOY),
+        "TRAIN.minutes=0.4",
+        "TRAIN.replan=false",
+        *shlex.split(resume),
+        f"hydra.run.dir={tmp_path / 'resumed'}",
+    )
     assert more.returncode == 0, more.stderr[-3000:]
-    assert f"{iterations} generator iterations planned for TRAIN.minutes=0.4 when the run " \
-           "started (from the checkpoint)" in more.stdout
+    assert (
+        f"{iterations} generator iterations planned for TRAIN.minutes=0.4 when the run "
+        "started (from the checkpoint)" in more.stdout
+    )
     assert "s per iteration measured" not in more.stdout
     log = records(tmp_path / "resumed")
     assert len(log) == epochs and log[-1]["iteration"] == iterations
@@ -108,10 +129,25 @@ def test_an_interrupted_planned_run_resumes_with_its_plan(tmp_path):
 def test_both_processes_of_a_launched_run_train_one_plan(tmp_path):
     env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
     result = subprocess.run(
-        [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-         str(tmp_path / "logs"), os.path.join(EXAMPLE_DIR, "wgangp_toy.py"), *shlex.split(TOY),
-         "TRAIN.batch_size=64", "TRAIN.minutes=0.4", f"hydra.run.dir={tmp_path / 'run'}"],
-        env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "paddle.distributed.launch",
+            "--nproc_per_node",
+            "2",
+            "--log_dir",
+            str(tmp_path / "logs"),
+            os.path.join(EXAMPLE_DIR, "wgangp_toy.py"),
+            *shlex.split(TOY),
+            "TRAIN.batch_size=64",
+            "TRAIN.minutes=0.4",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     rank0 = (tmp_path / "logs" / "workerlog.0").read_text()
     assert result.returncode == 0, rank0[-3000:]
     rank1 = (tmp_path / "run" / "train.rank1.log").read_text()
@@ -126,8 +162,13 @@ def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     machine that slows down: the plan loses the epochs that no longer fit and the learning
     rates, continuous, still decay to 0 at the new end (the critic's, its own, with them),
     unless the last re-plan found no time for one more epoch and ended training there."""
-    run = start(*shlex.split(TOY), "TRAIN.minutes=0.4", "log_freq=1000",
-                "TRAIN.critic_learning_rate=2e-3", cwd=str(tmp_path))
+    run = start(
+        *shlex.split(TOY),
+        "TRAIN.minutes=0.4",
+        "log_freq=1000",
+        "TRAIN.critic_learning_rate=2e-3",
+        cwd=str(tmp_path),
+    )
     seen = wait_for(run, "iterations planned")
     length = int(PLANNED.findall(seen)[0][2])
     seen += wait_for(run, "[Train][Epoch 2/")
@@ -151,21 +192,25 @@ def test_a_machine_that_slows_down_gets_a_shorter_plan(tmp_path):
     last_epoch, epochs, length, before = replans[-1]
     if epochs == last_epoch:  # "training ends with this epoch": the decay stops where it is
         assert epochs == len(log) and f"fit TRAIN.minutes=0.4 instead of {before} (" in out
-        assert rates[-1] == pytest.approx(rate_where_the_decay_stopped(log[-1], before, length),
-                                          rel=1e-9)
+        assert rates[-1] == pytest.approx(
+            rate_where_the_decay_stopped(log[-1], before, length), rel=1e-9
+        )
     else:
         assert rates[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a > b for a, b in zip(rates, rates[1:])), rates
     # the critic's own rate (TRAIN.critic_learning_rate) keeps its ratio through the re-plans
     for record in log[:-1]:
-        assert record["learning_rate_critic"] == pytest.approx(2 * record["learning_rate_generator"],
-                                                               rel=1e-9)
+        assert record["learning_rate_critic"] == pytest.approx(
+            2 * record["learning_rate_generator"], rel=1e-9
+        )
 
 
 def rate_where_the_decay_stopped(record, epochs_planned, length):
     """The rate of a run at 1e-3 whose last re-plan ended training at `record`'s iteration:
     its decay, planned over epochs_planned epochs of `length`, had come this far."""
-    return 1e-3 * record["planned_rate_scale"] * (1 - record["iteration"] / (epochs_planned * length))
+    return (
+        1e-3 * record["planned_rate_scale"] * (1 - record["iteration"] / (epochs_planned * length))
+    )
 
 
 def test_a_run_whose_time_runs_out_ends_with_the_epoch_it_is_in(tmp_path):
@@ -216,12 +261,20 @@ def test_lr_decay_power_and_the_critics_rate_shape_the_decays(tmp_path):
     """TRAIN.lr_decay_power=2 TRAIN.critic_learning_rate=3e-3: after i of N generator
     iterations the records hold the rate of the next step, 1e-3 (1 - i/N)^2 for the
     generator and 3e-3 (1 - i/N)^2 for the critic over its n_critic steps each."""
-    result = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.epochs=4",
-                        "TRAIN.lr_decay_power=2", "TRAIN.n_critic=3",
-                        "TRAIN.critic_learning_rate=3e-3", f"hydra.run.dir={tmp_path}")
+    result = run_script(
+        "wgangp_toy.py",
+        *shlex.split(TOY),
+        "TRAIN.epochs=4",
+        "TRAIN.lr_decay_power=2",
+        "TRAIN.n_critic=3",
+        "TRAIN.critic_learning_rate=3e-3",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Adam at 0.003 (critic) and 0.001 (generator), betas 0.5, 0.9, decaying to 0 as " \
-           "(1 - i/N)^2" in result.stdout + result.stderr
+    assert (
+        "Adam at 0.003 (critic) and 0.001 (generator), betas 0.5, 0.9, decaying to 0 as "
+        "(1 - i/N)^2" in result.stdout + result.stderr
+    )
     log = records(tmp_path)
     for record, done in zip(log, (0.25, 0.5, 0.75, 1.0)):
         assert record["learning_rate_generator"] == pytest.approx(1e-3 * (1 - done) ** 2, abs=1e-15)
@@ -273,13 +326,18 @@ def test_replan_bounds():
 
 
 def test_a_checkpoint_without_a_plan_is_not_resumed_by_a_budget(tmp_path):
-    first = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.epochs=1",
-                       f"hydra.run.dir={tmp_path / 'run'}")
+    first = run_script(
+        "wgangp_toy.py", *shlex.split(TOY), "TRAIN.epochs=1", f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert first.returncode == 0, first.stderr[-2000:]
-    again = run_script("wgangp_toy.py", *shlex.split(TOY), "TRAIN.minutes=0.4",
-                       "TRAIN.resume_with_changes=true",
-                       f"TRAIN.checkpoint_path={tmp_path / 'run' / 'checkpoints' / 'latest'}",
-                       f"hydra.run.dir={tmp_path / 'again'}")
+    again = run_script(
+        "wgangp_toy.py",
+        *shlex.split(TOY),
+        "TRAIN.minutes=0.4",
+        "TRAIN.resume_with_changes=true",
+        f"TRAIN.checkpoint_path={tmp_path / 'run' / 'checkpoints' / 'latest'}",
+        f"hydra.run.dir={tmp_path / 'again'}",
+    )
     assert again.returncode == 2
     errors = [line for line in again.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1 and "TRAIN.minutes=0.4 plans a new run" in errors[0]
@@ -290,10 +348,15 @@ def test_the_plan_counts_every_part_of_the_run():
     """Closed form: whole epochs of the time left (budget - spent - final - 2 %) at
     TRAIN.iters_per_epoch, then lengthened alike to fill it; the final evaluation is the
     epoch's end with the check scaled from TRAIN.metric_samples to EVAL.num_samples."""
-    cfg = compose("mnist", "TRAIN.minutes=60", "TRAIN.iters_per_epoch=100", "TRAIN.dev_freq=50",
-                  "TRAIN.metric_samples=1000", "EVAL.num_samples=10000")
-    plan = plan_epochs(cfg, per_iteration=2.0, dev=10.0, epoch_end=3.0, check=1.0,
-                       elapsed=100.0)
+    cfg = compose(
+        "mnist",
+        "TRAIN.minutes=60",
+        "TRAIN.iters_per_epoch=100",
+        "TRAIN.dev_freq=50",
+        "TRAIN.metric_samples=1000",
+        "EVAL.num_samples=10000",
+    )
+    plan = plan_epochs(cfg, per_iteration=2.0, dev=10.0, epoch_end=3.0, check=1.0, elapsed=100.0)
     final = 3.0 + 1.0 * (10000 / 1000 - 1)  # the files as at an epoch's end, the check x 10
     assert plan["reserved"] == pytest.approx(final + 0.02 * 3600)
     left = 3600 - 100 - final - 72

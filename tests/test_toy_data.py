@@ -1,9 +1,9 @@
 """The toy data recipes: mode centres, scale and shapes (the paper's gan_toy.py)."""
 
-from gankit import datasets
-from gankit import ppsci_adapter
 import numpy as np
 import pytest
+
+from gankit import datasets, ppsci_adapter
 
 
 def test_8gaussians_centres_scale_and_shape():

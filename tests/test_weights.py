@@ -3,15 +3,13 @@
 import os
 import pickle
 
-from gankit import files
-from gankit import networks as models
 import numpy as np
 import paddle
 import pytest
 
 from conftest import usage_error
-
-
+from gankit import files
+from gankit import networks as models
 
 
 def test_round_trip_through_paddle_save(tmp_path):
@@ -37,7 +35,9 @@ def test_a_crafted_pickle_is_refused_and_never_run(tmp_path, capsys):
     assert marker.exists()
     marker.unlink()
     generator, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
+    err = usage_error(
+        capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path"
+    )
     assert "system" in err and "nothing from it was run" in err
     assert not marker.exists()  # ...ours did not
 
@@ -46,19 +46,36 @@ def test_weights_of_another_size_are_refused(tmp_path, capsys):
     small, _ = models.toy_models(2, 16, 2)
     files.save_weights(small, str(tmp_path / "g.pdparams"))
     large, _ = models.toy_models(2, 32, 2)
-    err = usage_error(capsys, files.load_weights, large, str(tmp_path / "g.pdparams"), "INFER.pretrained_model_path")
-    assert "INFER.pretrained_model_path" in err and "does not fit this model" in err and "expected [2, 32]" in err
+    err = usage_error(
+        capsys,
+        files.load_weights,
+        large,
+        str(tmp_path / "g.pdparams"),
+        "INFER.pretrained_model_path",
+    )
+    assert (
+        "INFER.pretrained_model_path" in err
+        and "does not fit this model" in err
+        and "expected [2, 32]" in err
+    )
 
 
 def test_not_a_weights_file(tmp_path, capsys):
     path = tmp_path / "page.pdparams"
     path.write_text("<html><body>404 Not Found</body></html>")
     generator, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path")
+    err = usage_error(
+        capsys, files.load_weights, generator, str(path), "EVAL.pretrained_gen_model_path"
+    )
     assert f"{path} could not be read: it is an HTML page, not a .pdparams file" in err
     (tmp_path / "junk.pdparams").write_bytes(b"\x00\x01\x02 junk")  # no document: the reason
-    err = usage_error(capsys, files.load_weights, generator, str(tmp_path / "junk.pdparams"),
-                      "EVAL.pretrained_gen_model_path")
+    err = usage_error(
+        capsys,
+        files.load_weights,
+        generator,
+        str(tmp_path / "junk.pdparams"),
+        "EVAL.pretrained_gen_model_path",
+    )
     assert "is not a readable .pdparams file of arrays (UnpicklingError" in err
 
 
@@ -78,6 +95,7 @@ def server(tmp_path, monkeypatch):
     generator, _ = models.toy_models(2, 16, 2)
     files.save_weights(generator, str(site / "good.pdparams"))
     (site / "page.pdparams").write_text("<!DOCTYPE html><html><body>Sign in</body></html>")
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -92,16 +110,26 @@ def server(tmp_path, monkeypatch):
 def test_weights_by_url_with_checksum(server):
     url, site, cache = server
     model, _ = models.toy_models(2, 16, 2)
-    files.load_weights(model, f"{url}/good.pdparams", "EVAL.pretrained_gen_model_path",
-                           files.file_digest(str(site / "good.pdparams"), "sha256"))
+    files.load_weights(
+        model,
+        f"{url}/good.pdparams",
+        "EVAL.pretrained_gen_model_path",
+        files.file_digest(str(site / "good.pdparams"), "sha256"),
+    )
     assert [n for n in os.listdir(cache) if n.endswith("-good.pdparams")]  # named by its URL
 
 
 def test_checksum_mismatch_is_refused_and_not_cached(server, capsys):
     url, _, cache = server
     model, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, files.load_weights, model, f"{url}/good.pdparams",
-                      "EVAL.pretrained_gen_model_path", "0" * 64)
+    err = usage_error(
+        capsys,
+        files.load_weights,
+        model,
+        f"{url}/good.pdparams",
+        "EVAL.pretrained_gen_model_path",
+        "0" * 64,
+    )
     assert "SHA-256" in err and "not kept in the download cache" in err
     assert not [n for n in os.listdir(cache) if n.endswith("good.pdparams")]
 
@@ -109,8 +137,14 @@ def test_checksum_mismatch_is_refused_and_not_cached(server, capsys):
 def test_checksum_of_a_local_file(tmp_path, capsys):
     model, _ = models.toy_models(2, 16, 2)
     files.save_weights(model, str(tmp_path / "g.pdparams"))
-    err = usage_error(capsys, files.load_weights, model, str(tmp_path / "g.pdparams"),
-                      "INFER.pretrained_model_path", "ab" * 32)
+    err = usage_error(
+        capsys,
+        files.load_weights,
+        model,
+        str(tmp_path / "g.pdparams"),
+        "INFER.pretrained_model_path",
+        "ab" * 32,
+    )
     assert "INFER.pretrained_model_path" in err and "not the expected" in err
     assert (tmp_path / "g.pdparams").exists()  # the user's own file is never deleted
 
@@ -118,25 +152,34 @@ def test_checksum_of_a_local_file(tmp_path, capsys):
 def test_url_returning_an_html_page_is_refused_and_not_cached(server, capsys):
     url, _, cache = server
     model, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, files.load_weights, model, f"{url}/page.pdparams",
-                      "EVAL.pretrained_gen_model_path")
-    assert f"could not download {url}/page.pdparams: the server answered with an HTML page " \
-        "(Content-Type application/octet-stream), not the file named by " \
+    err = usage_error(
+        capsys, files.load_weights, model, f"{url}/page.pdparams", "EVAL.pretrained_gen_model_path"
+    )
+    assert (
+        f"could not download {url}/page.pdparams: the server answered with an HTML page "
+        "(Content-Type application/octet-stream), not the file named by "
         "EVAL.pretrained_gen_model_path" in err
+    )
     assert not [n for n in os.listdir(cache) if n.endswith("page.pdparams")]
 
 
 def test_missing_url_and_unreachable_host(server, capsys):
     url, _, _ = server
     model, _ = models.toy_models(2, 16, 2)
-    err = usage_error(capsys, files.load_weights, model, f"{url}/nope.pdparams",
-                      "EVAL.pretrained_gen_model_path")
+    err = usage_error(
+        capsys, files.load_weights, model, f"{url}/nope.pdparams", "EVAL.pretrained_gen_model_path"
+    )
     assert "could not download" in err and "404" in err
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    err = usage_error(capsys, files.load_weights, model, f"http://127.0.0.1:{port}/g.pdparams",
-                      "EVAL.pretrained_gen_model_path")
+    err = usage_error(
+        capsys,
+        files.load_weights,
+        model,
+        f"http://127.0.0.1:{port}/g.pdparams",
+        "EVAL.pretrained_gen_model_path",
+    )
     assert "could not download" in err

@@ -15,9 +15,9 @@ import paddle.distributed as dist
 import ppsci
 
 from gankit import networks
+from gankit.classifier import digit_metrics
 from gankit.datasets import ToyDistribution
 from gankit.metrics import as_numpy, critic_scores, numbers, toy_metrics
-from gankit.classifier import digit_metrics
 from gankit.parallel import local_rows
 from gankit.progress import TermMeter
 
@@ -100,8 +100,15 @@ class CriticLoss:
     class head's accuracy on real and on generated images.
     """
 
-    def __init__(self, critic, lambda_gp: Optional[float], real_key: str = "real",
-                 fake_key: str = "fake", acgan_scale: float = 0.0, label_key: str = "labels"):
+    def __init__(
+        self,
+        critic,
+        lambda_gp: Optional[float],
+        real_key: str = "real",
+        fake_key: str = "fake",
+        acgan_scale: float = 0.0,
+        label_key: str = "labels",
+    ):
         self.critic, self.lambda_gp = critic, lambda_gp
         self.real_key, self.fake_key = real_key, fake_key
         self.acgan_scale, self.label_key = acgan_scale, label_key
@@ -114,25 +121,29 @@ class CriticLoss:
         # separate forwards: Paddle's double backward fails on slices of one output
         if self.acgan_scale:
             (score_real, logits), (score_fake, logits_fake) = (
-                self.critic.forward_with_logits(x) for x in (real, fake))
+                self.critic.forward_with_logits(x) for x in (real, fake)
+            )
         else:
             score_real, score_fake = self.critic(real), self.critic(fake)
         wasserstein = score_real.mean() - score_fake.mean()
         terms = {"critic_wasserstein": -wasserstein}
         measured = {"wasserstein": wasserstein}
         if self.lambda_gp is not None:
-            penalty, norms = gradient_penalty(self.critic, real, fake,
-                                              create_graph=self.create_graph)
+            penalty, norms = gradient_penalty(
+                self.critic, real, fake, create_graph=self.create_graph
+            )
             terms["critic_penalty"] = self.lambda_gp * penalty
-            measured.update(gradient_penalty=penalty, grad_norm_mean=norms.mean(),
-                            grad_norm_std=norms.std())
+            measured.update(
+                gradient_penalty=penalty, grad_norm_mean=norms.mean(), grad_norm_std=norms.std()
+            )
         if self.acgan_scale:
             labels = output_dict[self.label_key]
             acgan = paddle.nn.functional.cross_entropy(logits, labels.reshape([-1, 1]))
             terms["critic_acgan"] = self.acgan_scale * acgan
             measured["acgan_accuracy_real"] = (logits.argmax(1) == labels).astype("float32").mean()
-            measured["acgan_accuracy_fake"] = \
+            measured["acgan_accuracy_fake"] = (
                 (logits_fake.argmax(1) == labels).astype("float32").mean()
+            )
         self.meter.add(**measured)
         return terms
 
@@ -141,8 +152,9 @@ class GeneratorLoss:
     """Generator loss -E[D(G(z))] [+ acgan_scale * cross-entropy of the critic's class head
     on the generated images and the labels they were drawn for (AC-GAN)]."""
 
-    def __init__(self, critic, fake_key: str = "fake", acgan_scale: float = 0.0,
-                 label_key: str = "labels"):
+    def __init__(
+        self, critic, fake_key: str = "fake", acgan_scale: float = 0.0, label_key: str = "labels"
+    ):
         self.critic, self.fake_key = critic, fake_key
         self.acgan_scale, self.label_key = acgan_scale, label_key
 
@@ -160,7 +172,8 @@ def _bce(logits, target: float):
     """Sigmoid cross-entropy of logits against a constant target (TF's
     sigmoid_cross_entropy_with_logits, as gan_mnist.py uses it)."""
     return paddle.nn.functional.binary_cross_entropy_with_logits(
-        logits, paddle.full_like(logits, target))
+        logits, paddle.full_like(logits, target)
+    )
 
 
 class DCGANCriticLoss:
@@ -176,8 +189,10 @@ class DCGANCriticLoss:
         real = output_dict[self.real_key].detach()
         fake = output_dict[self.fake_key].detach()
         logit_real, logit_fake = self.critic(real), self.critic(fake)
-        self.meter.add(real_probability=paddle.nn.functional.sigmoid(logit_real).mean(),
-                       fake_probability=paddle.nn.functional.sigmoid(logit_fake).mean())
+        self.meter.add(
+            real_probability=paddle.nn.functional.sigmoid(logit_real).mean(),
+            fake_probability=paddle.nn.functional.sigmoid(logit_fake).mean(),
+        )
         return {"discriminator": (_bce(logit_fake, 0.0) + _bce(logit_real, 1.0)) / 2}
 
 
@@ -200,8 +215,10 @@ def losses(loss_cfg, critic, acgan_scale: float = 0.0, acgan_scale_g: float = 0.
         pair = DCGANCriticLoss(critic), DCGANGeneratorLoss(critic)
     else:
         penalty = loss_cfg.lambda_gp if kind == "wgan-gp" else None
-        pair = (CriticLoss(critic, penalty, acgan_scale=acgan_scale),
-                GeneratorLoss(critic, acgan_scale=acgan_scale_g))
+        pair = (
+            CriticLoss(critic, penalty, acgan_scale=acgan_scale),
+            GeneratorLoss(critic, acgan_scale=acgan_scale_g),
+        )
     return pair
 
 
@@ -228,12 +245,14 @@ class HeldOutCriticCost:
         costs = []
         with networks.batch_statistics(self.loss.critic):
             for i in range(0, max(n - n % size, 1), size):
-                batch = {k: v[i:i + size] for k, v in output_dict.items()}
-                terms = self.loss({**batch, "real": self.prepare(real[i:i + size])})
+                batch = {k: v[i : i + size] for k, v in output_dict.items()}
+                terms = self.loss({**batch, "real": self.prepare(real[i : i + size])})
                 costs.append(float(sum(terms.values())))
         measured = self.loss.meter.pop_means()
-        self.results = {"critic_loss": float(np.mean(costs)),
-                        **{k: measured[k] for k in ("wasserstein",) if k in measured}}
+        self.results = {
+            "critic_loss": float(np.mean(costs)),
+            **{k: measured[k] for k in ("wasserstein",) if k in measured},
+        }
         return self.results
 
 
@@ -242,8 +261,12 @@ def no_loss(output_dict, label_dict=None, weight_dict=None):
     return {}
 
 
-def validator(inputs: Dict[str, np.ndarray], metrics: dict, batch_size: int,
-              labels: Optional[Dict[str, np.ndarray]] = None) -> dict:
+def validator(
+    inputs: Dict[str, np.ndarray],
+    metrics: dict,
+    batch_size: int,
+    labels: Optional[Dict[str, np.ndarray]] = None,
+) -> dict:
     """{"eval": a SupervisedValidator} that generates a sample for each row of `inputs`
     ("noise"[, "labels"]) in batches of `batch_size` (with EVAL.sample_norm=batch, the batch
     norms' batches too) and scores them with `metrics` (name -> metric function below); real
@@ -253,8 +276,9 @@ def validator(inputs: Dict[str, np.ndarray], metrics: dict, batch_size: int,
         "batch_size": batch_size,
         "sampler": {"name": "BatchSampler", "shuffle": False, "drop_last": False},
     }
-    output_expr = {key: (lambda out, key=key: out[key]) for key in ("fake", *inputs)
-                   if key != "noise"}
+    output_expr = {
+        key: (lambda out, key=key: out[key]) for key in ("fake", *inputs) if key != "noise"
+    }
     validator = ppsci.validate.SupervisedValidator(
         dataloader_cfg,
         ppsci.loss.FunctionalLoss(no_loss),
@@ -307,7 +331,8 @@ class DigitMetrics:
             test = digit_metrics(self.classifier, self.real_digits["test"][:count], None)
             self.results["real_test_digits"] = test
             self.results["real_training_digits"] = digit_metrics(
-                self.classifier, self.real_digits["train"][:count], held_out)
+                self.classifier, self.real_digits["train"][:count], held_out
+            )
         return numbers(generated)
 
 
@@ -321,11 +346,16 @@ class CriticScores:
         self.results = None
 
     def __call__(self, output_dict, label_dict):
-        real, fake = (paddle.to_tensor(x) if isinstance(x, np.ndarray) else x
-                      for x in (label_dict["real"], output_dict["fake"]))
+        real, fake = (
+            paddle.to_tensor(x) if isinstance(x, np.ndarray) else x
+            for x in (label_dict["real"], output_dict["fake"])
+        )
         if real.dtype == paddle.uint8:
             real = cifar_real(real)
-        labels = (as_numpy(label_dict["real_labels"]), as_numpy(output_dict["labels"])) \
-            if self.acgan else ()
+        labels = (
+            (as_numpy(label_dict["real_labels"]), as_numpy(output_dict["labels"]))
+            if self.acgan
+            else ()
+        )
         self.results = critic_scores(self.critic, real, fake, self.batch_size, *labels)
         return numbers(self.results)

@@ -7,7 +7,6 @@ default, unconditional with MODEL.conditional=false; Inception Score and FID.
     python wgangp_cifar10.py mode=infer
 """
 
-import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 import sys
 from os import path as osp
 
@@ -19,11 +18,22 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import AlternatingTrainer, array_loader, networks, optimizer, quiet
-from gankit import cpu, inference, parallel, plots, startup
+import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
+from gankit import (
+    AlternatingTrainer,
+    array_loader,
+    cpu,
+    inference,
+    networks,
+    optimizer,
+    parallel,
+    plots,
+    quiet,
+    startup,
+)
+from gankit.datasets import load_cifar10
 from gankit.errors import UsageError
 from gankit.files import save_json, save_npz
-from gankit.datasets import load_cifar10
 from gankit.inception.image_metrics import ImageMetrics
 from gankit.metrics import generate, to_uint8
 from gankit.published import weights as published_weights
@@ -34,15 +44,19 @@ logger = ppsci.utils.logger
 def build_models(cfg: DictConfig):
     m = cfg.MODEL
     try:  # this process's share of the generator's batch-norm groups
-        groups = networks.local_bn_groups(m.bn_groups, dist.get_world_size(),
-                                        (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size))
+        groups = networks.local_bn_groups(
+            m.bn_groups,
+            dist.get_world_size(),
+            (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size),
+        )
     except ValueError as e:
         raise UsageError(f"MODEL.bn_groups: {e}") from None
     return networks.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
 
 
-def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dict,
-                  architecture: str, real=None) -> dict:
+def evaluate_with(
+    cfg: DictConfig, solver, generator, metrics: dict, inputs: dict, architecture: str, real=None
+) -> dict:
     """The 10x10 grid, then IS/FID (and the critic's scores) of the validator's samples;
     when no Inception network loads, no samples are generated: samples.npz holds the grid's."""
     # PaddleScience sampled its networks with running batch-norm averages
@@ -51,7 +65,9 @@ def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dic
     grid_fakes = generate(generator, grid, 100, norm)
     grid_images = to_uint8(grid_fakes)
     if parallel.is_main_process():  # one writer: under the launcher the ranks share the file
-        plots.save_cifar_grid(cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png"))
+        plots.save_cifar_grid(
+            cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png")
+        )
     images, critic = metrics["images"], metrics.get("critic")
     if images.available:
         with networks.sampling(generator, norm):
@@ -60,8 +76,10 @@ def evaluate_with(cfg: DictConfig, solver, generator, metrics: dict, inputs: dic
     else:  # the grid's images alone, scored by the critic if it is given
         results, samples, inputs = images.unavailable(), grid_images, grid
         if critic is not None:
-            critic({"fake": grid_fakes, **{k: v for k, v in grid.items() if k == "labels"}},
-                   {"real": real[0][:len(grid_fakes)], "real_labels": real[1][:len(grid_fakes)]})
+            critic(
+                {"fake": grid_fakes, **{k: v for k, v in grid.items() if k == "labels"}},
+                {"real": real[0][: len(grid_fakes)], "real_labels": real[1][: len(grid_fakes)]},
+            )
     results = {**results, "architecture": architecture, "sample_norm": norm}
     if critic is not None:
         results["critic"] = critic.results
@@ -98,8 +116,10 @@ def train(cfg: DictConfig):
     critic_constraint = ppsci.constraint.SupervisedConstraint(
         array_loader({"real": images, "labels": labels}, cfg.TRAIN.batch_size),
         ppsci.loss.FunctionalLoss(critic_loss),
-        output_expr={"real": lambda out: functions.cifar_real(out["real"]),
-                     "labels": lambda out: out["labels"]},
+        output_expr={
+            "real": lambda out: functions.cifar_real(out["real"]),
+            "labels": lambda out: out["labels"],
+        },
         name="critic",
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
@@ -111,50 +131,85 @@ def train(cfg: DictConfig):
 
     # set optimizer: Adam for each network at TRAIN.learning_rate (the critic at
     # TRAIN.critic_learning_rate if set); with TRAIN.lr_decay both decay to 0
-    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic,
-                                 "critic")(critic)
+    critic_optimizer = optimizer(
+        cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic, "critic"
+    )(critic)
     generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch, "generator")(generator)
 
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
     # each epoch; at the end of TRAIN.final_eval_samples
     epoch_metric = ImageMetrics(cfg) if cfg.TRAIN.eval_during_train else None
-    epoch_inputs = functions.draw_inputs(cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3))
+    epoch_inputs = functions.draw_inputs(
+        cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3)
+    )
     final_metrics = {"images": ImageMetrics(cfg)}
-    final_inputs = functions.draw_inputs(cfg, cfg.TRAIN.final_eval_samples,
-                               np.random.default_rng(cfg.seed + 4))
+    final_inputs = functions.draw_inputs(
+        cfg, cfg.TRAIN.final_eval_samples, np.random.default_rng(cfg.seed + 4)
+    )
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples test images
     # (the paper's dev_cost), against images generated for their labels
-    dev_images, dev_labels = (x[:cfg.TRAIN.dev_samples] for x in data["test"])
-    dev_inputs = functions.draw_inputs(cfg, len(dev_images), np.random.default_rng(cfg.seed + 6),
-                             dev_labels if conditional else None)
+    dev_images, dev_labels = (x[: cfg.TRAIN.dev_samples] for x in data["test"])
+    dev_inputs = functions.draw_inputs(
+        cfg,
+        len(dev_images),
+        np.random.default_rng(cfg.seed + 6),
+        dev_labels if conditional else None,
+    )
     dev_metric = functions.HeldOutCriticCost(
-        functions.losses(cfg.LOSS, critic, acgan_critic)[0], cfg.TRAIN.batch_size,
-        prepare=functions.cifar_real)
+        functions.losses(cfg.LOSS, critic, acgan_critic)[0],
+        cfg.TRAIN.batch_size,
+        prepare=functions.cifar_real,
+    )
 
     # initialize solver: one per network, both running the generator ((noise, labels) ->
     # "fake"), and one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
-        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=1,  # one step a call, n_critic calls
-        seed=cfg.seed, device=cfg.device,
+        model,
+        {"critic": critic_constraint},
+        cfg.output_dir,
+        critic_optimizer,
+        epochs=cfg.TRAIN.epochs,
+        iters_per_epoch=1,  # one step a call, n_critic calls
+        seed=cfg.seed,
+        device=cfg.device,
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
         generator_solver = ppsci.solver.Solver(
-            model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
-            epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
-            log_freq=cfg.log_freq, eval_with_no_grad=True,
-            validator=functions.validator(epoch_inputs, {"images": epoch_metric},
-                                          cfg.EVAL.batch_size) if epoch_metric else None,
+            model,
+            {"generator": generator_constraint},
+            cfg.output_dir,
+            generator_optimizer,
+            epochs=cfg.TRAIN.epochs,
+            iters_per_epoch=1,
+            seed=cfg.seed,
+            device=cfg.device,
+            log_freq=cfg.log_freq,
+            eval_with_no_grad=True,
+            validator=functions.validator(
+                epoch_inputs, {"images": epoch_metric}, cfg.EVAL.batch_size
+            )
+            if epoch_metric
+            else None,
         )
         eval_solver = ppsci.solver.Solver(
-            generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
+            generator,
+            output_dir=cfg.output_dir,
+            log_freq=cfg.log_freq,
+            device=cfg.device,
             validator=functions.validator(final_inputs, final_metrics, cfg.EVAL.batch_size),
             eval_with_no_grad=True,
         )
         dev_solver = ppsci.solver.Solver(
-            generator, output_dir=cfg.output_dir, device=cfg.device, eval_with_no_grad=True,
-            validator=functions.validator(dev_inputs, {"dev": dev_metric}, cfg.TRAIN.batch_size,
-                                          {"real": dev_images, "real_labels": dev_labels}),
+            generator,
+            output_dir=cfg.output_dir,
+            device=cfg.device,
+            eval_with_no_grad=True,
+            validator=functions.validator(
+                dev_inputs,
+                {"dev": dev_metric},
+                cfg.TRAIN.batch_size,
+                {"real": dev_images, "real_labels": dev_labels},
+            ),
         )
 
     def held_out_cost():  # sampled as in training: batch norms with batch statistics
@@ -169,19 +224,34 @@ def train(cfg: DictConfig):
             return {}
         with networks.sampling(generator, cfg.EVAL.sample_norm):
             generator_solver.eval(epoch)
-        return {k: epoch_metric.results[k] for k in ("inception_score", "fid", "kid")
-                if epoch_metric.results.get(k) is not None}
+        return {
+            k: epoch_metric.results[k]
+            for k in ("inception_score", "fid", "kid")
+            if epoch_metric.results.get(k) is not None
+        }
 
     def plot(epoch):
         grid = generate(generator, functions.grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
-        plots.save_cifar_grid(cfg.MODEL.conditional, to_uint8(grid),
-                  osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"))
+        plots.save_cifar_grid(
+            cfg.MODEL.conditional,
+            to_uint8(grid),
+            osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"),
+        )
 
     trainer = AlternatingTrainer(
-        cfg, model, critic_solver, generator_solver, critic_loss.meter, check=check, plot=plot,
-        loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                 "generator": (generator_constraint, 1)},
-        data=images, held_out=held_out_cost,
+        cfg,
+        model,
+        critic_solver,
+        generator_solver,
+        critic_loss.meter,
+        check=check,
+        plot=plot,
+        loaders={
+            "critic": (critic_constraint, cfg.TRAIN.n_critic),
+            "generator": (generator_constraint, 1),
+        },
+        data=images,
+        held_out=held_out_cost,
     )
     trainer.train()
 
@@ -193,26 +263,35 @@ def evaluate(cfg: DictConfig):
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
     generator, critic = build_models(cfg)
     generator, architecture = published_weights.load_setting(
-        cfg, "cifar10", "generator", generator, "EVAL.pretrained_gen_model_path")
+        cfg, "cifar10", "generator", generator, "EVAL.pretrained_gen_model_path"
+    )
     # optional: the critic's scores and class head
     critic, _ = published_weights.load_setting(
-        cfg, "cifar10", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True)
+        cfg, "cifar10", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True
+    )
 
     # set validator: IS and FID (and the critic's scores) of EVAL.num_samples images
     metrics = {"images": ImageMetrics(cfg, paddlescience=True)}
     inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     real = None
     if critic is not None:
-        metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size,
-                                                   acgan=cfg.MODEL.conditional)
+        metrics["critic"] = functions.CriticScores(
+            critic, cfg.EVAL.batch_size, acgan=cfg.MODEL.conditional
+        )
         test_images, test_labels = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
-        real = (test_images[:cfg.EVAL.num_samples], test_labels[:cfg.EVAL.num_samples])
+        real = (test_images[: cfg.EVAL.num_samples], test_labels[: cfg.EVAL.num_samples])
     labels = None if real is None else {"real": real[0], "real_labels": real[1]}
     validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size, labels)
 
     # initialize solver
-    solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,
-                                 device=cfg.device, validator=validator, eval_with_no_grad=True)
+    solver = ppsci.solver.Solver(
+        generator,
+        output_dir=cfg.output_dir,
+        log_freq=cfg.log_freq,
+        device=cfg.device,
+        validator=validator,
+        eval_with_no_grad=True,
+    )
 
     # evaluate, and visualize the 10x10 grid
     evaluate_with(cfg, solver, generator, metrics, inputs, architecture, real)
@@ -224,7 +303,8 @@ def export(cfg: DictConfig):
     # set model
     generator, _ = build_models(cfg)
     generator, _ = published_weights.load_setting(
-        cfg, "cifar10", "generator", generator, "INFER.pretrained_model_path")
+        cfg, "cifar10", "generator", generator, "INFER.pretrained_model_path"
+    )
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
@@ -241,7 +321,9 @@ def inference_mode(cfg: DictConfig):
     predictor = inference.GeneratorPredictor(cfg)
     grid = functions.grid_inputs(cfg)
     grid_images = to_uint8(predictor.predict(grid, cfg.INFER.batch_size))
-    plots.save_cifar_grid(cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png"))
+    plots.save_cifar_grid(
+        cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png")
+    )
     images = ImageMetrics(cfg, paddlescience=True)
     if not images.available:  # no samples for metrics that cannot be computed
         report(cfg, images.unavailable(), grid_images, grid.get("labels"))

@@ -1,13 +1,12 @@
 """WGAN-GP on MNIST (the paper's gan_mnist.py), with a classifier-based quality metric.
 
-    python wgangp_mnist.py DATA.data_path=/path/to/mnist.pkl.gz      # 200k iterations
-    python wgangp_mnist.py DATA.data_path=... TRAIN.epochs=4 TRAIN.iters_per_epoch=500
-    python wgangp_mnist.py mode=eval DATA.data_path=... EVAL.pretrained_gen_model_path=<run>/model_generator.pdparams
-    python wgangp_mnist.py mode=export INFER.pretrained_model_path=<run>/model_generator.pdparams
-    python wgangp_mnist.py mode=infer DATA.data_path=...
+python wgangp_mnist.py DATA.data_path=/path/to/mnist.pkl.gz      # 200k iterations
+python wgangp_mnist.py DATA.data_path=... TRAIN.epochs=4 TRAIN.iters_per_epoch=500
+python wgangp_mnist.py mode=eval DATA.data_path=... EVAL.pretrained_gen_model_path=<run>/model_generator.pdparams
+python wgangp_mnist.py mode=export INFER.pretrained_model_path=<run>/model_generator.pdparams
+python wgangp_mnist.py mode=infer DATA.data_path=...
 """
 
-import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 import sys
 from os import path as osp
 
@@ -18,11 +17,22 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import AlternatingTrainer, array_loader, networks, optimizer, quiet
-from gankit import cpu, inference, parallel, plots, startup
-from gankit.files import save_json, save_npz
+import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
+from gankit import (
+    AlternatingTrainer,
+    array_loader,
+    cpu,
+    inference,
+    networks,
+    optimizer,
+    parallel,
+    plots,
+    quiet,
+    startup,
+)
 from gankit.classifier import digit_references, mnist_classifier
 from gankit.datasets import load_mnist
+from gankit.files import save_json, save_npz
 from gankit.metrics import generate
 from gankit.published import weights as published_weights
 
@@ -44,15 +54,22 @@ def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's eval
     return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
 
 
-def report(cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float,
-           extra: dict = None) -> dict:
+def report(
+    cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float, extra: dict = None
+) -> dict:
     """samples.npz, metrics.json and the grid of the first 64 generated digits."""
     digits, critic = metrics["digits"].results, metrics.get("critic")
-    results = {"num_samples": len(samples), "classifier_test_accuracy": accuracy, **digits,
-               **(extra or {}), **({"critic": critic.results} if critic else {})}
+    results = {
+        "num_samples": len(samples),
+        "classifier_test_accuracy": accuracy,
+        **digits,
+        **(extra or {}),
+        **({"critic": critic.results} if critic else {}),
+    }
     if parallel.is_main_process():
-        save_npz(osp.join(cfg.output_dir, "samples.npz"),
-                 samples=samples.reshape(len(samples), 784))
+        save_npz(
+            osp.join(cfg.output_dir, "samples.npz"), samples=samples.reshape(len(samples), 784)
+        )
         save_json(results, osp.join(cfg.output_dir, "metrics.json"))
         plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
     for name in ("generated", "generated_ema", "real_test_digits", "real_training_digits"):
@@ -68,8 +85,9 @@ def train(cfg: DictConfig):
     images, labels = data["train"]
 
     # set model: with MODEL.batch_norm (the paper's LOSS.kind=wgan) batch norms inside
-    generator, critic = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
-                                            cfg.MODEL.batch_norm)
+    generator, critic = networks.mnist_models(
+        cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm
+    )
     model = networks.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
 
     # set constraint: each step reads the next batch of a shuffled pass (the generator's
@@ -83,14 +101,16 @@ def train(cfg: DictConfig):
     )
     generator_constraint = ppsci.constraint.SupervisedConstraint(
         array_loader({"labels": labels}, cfg.TRAIN.batch_size),
-        ppsci.loss.FunctionalLoss(generator_loss), name="generator",
+        ppsci.loss.FunctionalLoss(generator_loss),
+        name="generator",
     )
 
     # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp, dcgan) or RMSProp
     # (wgan), at TRAIN.learning_rate (the critic at TRAIN.critic_learning_rate if set);
     # with TRAIN.lr_decay both decay to 0
-    critic_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic,
-                                 "critic")(critic)
+    critic_optimizer = optimizer(
+        cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic, "critic"
+    )(critic)
     generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch, "generator")(generator)
 
     # set validator: each epoch the classifier's IS and Frechet distance of
@@ -100,41 +120,67 @@ def train(cfg: DictConfig):
     classifier, accuracy = mnist_classifier(cfg, data)
     references = digit_references(classifier, data, cfg.EVAL.num_samples)
     epoch_metric = functions.DigitMetrics(classifier, references)
-    epoch_noise = functions.draw_noise(cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim,
-                                       np.random.default_rng(cfg.seed + 3))
+    epoch_noise = functions.draw_noise(
+        cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 3)
+    )
     metrics = final_metrics(cfg, data, classifier, references)
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples held-out
     # digits (the paper's dev_cost), in batches of the training's
-    dev_images = data["dev"][0][:cfg.TRAIN.dev_samples, None]
-    dev_noise = functions.draw_noise(len(dev_images), cfg.MODEL.noise_dim,
-                                     np.random.default_rng(cfg.seed + 6))
-    dev_metric = functions.HeldOutCriticCost(functions.losses(cfg.LOSS, critic)[0],
-                                             cfg.TRAIN.batch_size)
+    dev_images = data["dev"][0][: cfg.TRAIN.dev_samples, None]
+    dev_noise = functions.draw_noise(
+        len(dev_images), cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 6)
+    )
+    dev_metric = functions.HeldOutCriticCost(
+        functions.losses(cfg.LOSS, critic)[0], cfg.TRAIN.batch_size
+    )
 
     # initialize solver: one per network, both running the generator (noise -> "fake"), and
     # one to evaluate the trained generator
     critic_solver = ppsci.solver.Solver(
-        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer,
-        epochs=cfg.TRAIN.epochs, iters_per_epoch=1,  # one step a call, n_critic calls
-        seed=cfg.seed, device=cfg.device,
+        model,
+        {"critic": critic_constraint},
+        cfg.output_dir,
+        critic_optimizer,
+        epochs=cfg.TRAIN.epochs,
+        iters_per_epoch=1,  # one step a call, n_critic calls
+        seed=cfg.seed,
+        device=cfg.device,
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
         generator_solver = ppsci.solver.Solver(
-            model, {"generator": generator_constraint}, cfg.output_dir, generator_optimizer,
-            epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device,
-            log_freq=cfg.log_freq, eval_with_no_grad=True,
-            validator=functions.validator({"noise": epoch_noise}, {"digits": epoch_metric},
-                                           cfg.EVAL.batch_size),
+            model,
+            {"generator": generator_constraint},
+            cfg.output_dir,
+            generator_optimizer,
+            epochs=cfg.TRAIN.epochs,
+            iters_per_epoch=1,
+            seed=cfg.seed,
+            device=cfg.device,
+            log_freq=cfg.log_freq,
+            eval_with_no_grad=True,
+            validator=functions.validator(
+                {"noise": epoch_noise}, {"digits": epoch_metric}, cfg.EVAL.batch_size
+            ),
         )
         eval_solver = ppsci.solver.Solver(
-            generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq, device=cfg.device,
-            validator=functions.validator({"noise": eval_noise(cfg)}, metrics,
-                                           cfg.EVAL.batch_size), eval_with_no_grad=True,
+            generator,
+            output_dir=cfg.output_dir,
+            log_freq=cfg.log_freq,
+            device=cfg.device,
+            validator=functions.validator({"noise": eval_noise(cfg)}, metrics, cfg.EVAL.batch_size),
+            eval_with_no_grad=True,
         )
         dev_solver = ppsci.solver.Solver(
-            generator, output_dir=cfg.output_dir, device=cfg.device, eval_with_no_grad=True,
-            validator=functions.validator({"noise": dev_noise}, {"dev": dev_metric},
-                                           cfg.TRAIN.batch_size, {"real": dev_images}),
+            generator,
+            output_dir=cfg.output_dir,
+            device=cfg.device,
+            eval_with_no_grad=True,
+            validator=functions.validator(
+                {"noise": dev_noise},
+                {"dev": dev_metric},
+                cfg.TRAIN.batch_size,
+                {"real": dev_images},
+            ),
         )
 
     def held_out_cost():  # sampled as in training: batch norms with batch statistics
@@ -150,20 +196,30 @@ def train(cfg: DictConfig):
     def check(epoch):
         with networks.sampling(generator, cfg.EVAL.sample_norm):
             generator_solver.eval(epoch)
-        return {k: epoch_metric.results["generated"][k]
-                for k in ("inception_score", "frechet_distance", "kid")}
+        return {
+            k: epoch_metric.results["generated"][k]
+            for k in ("inception_score", "frechet_distance", "kid")
+        }
 
     def plot(epoch):
-        grid = generate(generator, {"noise": grid_noise}, len(grid_noise),
-                                  cfg.EVAL.sample_norm)
+        grid = generate(generator, {"noise": grid_noise}, len(grid_noise), cfg.EVAL.sample_norm)
         plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
 
     trainer = AlternatingTrainer(
-        cfg, model, critic_solver, generator_solver, critic_loss.meter,
-        clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None, check=check, plot=plot,
-        loaders={"critic": (critic_constraint, cfg.TRAIN.n_critic),
-                 "generator": (generator_constraint, 1)},
-        data=images, held_out=held_out_cost,
+        cfg,
+        model,
+        critic_solver,
+        generator_solver,
+        critic_loss.meter,
+        clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None,
+        check=check,
+        plot=plot,
+        loaders={
+            "critic": (critic_constraint, cfg.TRAIN.n_critic),
+            "generator": (generator_constraint, 1),
+        },
+        data=images,
+        held_out=held_out_cost,
     )
     trainer.train()
 
@@ -175,8 +231,10 @@ def train(cfg: DictConfig):
         extra["generated_ema"] = metrics["digits"].results["generated"]
         if parallel.is_main_process():
             averaged = metrics["digits"].samples
-            save_npz(osp.join(cfg.output_dir, "samples_ema.npz"),
-                     samples=averaged.reshape(len(averaged), 784))
+            save_npz(
+                osp.join(cfg.output_dir, "samples_ema.npz"),
+                samples=averaged.reshape(len(averaged), 784),
+            )
             plots.save_image_grid(averaged[:64], osp.join(cfg.output_dir, "samples_ema.png"), 8)
     with networks.sampling(generator, cfg.EVAL.sample_norm):
         eval_solver.eval()
@@ -187,26 +245,36 @@ def evaluate(cfg: DictConfig):
     data = load_mnist(cfg.DATA.data_path)
 
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim,
-                                            cfg.MODEL.batch_norm)
+    generator, critic = networks.mnist_models(
+        cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm
+    )
     generator, architecture = published_weights.load_setting(
-        cfg, "mnist", "generator", generator, "EVAL.pretrained_gen_model_path")
+        cfg, "mnist", "generator", generator, "EVAL.pretrained_gen_model_path"
+    )
     # optional: the critic's scores of real and fake
     critic, _ = published_weights.load_setting(
-        cfg, "mnist", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True)
+        cfg, "mnist", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True
+    )
 
     # set validator: the classifier's metrics (and the critic's scores) of EVAL.num_samples
     classifier, accuracy = mnist_classifier(cfg, data)
     references = digit_references(classifier, data, cfg.EVAL.num_samples)
     metrics = final_metrics(cfg, data, classifier, references, critic)
     noise = eval_noise(cfg)
-    real = data["test"][0][:len(noise), None] if critic is not None else None
-    validator = functions.validator({"noise": noise}, metrics, cfg.EVAL.batch_size,
-                                    None if real is None else {"real": real})
+    real = data["test"][0][: len(noise), None] if critic is not None else None
+    validator = functions.validator(
+        {"noise": noise}, metrics, cfg.EVAL.batch_size, None if real is None else {"real": real}
+    )
 
     # initialize solver
-    solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, log_freq=cfg.log_freq,
-                                 device=cfg.device, validator=validator, eval_with_no_grad=True)
+    solver = ppsci.solver.Solver(
+        generator,
+        output_dir=cfg.output_dir,
+        log_freq=cfg.log_freq,
+        device=cfg.device,
+        validator=validator,
+        eval_with_no_grad=True,
+    )
 
     # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says
     with networks.sampling(generator, cfg.EVAL.sample_norm):
@@ -222,7 +290,8 @@ def export(cfg: DictConfig):
     # set model
     generator, _ = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
     generator, _ = published_weights.load_setting(
-        cfg, "mnist", "generator", generator, "INFER.pretrained_model_path")
+        cfg, "mnist", "generator", generator, "INFER.pretrained_model_path"
+    )
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)

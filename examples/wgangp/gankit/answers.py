@@ -20,12 +20,16 @@ def kind_of(head: bytes) -> Optional[str]:
     except UnicodeDecodeError as e:
         if e.start < len(text) - 3:  # not only a character cut at the end of the bytes read
             return None
-        decoded = text[:e.start].decode("utf-8")
+        decoded = text[: e.start].decode("utf-8")
     if any(not (c.isprintable() or c.isspace()) for c in decoded):
         return None
     start = decoded.lstrip().lower()
-    if start.startswith(("<!doctype html", "<html", "<head", "<body", "<script", "<meta",
-                         "<title", "<!--")) or "<html" in start[:1000]:
+    if (
+        start.startswith(
+            ("<!doctype html", "<html", "<head", "<body", "<script", "<meta", "<title", "<!--")
+        )
+        or "<html" in start[:1000]
+    ):
         return "an HTML page"
     if start.startswith("<"):
         return "an XML document"
@@ -70,13 +74,13 @@ class CheckedDownloader:
         with open(output_file, "rb") as f:
             kind = kind_of(f.read(512))
         if kind:
-            sent = f"Content-Type {self.content_type}" if self.content_type else \
-                "no Content-Type"
+            sent = f"Content-Type {self.content_type}" if self.content_type else "no Content-Type"
             raise DownloadError(
                 f"could not download {url}: the server answered with {kind} ({sent}), not "
                 f"{self.what} (a login or error page, or a link to a page about the file); "
                 "check that the URL names the file itself, or fetch the file in a browser "
-                "and pass its path.")
+                "and pass its path."
+            )
         return result
 
 

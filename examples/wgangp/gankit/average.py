@@ -26,9 +26,11 @@ class GeneratorAverage:
             self.ema.update()
         elif iteration > self.start * total:
             self.ema = ExponentialMovingAverage(self.generator, self.decay)
-            logger.info(f"The generator's moving average (TRAIN.ema_decay={self.decay:g}) starts "
-                        f"at generator iteration {iteration}, past TRAIN.ema_start="
-                        f"{self.start:g} of {total}.")
+            logger.info(
+                f"The generator's moving average (TRAIN.ema_decay={self.decay:g}) starts "
+                f"at generator iteration {iteration}, past TRAIN.ema_start="
+                f"{self.start:g} of {total}."
+            )
 
     @contextlib.contextmanager
     def applied(self):

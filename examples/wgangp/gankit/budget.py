@@ -25,8 +25,9 @@ CALIBRATION = 8
 STARTED = psutil.Process().create_time()
 
 
-def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: float,
-                elapsed: float) -> dict:
+def plan_epochs(
+    cfg, per_iteration: float, dev: float, epoch_end: float, check: float, elapsed: float
+) -> dict:
     """The epochs that fit TRAIN.minutes after `elapsed` seconds, each at least
     TRAIN.iters_per_epoch generator iterations and lengthened alike to fill the budget (so
     no part of an epoch is lost to rounding): each iteration `per_iteration` s plus a
@@ -43,8 +44,12 @@ def plan_epochs(cfg, per_iteration: float, dev: float, epoch_end: float, check: 
     available = budget - elapsed - reserved
     epochs = int(available // (train.iters_per_epoch * per_iteration + epoch_end))
     length = int((available - epochs * epoch_end) // (max(epochs, 1) * per_iteration))
-    return {"epochs": max(epochs, 1), "iters_per_epoch": max(length, train.iters_per_epoch),
-            "short": epochs < 1, "reserved": reserved}
+    return {
+        "epochs": max(epochs, 1),
+        "iters_per_epoch": max(length, train.iters_per_epoch),
+        "short": epochs < 1,
+        "reserved": reserved,
+    }
 
 
 # the epochs whose median is the pace a re-plan goes by
@@ -54,11 +59,12 @@ PACE_EPOCHS = 5
 def recent_pace(ends: List[float], window: int = PACE_EPOCHS) -> float:
     """Seconds an epoch at the recent pace: the median time between the last `window` + 1
     of the epoch ends `ends` (seconds), so one stalled epoch does not set it."""
-    return float(np.median(np.diff(ends[-window - 1:])))
+    return float(np.median(np.diff(ends[-window - 1 :])))
 
 
-def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float,
-                  relative: float = 0.1) -> int:
+def replan_epochs(
+    epochs: int, done: int, seconds_left: float, per_epoch: float, relative: float = 0.1
+) -> int:
     """The epochs a plan should have after `done` of `epochs`, with `seconds_left` for
     training at `per_epoch` s each (the recent pace, epoch ends included): unchanged while
     the run would end between one epoch early and half an epoch late (inside the plan's
@@ -72,13 +78,11 @@ def replan_epochs(epochs: int, done: int, seconds_left: float, per_epoch: float,
     return done + int(fit)
 
 
-def rescaled_rate(scale: float, total: int, done: int, new_total: int,
-                  power: float = 1.0) -> float:
+def rescaled_rate(scale: float, total: int, done: int, new_total: int, power: float = 1.0) -> float:
     """The factor on the peak rates (peak_rate) that keeps a decay (1 - step/total)^power
     continuous when its length changes from `total` to `new_total` steps after `done`: the
     rate scale * (1 - done/total)^power now, decaying to 0 at new_total."""
     return scale * ((total - done) * new_total / (total * (new_total - done))) ** power
-
 
 
 class TimeBudget:
@@ -97,10 +101,12 @@ class TimeBudget:
             return
         self.planned = saved.get("planned_iterations")
         if cfg.TRAIN.checkpoint_path and not self.planned:
-            raise UsageError(f"TRAIN.minutes={cfg.TRAIN.minutes} plans a new run, and "
-                             f"TRAIN.checkpoint_path={cfg.TRAIN.checkpoint_path} was trained "
-                             "without a plan: resume it with TRAIN.epochs and "
-                             "TRAIN.minutes=null.")
+            raise UsageError(
+                f"TRAIN.minutes={cfg.TRAIN.minutes} plans a new run, and "
+                f"TRAIN.checkpoint_path={cfg.TRAIN.checkpoint_path} was trained "
+                "without a plan: resume it with TRAIN.epochs and "
+                "TRAIN.minutes=null."
+            )
         self.calibrating = not self.planned
         if self.planned:  # the plan's epochs, as long as the plan made them
             self.epochs = saved.get("planned_epochs", self.planned // cfg.TRAIN.iters_per_epoch)
@@ -109,8 +115,15 @@ class TimeBudget:
 
     def record(self) -> dict:
         """What an epoch's record and a checkpoint keep of the plan."""
-        return {"planned_iterations": self.planned, "planned_epochs": self.cfg.TRAIN.epochs,
-                "planned_rate_scale": self.rate_scale} if self.planned else {}
+        return (
+            {
+                "planned_iterations": self.planned,
+                "planned_epochs": self.cfg.TRAIN.epochs,
+                "planned_rate_scale": self.rate_scale,
+            }
+            if self.planned
+            else {}
+        )
 
     @contextlib.contextmanager
     def timed_check(self):
@@ -129,8 +142,9 @@ class TimeBudget:
         trainer, cfg = self.trainer, self.cfg.TRAIN
         self.saved_solvers = {}
         for solver, layer, steps, network in (
-                (trainer.critic_solver, trainer.model.critic, cfg.n_critic, "critic"),
-                (trainer.generator_solver, trainer.model.generator, 1, "generator")):
+            (trainer.critic_solver, trainer.model.critic, cfg.n_critic, "critic"),
+            (trainer.generator_solver, trainer.model.generator, 1, "generator"),
+        ):
             rate = learning_rate(cfg, cfg.iters_per_epoch * steps, network)
             trial = optimizer(cfg, cfg.iters_per_epoch * steps, network, rate)(layer)
             if dist.get_world_size() > 1:
@@ -177,7 +191,8 @@ class TimeBudget:
         trainer.dev_values, trainer.unshown_dev = [], {}
         check = self.check_seconds if metrics else 0.0
         per_iteration, dev, epoch_end, check, elapsed = parallel.max_over_processes_of(
-            [self.per_iteration, self.dev, epoch_end, check, time.time() - STARTED])
+            [self.per_iteration, self.dev, epoch_end, check, time.time() - STARTED]
+        )
         plan = plan_epochs(cfg, per_iteration, dev, epoch_end, check, elapsed)
         self.planned = plan["epochs"] * plan["iters_per_epoch"]
         trainer.set_length(plan["epochs"], plan["iters_per_epoch"])
@@ -192,11 +207,17 @@ class TimeBudget:
             f"and timing, {plan['reserved']:.0f} s kept for the final evaluation; "
             f"TRAIN.epochs={plan['epochs']} TRAIN.iters_per_epoch={plan['iters_per_epoch']} "
             "repeats this length"
-            + (" unless the machine's pace changes and the plan follows it (TRAIN.replan)."
-               if self.replanning else "."))
+            + (
+                " unless the machine's pace changes and the plan follows it (TRAIN.replan)."
+                if self.replanning
+                else "."
+            )
+        )
         if plan["short"]:
-            logger.warning(f"TRAIN.minutes={cfg.TRAIN.minutes:g} holds less than one epoch of "
-                           f"{plan['iters_per_epoch']} iterations here; training one.")
+            logger.warning(
+                f"TRAIN.minutes={cfg.TRAIN.minutes:g} holds less than one epoch of "
+                f"{plan['iters_per_epoch']} iterations here; training one."
+            )
 
     def follow_pace(self, epoch: int) -> None:
         """TRAIN.replan: after `epoch`, more or fewer epochs of the plan's length when the
@@ -210,7 +231,8 @@ class TimeBudget:
         if len(self.epoch_ends) < 3:  # two epochs timed at least
             return
         per_epoch, elapsed = parallel.max_over_processes_of(
-            [recent_pace(self.epoch_ends), time.time() - STARTED])
+            [recent_pace(self.epoch_ends), time.time() - STARTED]
+        )
         seconds_left = 60 * self.cfg.TRAIN.minutes - self.reserved - elapsed
         epochs = replan_epochs(self.cfg.TRAIN.epochs, epoch, seconds_left, per_epoch)
         if epochs == self.cfg.TRAIN.epochs:
@@ -218,22 +240,32 @@ class TimeBudget:
         length = self.cfg.TRAIN.iters_per_epoch
         before = self.cfg.TRAIN.epochs
         if epochs > epoch:  # the rate decays to 0 over the new length
-            self.rate_scale = rescaled_rate(self.rate_scale, before * length, epoch * length,
-                                            epochs * length,
-                                            self.cfg.TRAIN.get("lr_decay_power", 1.0))
+            self.rate_scale = rescaled_rate(
+                self.rate_scale,
+                before * length,
+                epoch * length,
+                epochs * length,
+                self.cfg.TRAIN.get("lr_decay_power", 1.0),
+            )
         self.planned = epochs * length
         self.trainer.set_length(epochs, length)
         parallel.log_every_rank(
             f"Re-planned after epoch {epoch} at {elapsed / 60:.1f} minutes: the last epochs took "
             f"{per_epoch:.1f} s each, so {epochs} epochs of {length} fit TRAIN.minutes="
             f"{self.cfg.TRAIN.minutes:g} instead of {before} ({self.planned} iterations); "
-            + ("the learning rate decays to 0 at the new end" if epochs > epoch
-               else "training ends with this epoch")
+            + (
+                "the learning rate decays to 0 at the new end"
+                if epochs > epoch
+                else "training ends with this epoch"
+            )
             + ". TRAIN.epochs cannot repeat a re-planned run (TRAIN.replan=false keeps the "
-            "first plan).")
+            "first plan)."
+        )
 
     def finished(self) -> None:
         if self.planned:
-            logger.info(f"TRAIN.minutes={self.cfg.TRAIN.minutes:g}: training ended "
-                        f"{(time.time() - STARTED) / 60:.1f} minutes after the start; the final "
-                        "evaluation follows.")
+            logger.info(
+                f"TRAIN.minutes={self.cfg.TRAIN.minutes:g}: training ended "
+                f"{(time.time() - STARTED) / 60:.1f} minutes after the start; the final "
+                "evaluation follows."
+            )

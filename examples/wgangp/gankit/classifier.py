@@ -10,7 +10,12 @@ from ppsci.utils import logger
 
 from . import networks
 from .files import load_weights, save_weights
-from .metrics import feature_statistics, frechet_distance, inception_score, kernel_inception_distance
+from .metrics import (
+    feature_statistics,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+)
 from .parallel import is_main_process
 
 
@@ -20,7 +25,7 @@ def classify(classifier, images: np.ndarray, batch_size: int = 500):
     classifier.eval()
     features, probs = [], []
     for i in range(0, len(images), batch_size):
-        f, logits = classifier(paddle.to_tensor(images[i:i + batch_size]))
+        f, logits = classifier(paddle.to_tensor(images[i : i + batch_size]))
         features.append(f.numpy())
         probs.append(paddle.nn.functional.softmax(logits).numpy())
     return np.concatenate(features), np.concatenate(probs)
@@ -36,7 +41,7 @@ def train_digit_classifier(data: Dict[str, tuple], epochs: int, seed: int):
     for epoch in range(epochs):
         order = rng.permutation(len(images))
         for i in range(0, len(order) - 127, 128):
-            index = np.sort(order[i:i + 128])
+            index = np.sort(order[i : i + 128])
             _, logits = net(paddle.to_tensor(images[index][:, None]))
             loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(labels[index]))
             loss.backward()
@@ -60,10 +65,13 @@ def mnist_classifier(cfg, data: Dict[str, tuple]):
         classifier = networks.MnistClassifier()
         load_weights(classifier, path, "EVAL.classifier_path")
     else:
-        logger.info(f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
-                    f"epochs on {len(data['train'][0])} digits; cached as {path}) ...")
-        classifier, _ = train_digit_classifier(data, cfg.EVAL.classifier_epochs,
-                                               cfg.EVAL.classifier_seed)
+        logger.info(
+            f"Training the metric's MNIST classifier ({cfg.EVAL.classifier_epochs} "
+            f"epochs on {len(data['train'][0])} digits; cached as {path}) ..."
+        )
+        classifier, _ = train_digit_classifier(
+            data, cfg.EVAL.classifier_epochs, cfg.EVAL.classifier_seed
+        )
         if is_main_process():
             save_weights(classifier, path)
     accuracy = digit_accuracy(classifier, data["test"])
@@ -83,8 +91,10 @@ def digit_references(classifier, data: dict, count: int) -> dict:
     """The distances' references: `count` held-out digits (the test split), which no
     network trained on, so a generator that memorises the training digits gains nothing;
     and as many training digits, for the distance to training and the real floor."""
-    return {which: digit_reference(classifier, data[split][0][:count], which)
-            for which, split in (("held-out", "test"), ("training", "train"))}
+    return {
+        which: digit_reference(classifier, data[split][0][:count], which)
+        for which, split in (("held-out", "test"), ("training", "train"))
+    }
 
 
 def digit_accuracy(net, split: tuple) -> float:
@@ -111,9 +121,11 @@ def digit_metrics(classifier, images: np.ndarray, reference_stats, to_training=N
         if reference is None:
             continue
         mu, sigma, *reference_features = reference
-        metrics[f"frechet_distance{suffix}"] = frechet_distance(*feature_statistics(features),
-                                                                mu, sigma)
+        metrics[f"frechet_distance{suffix}"] = frechet_distance(
+            *feature_statistics(features), mu, sigma
+        )
         if reference_features:
             metrics[f"kid{suffix}"], metrics[f"kid{suffix}_std"] = kernel_inception_distance(
-                features, reference_features[0])
+                features, reference_features[0]
+            )
     return metrics

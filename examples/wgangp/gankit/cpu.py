@@ -65,9 +65,11 @@ def use_fast_cpu_math() -> str:
         processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
         cores = len(os.sched_getaffinity(0))
         threads = max(1, min(cores // processes, 8))
-        source = (f"{cores} core{'s' if cores != 1 else ''}"
-                  + (f" / {processes} processes" if processes > 1 else "")
-                  + (", at most 8" if cores // processes > 8 else ""))
+        source = (
+            f"{cores} core{'s' if cores != 1 else ''}"
+            + (f" / {processes} processes" if processes > 1 else "")
+            + (", at most 8" if cores // processes > 8 else "")
+        )
     import paddle
 
     paddle.base.core.set_num_threads(threads)

@@ -15,7 +15,6 @@ import numpy as np
 from .errors import UsageError
 from .files import NumpyOnlyUnpickler, file_digest
 
-
 TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
 
 
@@ -43,8 +42,7 @@ class ToyDistribution:
             self.sigma = 0.25 / self.scale  # per-axis noise around the roll
         else:
             raise UsageError(
-                f"DATA.mode={name!r} is not a toy data set; use one of "
-                f"{', '.join(TOY_DATASETS)}."
+                f"DATA.mode={name!r} is not a toy data set; use one of {', '.join(TOY_DATASETS)}."
             )
         self.name = name
 
@@ -78,14 +76,16 @@ class FixedPoints:
 
     def __init__(self, points: np.ndarray, batch_size: int):
         if len(points) < batch_size:
-            raise UsageError(f"DATA.fixed_points={len(points)} is fewer than TRAIN.batch_size="
-                             f"{batch_size}; give at least one batch of points (or 0: fresh draws).")
+            raise UsageError(
+                f"DATA.fixed_points={len(points)} is fewer than TRAIN.batch_size="
+                f"{batch_size}; give at least one batch of points (or 0: fresh draws)."
+            )
         self.points, self.batch_size, self.position = points, batch_size, 0
 
     def next(self) -> np.ndarray:
         i = self.position % (len(self.points) // self.batch_size)
         self.position += 1
-        return self.points[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.points[i * self.batch_size : (i + 1) * self.batch_size]
 
     def state_dict(self) -> dict:
         return {"position": self.position}
@@ -101,8 +101,6 @@ def toy_training_points(data_cfg) -> int:
     if n is None:
         return 100_000 if data_cfg.mode == "25gaussians" else 0
     return n
-
-
 
 
 # ---------------------------------------------------------------------------
@@ -124,8 +122,10 @@ _MNIST_HELP = (
 
 def _check_mnist(images: np.ndarray, labels: np.ndarray, source: str):
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
-        raise UsageError(f"{source} does not hold MNIST digits (images {images.shape}, "
-                         f"{len(labels)} labels); {_MNIST_HELP}.")
+        raise UsageError(
+            f"{source} does not hold MNIST digits (images {images.shape}, "
+            f"{len(labels)} labels); {_MNIST_HELP}."
+        )
     if labels.min() < 0 or labels.max() > 9:
         raise UsageError(f"{source} has labels outside 0-9: not MNIST; {_MNIST_HELP}.")
     return images, labels.astype("int64")
@@ -141,11 +141,12 @@ def _read_idx(path: str, magic: int) -> np.ndarray:
     ndim = magic & 0xFF
     if len(data) < 4 + 4 * ndim or int.from_bytes(data[:4], "big") != magic:
         raise UsageError(f"{path} is not an idx file of the expected kind; {_MNIST_HELP}.")
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise UsageError(f"{path} is truncated ({body.size} of {int(np.prod(shape))} values); "
-                         "download it again.")
+        raise UsageError(
+            f"{path} is truncated ({body.size} of {int(np.prod(shape))} values); download it again."
+        )
     return body.reshape(shape)
 
 
@@ -184,8 +185,9 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
         with gzip.open(data_path, "rb") as f:
             train, valid, test = NumpyOnlyUnpickler.load(f, data_path)
     except (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError) as e:
-        raise UsageError(f"DATA.data_path={data_path} is not a readable mnist.pkl.gz ({e}); "
-                         f"{_MNIST_HELP}.") from None
+        raise UsageError(
+            f"DATA.data_path={data_path} is not a readable mnist.pkl.gz ({e}); {_MNIST_HELP}."
+        ) from None
     return {
         split: _check_mnist(np.asarray(x, "float32").reshape(-1, 28, 28), np.asarray(y), data_path)
         for split, (x, y) in (("train", train), ("dev", valid), ("test", test))
@@ -198,8 +200,10 @@ def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_SIZE = 170_498_071
 PADDLE_CIFAR10_CACHE = osp.expanduser("~/.cache/paddle/dataset/cifar/cifar-10-python.tar.gz")
-_CIFAR10_HELP = (f"set DATA.data_path to cifar-10-python.tar.gz (download {CIFAR10_URL}) or to "
-                 "its extracted cifar-10-batches-py directory")
+_CIFAR10_HELP = (
+    f"set DATA.data_path to cifar-10-python.tar.gz (download {CIFAR10_URL}) or to "
+    "its extracted cifar-10-batches-py directory"
+)
 
 
 def _cifar_batch(raw: bytes, source: str):
@@ -209,10 +213,16 @@ def _cifar_batch(raw: bytes, source: str):
         labels = np.asarray(batch[b"labels"] if b"labels" in batch else batch["labels"], np.int64)
     except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as e:
         raise UsageError(f"{source} is not a CIFAR-10 batch ({e}); {_CIFAR10_HELP}.") from None
-    if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels) \
-            or labels.min() < 0 or labels.max() > 9:
-        raise UsageError(f"{source} does not hold CIFAR-10 images (data {images.shape}); "
-                         f"{_CIFAR10_HELP}.")
+    if (
+        images.ndim != 2
+        or images.shape[1] != 3072
+        or len(images) != len(labels)
+        or labels.min() < 0
+        or labels.max() > 9
+    ):
+        raise UsageError(
+            f"{source} does not hold CIFAR-10 images (data {images.shape}); {_CIFAR10_HELP}."
+        )
     return images.reshape(-1, 3, 32, 32), labels
 
 
@@ -229,32 +239,45 @@ def load_cifar10(data_path: Optional[str], md5: Optional[str]) -> Dict[str, tupl
         data_path = PADDLE_CIFAR10_CACHE
     data_path = osp.expanduser(str(data_path))
     if osp.isdir(data_path):
-        names = sorted(n for n in os.listdir(data_path) if n.startswith(("data_batch", "test_batch")))
+        names = sorted(
+            n for n in os.listdir(data_path) if n.startswith(("data_batch", "test_batch"))
+        )
         members = {n: osp.join(data_path, n) for n in names}
         read = lambda n: open(members[n], "rb").read()  # noqa: E731
     elif osp.isfile(data_path):
         actual = file_digest(data_path, "md5") if md5 else None
         if actual and actual != md5:
             size = osp.getsize(data_path)
-            what = f"a partial download ({size} of {CIFAR10_SIZE} bytes)" \
-                if size < CIFAR10_SIZE else "a different or damaged file"
-            raise UsageError(f"DATA.data_path={data_path} has MD5 {actual}, not "
-                             f"{md5}: {what}; download {CIFAR10_URL} again (or set "
-                             "DATA.md5=null to skip the check for your own copy).")
+            what = (
+                f"a partial download ({size} of {CIFAR10_SIZE} bytes)"
+                if size < CIFAR10_SIZE
+                else "a different or damaged file"
+            )
+            raise UsageError(
+                f"DATA.data_path={data_path} has MD5 {actual}, not "
+                f"{md5}: {what}; download {CIFAR10_URL} again (or set "
+                "DATA.md5=null to skip the check for your own copy)."
+            )
         try:
             archive = tarfile.open(data_path, "r:gz")
-            members = {osp.basename(m.name): m for m in archive.getmembers() if m.isfile()
-                       and osp.basename(m.name).startswith(("data_batch", "test_batch"))}
+            members = {
+                osp.basename(m.name): m
+                for m in archive.getmembers()
+                if m.isfile() and osp.basename(m.name).startswith(("data_batch", "test_batch"))
+            }
             read = lambda n: archive.extractfile(members[n]).read()  # noqa: E731
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise UsageError(f"DATA.data_path={data_path} is not a readable "
-                             f"cifar-10-python.tar.gz ({e}); {_CIFAR10_HELP}.") from None
+            raise UsageError(
+                f"DATA.data_path={data_path} is not a readable "
+                f"cifar-10-python.tar.gz ({e}); {_CIFAR10_HELP}."
+            ) from None
     else:
         raise UsageError(f"DATA.data_path={data_path}: no such file or directory; {_CIFAR10_HELP}.")
     train = sorted(n for n in members if n.startswith("data_batch"))
     if not train or "test_batch" not in members:
-        raise UsageError(f"DATA.data_path={data_path} has no data_batch_* / test_batch files; "
-                         f"{_CIFAR10_HELP}.")
+        raise UsageError(
+            f"DATA.data_path={data_path} has no data_batch_* / test_batch files; {_CIFAR10_HELP}."
+        )
     parts = [_cifar_batch(read(n), f"{data_path}:{n}") for n in train]
     return {
         "train": (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])),

@@ -26,8 +26,14 @@ from .files import shell_word
 
 DEFAULT = 1e6
 CODE = 3  # the exit status of a diverged run
-EPOCH_TERMS = ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty",
-               "grad_norm_mean", "grad_norm_std")
+EPOCH_TERMS = (
+    "critic_loss",
+    "generator_loss",
+    "wasserstein",
+    "gradient_penalty",
+    "grad_norm_mean",
+    "grad_norm_std",
+)
 
 
 def bound(cfg) -> Optional[float]:
@@ -40,11 +46,13 @@ def check_losses(run, iteration: int) -> None:
     magnitude since the epoch began (NaN or Inf if one was), kept on the device in between.
     Under the launcher each process has the loss of its own rows: the processes agree on
     the largest magnitude (NaN as Inf), so that all of them stop, or none."""
-    values = {f"the {name} loss": float(adapter.largest_loss(solver))
-              for name, solver in (("critic", run.critic_solver),
-                                   ("generator", run.generator_solver))}
+    values = {
+        f"the {name} loss": float(adapter.largest_loss(solver))
+        for name, solver in (("critic", run.critic_solver), ("generator", run.generator_solver))
+    }
     worst = parallel.max_over_processes_of(
-        [abs(v) if math.isfinite(v) else math.inf for v in values.values()])
+        [abs(v) if math.isfinite(v) else math.inf for v in values.values()]
+    )
     limit = bound(run.cfg)
     for (what, value), largest in zip(list(values.items()), worst):
         if _sound(value, limit) and not _sound(largest, limit):
@@ -59,9 +67,11 @@ def _sound(value: float, limit: Optional[float]) -> bool:
 
 def check_record(run, record: dict) -> None:
     """At an epoch's end, before its checkpoint: the epoch's mean losses and terms."""
-    values = {f"the epoch's mean {key}": value for key, value in record.items()
-              if (key in EPOCH_TERMS or key.startswith("dev_")) and
-              isinstance(value, (int, float))}
+    values = {
+        f"the epoch's mean {key}": value
+        for key, value in record.items()
+        if (key in EPOCH_TERMS or key.startswith("dev_")) and isinstance(value, (int, float))
+    }
     check(run, record["iteration"], values)
 
 
@@ -71,16 +81,28 @@ def check(run, iteration: int, values: Dict[str, float]) -> None:
         value = float(value)
         if _sound(value, limit):
             continue
-        beyond = "" if not math.isfinite(value) else \
-            f", beyond the bound of +-{limit:g} (divergence_bound)"
-        going_on = "" if not math.isfinite(value) else \
-            ", or give divergence_bound=null (or a larger bound) to train on regardless"
-        rates = "TRAIN.learning_rate" + (" or TRAIN.critic_learning_rate" if run.cfg.TRAIN.get(
-            "critic_learning_rate") is not None else "")
+        beyond = (
+            ""
+            if not math.isfinite(value)
+            else f", beyond the bound of +-{limit:g} (divergence_bound)"
+        )
+        going_on = (
+            ""
+            if not math.isfinite(value)
+            else ", or give divergence_bound=null (or a larger bound) to train on regardless"
+        )
+        rates = "TRAIN.learning_rate" + (
+            " or TRAIN.critic_learning_rate"
+            if run.cfg.TRAIN.get("critic_learning_rate") is not None
+            else ""
+        )
         shown = f"{value:.4g}" if math.isfinite(value) else str(value)
-        error = UsageError(f"training diverged: {what} is {shown} at generator iteration "
-                           f"{iteration}{beyond}; {kept(run)}{going_on}. Lower {rates} or "
-                           "check the data.", code=CODE)
+        error = UsageError(
+            f"training diverged: {what} is {shown} at generator iteration "
+            f"{iteration}{beyond}; {kept(run)}{going_on}. Lower {rates} or "
+            "check the data.",
+            code=CODE,
+        )
         # every process decided this together: all say it before any ends (the launcher
         # stops the others when the first ends)
         parallel.barrier()
@@ -94,10 +116,14 @@ def kept(run) -> str:
     latest = osp.join(output_dir, "checkpoints", "latest")
     if osp.isfile(latest + ".pdckpt"):
         epochs = len(run.history)
-        return (f"the last sound checkpoint, after epoch {epochs}, is kept "
-                f"({shell_word('TRAIN.checkpoint_path=' + latest)}; its weights are in "
-                f"{shell_word(output_dir)})")
+        return (
+            f"the last sound checkpoint, after epoch {epochs}, is kept "
+            f"({shell_word('TRAIN.checkpoint_path=' + latest)}; its weights are in "
+            f"{shell_word(output_dir)})"
+        )
     if run.cfg.TRAIN.get("checkpoint_path"):
-        return (f"the checkpoint it resumed from is kept as it was "
-                f"({shell_word('TRAIN.checkpoint_path=' + os.fspath(run.cfg.TRAIN.checkpoint_path))})")
+        return (
+            f"the checkpoint it resumed from is kept as it was "
+            f"({shell_word('TRAIN.checkpoint_path=' + os.fspath(run.cfg.TRAIN.checkpoint_path))})"
+        )
     return "no epoch had finished, so no weights were kept"

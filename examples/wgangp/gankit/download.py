@@ -41,8 +41,10 @@ def download(url: str, known_hash: Optional[str] = None, what: str = "the file")
 
     host = urllib.parse.urlparse(url).netloc
     if host in _unreachable:
-        raise DownloadError(f"could not download {url}: {host} {_unreachable[host]} earlier in "
-                            f"this run; fetch {what} on a connected machine and pass its path.")
+        raise DownloadError(
+            f"could not download {url}: {host} {_unreachable[host]} earlier in "
+            f"this run; fetch {what} on a connected machine and pass its path."
+        )
     timeout = _settings["timeout"]
     downloader = answers.downloader(what, timeout=(timeout, timeout), progressbar=False)
     pooch.get_logger().setLevel("WARNING")  # its hints are for its own API
@@ -55,28 +57,40 @@ def download(url: str, known_hash: Optional[str] = None, what: str = "the file")
     except requests.exceptions.ConnectTimeout:
         why = f"did not accept a connection within {timeout:g} s"
     except requests.exceptions.ReadTimeout:
-        why = (f"accepted the connection but sent no data for {timeout:g} s "
-               "(download_timeout sets the wait)")
+        why = (
+            f"accepted the connection but sent no data for {timeout:g} s "
+            "(download_timeout sets the wait)"
+        )
     except requests.exceptions.HTTPError as e:
         status = e.response.status_code if e.response is not None else "an error"
-        raise DownloadError(f"could not download {url}: the server answered HTTP {status}; "
-                            "check the URL.") from None
+        raise DownloadError(
+            f"could not download {url}: the server answered HTTP {status}; check the URL."
+        ) from None
     except requests.exceptions.ConnectionError as e:
         why = f"could not be reached ({_reason(e)})"
     except requests.exceptions.RequestException as e:  # a broken transfer, a bad answer
-        raise DownloadError(f"could not download {url}: the transfer failed ({_reason(e)}); "
-                            "try again.") from None
+        raise DownloadError(
+            f"could not download {url}: the transfer failed ({_reason(e)}); try again."
+        ) from None
     except OSError as e:  # the download folder: full, read-only
-        raise DownloadError(f"could not download {url} into {CACHE} ({e.strerror}); free some "
-                            "space there or make it writable.") from None
+        raise DownloadError(
+            f"could not download {url} into {CACHE} ({e.strerror}); free some "
+            "space there or make it writable."
+        ) from None
     except ValueError:  # pooch: the file's hash is not the known one (not kept)
-        algorithm, expected = known_hash.split(":", 1) if ":" in known_hash else ("sha256", known_hash)
-        raise DownloadError(f"refused the download of {url}: its {algorithm.upper().replace('SHA256', 'SHA-256')} "
-                            f"is not the expected {expected}; it was not kept in the download "
-                            "cache.") from None
+        algorithm, expected = (
+            known_hash.split(":", 1) if ":" in known_hash else ("sha256", known_hash)
+        )
+        raise DownloadError(
+            f"refused the download of {url}: its {algorithm.upper().replace('SHA256', 'SHA-256')} "
+            f"is not the expected {expected}; it was not kept in the download "
+            "cache."
+        ) from None
     _unreachable[host] = why
-    raise DownloadError(f"could not download {url}: {host} {why}; offline, fetch {what} on a "
-                        "connected machine and pass its path.")
+    raise DownloadError(
+        f"could not download {url}: {host} {why}; offline, fetch {what} on a "
+        "connected machine and pass its path."
+    )
 
 
 def _reason(error: Exception) -> str:

@@ -18,8 +18,12 @@ from . import last_resort
 
 # the variables whose folders the libraries write caches and settings in, and a folder under
 # each that they create
-FOLDERS = {"HOME": (".cache", "paddle", "dataset"), "XDG_CACHE_HOME": (), "XDG_CONFIG_HOME": (),
-           "MPLCONFIGDIR": ()}
+FOLDERS = {
+    "HOME": (".cache", "paddle", "dataset"),
+    "XDG_CACHE_HOME": (),
+    "XDG_CONFIG_HOME": (),
+    "MPLCONFIGDIR": (),
+}
 
 
 def problem(folder: str, *sub: str) -> str:
@@ -55,9 +59,12 @@ def check() -> None:
     try:
         os.getcwd()
     except OSError as e:
-        print(f"ERROR: the current folder cannot be used ({e.strerror}: it was deleted or moved "
-              "away while the shell was in it); cd to an existing folder and start again.",
-              file=sys.stderr, flush=True)
+        print(
+            f"ERROR: the current folder cannot be used ({e.strerror}: it was deleted or moved "
+            "away while the shell was in it); cd to an existing folder and start again.",
+            file=sys.stderr,
+            flush=True,
+        )
         raise SystemExit(2) from None
     bad = {}
     for name, sub in FOLDERS.items():
@@ -72,15 +79,21 @@ def check() -> None:
     try:
         folder = fallback()
     except (OSError, FileNotFoundError) as e:
-        print(f"ERROR: {named} cannot hold the caches, and no temporary folder works either "
-              f"({e}); set {' and '.join(bad)} to a folder you can write in (or TMPDIR).",
-              file=sys.stderr, flush=True)
+        print(
+            f"ERROR: {named} cannot hold the caches, and no temporary folder works either "
+            f"({e}); set {' and '.join(bad)} to a folder you can write in (or TMPDIR).",
+            file=sys.stderr,
+            flush=True,
+        )
         raise SystemExit(2) from None
     for name in bad:
         os.environ[name] = folder if name == "HOME" else os.path.join(folder, name.lower())
-    print(f"WARNING: {named} cannot hold the caches; this run uses {folder} instead, which the "
-          f"system may clean: set {' and '.join(bad)} to a folder you can write in.",
-          file=sys.stderr, flush=True)
+    print(
+        f"WARNING: {named} cannot hold the caches; this run uses {folder} instead, which the "
+        f"system may clean: set {' and '.join(bad)} to a folder you can write in.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 last_resort.install()  # an unexpected exception: one line, its traceback saved in a file

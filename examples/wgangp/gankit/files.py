@@ -23,9 +23,12 @@ class NumpyOnlyUnpickler:
     crafted file cannot run code (paddle.load and pickle.load could)."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),  # np.int64(3)
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),  # np.int64(3)
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
         ("_codecs", "encode"),  # how Python 3 pickles bytes
     }
 
@@ -39,7 +42,10 @@ class NumpyOnlyUnpickler:
                     raise pickle.UnpicklingError(f"{source} refers to {module}.{name}")
                 import importlib
 
-                if module.startswith("numpy.core") and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+                if (
+                    module.startswith("numpy.core")
+                    and np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+                ):
                     module = module.replace("numpy.core", "numpy._core", 1)  # moved in numpy 2
                 return getattr(importlib.import_module(module), name)
 
@@ -69,8 +75,10 @@ def write_atomically(path: str, write: Callable[[str], None]) -> None:
     except OSError as e:  # a full disk, a lost mount: the previous file stays as it was
         if osp.exists(tmp):
             os.remove(tmp)
-        raise UsageError(f"could not write {path} ({e.strerror}); free some space there or "
-                         f"check the disk; {osp.basename(path)} was left as it was.") from None
+        raise UsageError(
+            f"could not write {path} ({e.strerror}); free some space there or "
+            f"check the disk; {osp.basename(path)} was left as it was."
+        ) from None
     os.replace(tmp, path)
     directory = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
     try:
@@ -91,8 +99,11 @@ def shell_word(text: str) -> str:
     """`text` as one word a shell passes on unchanged (quoted only when it must be)."""
     import shlex
 
-    return shlex.quote(text) if any(c.isspace() or c in "'\"$`\\!*?;&|<>()[]{}~#" for c in text) \
+    return (
+        shlex.quote(text)
+        if any(c.isspace() or c in "'\"$`\\!*?;&|<>()[]{}~#" for c in text)
         else text
+    )
 
 
 def save_json(obj, path: str) -> None:
@@ -117,13 +128,20 @@ def read_pdparams(path: str) -> Dict[str, np.ndarray]:
         from .answers import kind_of_file  # a page saved in the file's place, named as such
 
         kind = kind_of_file(path)
-        raise ValueError(f"{path} could not be read: it is " + (
-            f"{kind}, not a .pdparams file (a page saved instead of the file?)" if kind else
-            f"not a readable .pdparams file of arrays ({type(e).__name__}: {e})")
-            + "; nothing from it was run.") from None
+        raise ValueError(
+            f"{path} could not be read: it is "
+            + (
+                f"{kind}, not a .pdparams file (a page saved instead of the file?)"
+                if kind
+                else f"not a readable .pdparams file of arrays ({type(e).__name__}: {e})"
+            )
+            + "; nothing from it was run."
+        ) from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a dict of weights; "
-                         "pass a file written by paddle.save(state_dict).")
+        raise ValueError(
+            f"{path} holds a {type(state).__name__}, not a dict of weights; "
+            "pass a file written by paddle.save(state_dict)."
+        )
     return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
 
 
@@ -133,8 +151,11 @@ def state_problems(layer: paddle.nn.Layer, state: Dict[str, object]) -> List[str
     found: Dict[str, Sequence[int]] = {k: list(np.shape(v)) for k, v in state.items()}
     problems = [f"{name} missing" for name in expected if name not in found]
     problems += [f"{name} not in the network" for name in found if name not in expected]
-    problems += [f"{name} has shape {found[name]}, expected {shape}"
-                 for name, shape in expected.items() if name in found and found[name] != shape]
+    problems += [
+        f"{name} has shape {found[name]}, expected {shape}"
+        for name, shape in expected.items()
+        if name in found and found[name] != shape
+    ]
     return problems
 
 
@@ -153,8 +174,9 @@ def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> st
     path = osp.expanduser(str(source))
     if download.is_url(source):
         try:
-            return download.download(path, f"sha256:{sha256.lower()}" if sha256 else None,
-                                     f"the file named by {setting}")
+            return download.download(
+                path, f"sha256:{sha256.lower()}" if sha256 else None, f"the file named by {setting}"
+            )
         except download.DownloadError as e:
             raise UsageError(f"{setting}: {e}") from None
     if not osp.isfile(path):
@@ -162,13 +184,15 @@ def fetch_weights(source: str, setting: str, sha256: Optional[str] = None) -> st
     if sha256:
         actual = file_digest(path, "sha256")
         if actual != str(sha256).lower():
-            raise UsageError(f"{setting}: {source} has SHA-256 {actual}, not the expected "
-                             f"{sha256}; refused it.")
+            raise UsageError(
+                f"{setting}: {source} has SHA-256 {actual}, not the expected {sha256}; refused it."
+            )
     return path
 
 
-def read_weights(source: Optional[str], setting: str,
-                 sha256: Optional[str] = None) -> Tuple[str, Dict[str, np.ndarray]]:
+def read_weights(
+    source: Optional[str], setting: str, sha256: Optional[str] = None
+) -> Tuple[str, Dict[str, np.ndarray]]:
     """(the path or URL, as messages name it, {name: array}) of the .pdparams path or
     http(s) URL named by `setting`; a download's messages name its URL, not its cache file."""
     if not source:
@@ -183,25 +207,35 @@ def read_weights(source: Optional[str], setting: str,
         raise UsageError(f"{setting}: {str(e).replace(path, shown)}") from None
 
 
-def load_state(layer: paddle.nn.Layer, state: Dict[str, np.ndarray], setting: str,
-               path: str) -> None:
+def load_state(
+    layer: paddle.nn.Layer, state: Dict[str, np.ndarray], setting: str, path: str
+) -> None:
     """Copy `state` into `layer`, strictly: every name and shape must match (paddle's own
     loading only warns)."""
     problems = state_problems(layer, state)
     if set(state) != set(layer.state_dict()):
         one_sided = set(state) ^ set(layer.state_dict())
-        hint = ("; batch norms on one side only: the MNIST example's LOSS.kind=wgan networks "
+        hint = (
+            (
+                "; batch norms on one side only: the MNIST example's LOSS.kind=wgan networks "
                 "have them (MODEL.batch_norm=true), its other kinds' do not"
-                ) if any(k.endswith("._mean") for k in one_sided) else ""
-        raise UsageError(f"{setting}: {path} holds weights of another model "
-                         f"({summarise(problems)}); check the example and settings it was "
-                         f"trained with{hint}.")
+            )
+            if any(k.endswith("._mean") for k in one_sided)
+            else ""
+        )
+        raise UsageError(
+            f"{setting}: {path} holds weights of another model "
+            f"({summarise(problems)}); check the example and settings it was "
+            f"trained with{hint}."
+        )
     if problems:
         raise UsageError(f"{setting}: {path} does not fit this model ({summarise(problems)}).")
     bad = nonfinite(state)
     if bad:
-        raise UsageError(f"{setting}: {path} holds {bad}: these weights cannot give a result "
-                         "(the run that wrote them had diverged); give other weights.")
+        raise UsageError(
+            f"{setting}: {path} holds {bad}: these weights cannot give a result "
+            "(the run that wrote them had diverged); give other weights."
+        )
     layer.set_state_dict(state)
 
 
@@ -216,8 +250,9 @@ def nonfinite(state: Dict[str, object]) -> Optional[str]:
     return None
 
 
-def load_weights(layer: paddle.nn.Layer, source: Optional[str], setting: str,
-                 sha256: Optional[str] = None) -> None:
+def load_weights(
+    layer: paddle.nn.Layer, source: Optional[str], setting: str, sha256: Optional[str] = None
+) -> None:
     """Load a .pdparams path or http(s) URL named by `setting` into `layer`, strictly."""
     path, state = read_weights(source, setting, sha256)
     load_state(layer, state, setting, path)

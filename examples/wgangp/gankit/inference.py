@@ -18,12 +18,17 @@ def with_onnx(cfg) -> bool:
     # paddle2onnx folds constants with polygraphy and turns on its automatic installs: a
     # missing onnx_graphsurgeon is pip-installed into the user's environment, and its newest
     # release pulls NumPy 2, which breaks ppsci. Ask for both packages up front instead.
-    missing = [name for name in ("paddle2onnx", "onnx_graphsurgeon")
-               if importlib.util.find_spec(name) is None]
+    missing = [
+        name
+        for name in ("paddle2onnx", "onnx_graphsurgeon")
+        if importlib.util.find_spec(name) is None
+    ]
     if missing:
-        raise UsageError(f"INFER.onnx=true needs {' and '.join(missing)}: pip install "
-                         "paddle2onnx==2.1.0 onnx_graphsurgeon==0.5.8 'numpy<2' (or export "
-                         "without INFER.onnx).")
+        raise UsageError(
+            f"INFER.onnx=true needs {' and '.join(missing)}: pip install "
+            "paddle2onnx==2.1.0 onnx_graphsurgeon==0.5.8 'numpy<2' (or export "
+            "without INFER.onnx)."
+        )
     return True
 
 
@@ -32,15 +37,19 @@ class GeneratorPredictor(GeneralPredictor):
     INFER.onnx_path with INFER.engine=onnx); predict returns the generated samples."""
 
     def __init__(self, cfg):
-        for setting in (("onnx_path",) if cfg.INFER.engine == "onnx"
-                        else ("pdmodel_path", "pdiparams_path")):
+        for setting in (
+            ("onnx_path",) if cfg.INFER.engine == "onnx" else ("pdmodel_path", "pdiparams_path")
+        ):
             if not osp.isfile(str(cfg.INFER[setting])):
-                raise UsageError(f"INFER.{setting}: no such file: {cfg.INFER[setting]}; run "
-                                 "mode=export first or point INFER.export_path at an exported "
-                                 "model.")
+                raise UsageError(
+                    f"INFER.{setting}: no such file: {cfg.INFER[setting]}; run "
+                    "mode=export first or point INFER.export_path at an exported "
+                    "model."
+                )
         super().__init__(cfg)
-        self.model_path = cfg.INFER.onnx_path if cfg.INFER.engine == "onnx" \
-            else cfg.INFER.pdmodel_path
+        self.model_path = (
+            cfg.INFER.onnx_path if cfg.INFER.engine == "onnx" else cfg.INFER.pdmodel_path
+        )
 
     def _create_paddle_predictor(self):
         # ppsci's, without config.enable_memory_optim(): Paddle 3.3's CPU inference engine

@@ -45,8 +45,12 @@ def save(error: BaseException, run_dir: Optional[str]) -> Optional[str]:
     rank = int(os.environ.get("PADDLE_TRAINER_ID", 0) or 0)
     name = "traceback.txt" if rank == 0 else f"traceback.rank{rank}.txt"
     places = [osp.join(run_dir, name)] if run_dir else []
-    places.append(osp.join(tempfile.gettempdir(),
-                           f"wgangp-traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"))
+    places.append(
+        osp.join(
+            tempfile.gettempdir(),
+            f"wgangp-traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt",
+        )
+    )
     for place in places:
         try:
             with open(place, "w") as f:
@@ -64,14 +68,20 @@ def report(error: BaseException, run_dir: Optional[str] = None) -> None:
         return
     what = (str(error).strip().splitlines() or [""])[0][:200]
     what = f"{type(error).__name__}: {what}" if what else type(error).__name__
-    hint = "; a package is missing or broken: pip install -r requirements.txt" \
-        if isinstance(error, ImportError) else ""
+    hint = (
+        "; a package is missing or broken: pip install -r requirements.txt"
+        if isinstance(error, ImportError)
+        else ""
+    )
     try:
         saved = save(error, run_dir)
     except Exception:  # noqa: B902 (the last resort's own fault: the line still comes)
         saved = None
-    kept = f"the full traceback is in {saved}; please report it with that file" if saved else \
-        "the traceback could not be saved either; run again with HYDRA_FULL_ERROR=1 to see it"
+    kept = (
+        f"the full traceback is in {saved}; please report it with that file"
+        if saved
+        else "the traceback could not be saved either; run again with HYDRA_FULL_ERROR=1 to see it"
+    )
     try:
         where = place(error)
     except Exception:  # noqa: B902
@@ -101,6 +111,7 @@ def _print(line: str) -> None:
 
 def guard(function):
     """`function`, with the last resort for what it raises unexpectedly (exit status 1)."""
+
     @functools.wraps(function)
     def guarded(*args, **kwargs):
         try:
@@ -110,6 +121,7 @@ def guard(function):
         except BaseException as error:  # noqa: B902 (the last resort)
             report(error, run_dir_of([*args, *kwargs.values()]))
             raise SystemExit(130 if isinstance(error, KeyboardInterrupt) else 1) from None
+
     return guarded
 
 
@@ -135,9 +147,13 @@ def _logging_error(self, record) -> None:
         other = sys.stderr if stream is sys.stdout else sys.stdout
         name = "standard output" if stream is sys.stdout else "standard error"
         try:
-            print(f"WARNING: {name} is gone ({error.strerror or error}: its reader ended); the "
-                  "run goes on, and its log file (train.log in the run directory) keeps every "
-                  "line.", file=other, flush=True)
+            print(
+                f"WARNING: {name} is gone ({error.strerror or error}: its reader ended); the "
+                "run goes on, and its log file (train.log in the run directory) keeps every "
+                "line.",
+                file=other,
+                flush=True,
+            )
         except (OSError, ValueError):
             pass
         return

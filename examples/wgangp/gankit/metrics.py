@@ -12,15 +12,16 @@ from . import networks
 
 
 @paddle.no_grad()
-def generate(generator, inputs: Dict[str, np.ndarray], batch_size: int,
-             norm: str = "running") -> np.ndarray:
+def generate(
+    generator, inputs: Dict[str, np.ndarray], batch_size: int, norm: str = "running"
+) -> np.ndarray:
     """Run the generator on numpy `inputs` ({"noise": ...}, maybe "labels") in batches;
     norm="batch": batch norms use each batch's own statistics (networks.batch_statistics)."""
     generator.eval()
     n, out = len(inputs["noise"]), []
     with networks.sampling(generator, norm):
         for i in range(0, n, batch_size):
-            batch = {k: paddle.to_tensor(v[i:i + batch_size]) for k, v in inputs.items()}
+            batch = {k: paddle.to_tensor(v[i : i + batch_size]) for k, v in inputs.items()}
             out.append(generator(batch)["fake"].numpy())
     generator.train()
     return np.concatenate(out)
@@ -31,24 +32,29 @@ def critic_scores(critic, real, fake, batch_size: int, real_labels=None, fake_la
     """The critic's mean score of real and generated samples (arrays or tensors) and their
     difference, its estimate of the Wasserstein distance; with labels (AC-GAN), its class
     head's accuracy."""
+
     def run(x, labels):
         scores, hits = [], []
         for i in range(0, len(x), batch_size):
-            batch = paddle.to_tensor(x[i:i + batch_size])
+            batch = paddle.to_tensor(x[i : i + batch_size])
             if labels is None:
                 scores.append(critic(batch).numpy())
                 continue
             score, logits = critic.forward_with_logits(batch)
             scores.append(score.numpy())
-            hits.append(logits.numpy().argmax(1) == np.asarray(labels[i:i + batch_size]))
-        return float(np.concatenate(scores).mean()), \
-            (float(np.concatenate(hits).mean()) if hits else None)
+            hits.append(logits.numpy().argmax(1) == np.asarray(labels[i : i + batch_size]))
+        return float(np.concatenate(scores).mean()), (
+            float(np.concatenate(hits).mean()) if hits else None
+        )
 
     critic.eval()
     real_score, real_accuracy = run(real, real_labels)
     fake_score, fake_accuracy = run(fake, fake_labels)
-    scores = {"mean_score_real": real_score, "mean_score_generated": fake_score,
-              "wasserstein_estimate": real_score - fake_score}
+    scores = {
+        "mean_score_real": real_score,
+        "mean_score_generated": fake_score,
+        "wasserstein_estimate": real_score - fake_score,
+    }
     if real_labels is not None:
         scores.update(acgan_accuracy_real=real_accuracy, acgan_accuracy_generated=fake_accuracy)
     return scores
@@ -64,8 +70,7 @@ def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
     return float(cost[rows, cols].mean())
 
 
-def toy_metrics(samples: np.ndarray, toy,
-                rng: Optional[np.random.Generator] = None) -> dict:
+def toy_metrics(samples: np.ndarray, toy, rng: Optional[np.random.Generator] = None) -> dict:
     """Mode coverage, high-quality fraction and exact W1 of N toy samples.
 
     A sample is high quality within 3 sigma of a mode centre (of the roll's spine for the
@@ -105,7 +110,7 @@ def inception_score(probs: np.ndarray, splits: int = 10):
     n = len(probs)
     scores = []
     for i in range(splits):
-        part = probs[i * n // splits:(i + 1) * n // splits].astype("float64")
+        part = probs[i * n // splits : (i + 1) * n // splits].astype("float64")
         marginal = part.mean(0, keepdims=True)
         kl = (xlogy(part, part) - xlogy(part, marginal)).sum(1).mean()
         scores.append(np.exp(kl))
@@ -153,10 +158,10 @@ def _kernel_sums(p: np.ndarray, q: np.ndarray, rows: np.ndarray, cols: np.ndarra
     pick_rows, pick_cols = (np.zeros((subsets, n)) for n in (len(p), len(q)))
     np.put_along_axis(pick_rows, rows, 1.0, axis=1)
     np.put_along_axis(pick_cols, cols, 1.0, axis=1)
-    sums, step = np.zeros(subsets), max(1, 2 ** 22 // len(q))  # 32 MiB blocks
+    sums, step = np.zeros(subsets), max(1, 2**22 // len(q))  # 32 MiB blocks
     for start in range(0, len(p), step):
-        block = _cubic_kernel(p[start:start + step], q)
-        sums += ((pick_rows[:, start:start + step] @ block) * pick_cols).sum(1)
+        block = _cubic_kernel(p[start : start + step], q)
+        sums += ((pick_rows[:, start : start + step] @ block) * pick_cols).sum(1)
     return sums
 
 
@@ -169,8 +174,9 @@ def _within_sums(features: np.ndarray, indices: np.ndarray, remember: bool = Fal
     """For each subset of `indices` [S, m]: the sum of k(f_i, f_j) over its pairs i != j;
     with `remember`, kept for the next call with the same features and subsets."""
     if remember:
-        key = hashlib.sha1(features.tobytes() + indices.tobytes()
-                           + repr((features.shape, indices.shape)).encode()).hexdigest()
+        key = hashlib.sha1(
+            features.tobytes() + indices.tobytes() + repr((features.shape, indices.shape)).encode()
+        ).hexdigest()
         if key not in _REFERENCE_SUMS:
             if len(_REFERENCE_SUMS) >= 4:  # a run scores against two references
                 _REFERENCE_SUMS.clear()
@@ -180,8 +186,13 @@ def _within_sums(features: np.ndarray, indices: np.ndarray, remember: bool = Fal
     return _kernel_sums(features, features, indices, indices) - diagonal[indices].sum(1)
 
 
-def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray,
-                              subsets: int = 100, subset_size: int = 1000, seed: int = 0):
+def kernel_inception_distance(
+    features_a: np.ndarray,
+    features_b: np.ndarray,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+):
     """KID (Binkowski et al. 2018): the unbiased estimate of the squared MMD between two
     feature sets with the kernel k(x, y) = (x.y / d + 1)^3, averaged over `subsets` random
     subsets of min(subset_size, both sizes) rows of each (drawn without replacement);
@@ -192,12 +203,15 @@ def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray,
     if m < 2:
         raise ValueError(f"KID needs at least 2 samples in each set, not {len(a)} and {len(b)}")
     rng = np.random.default_rng(seed)
-    drawn = [(rng.choice(len(a), m, replace=False), rng.choice(len(b), m, replace=False))
-             for _ in range(subsets)]
+    drawn = [
+        (rng.choice(len(a), m, replace=False), rng.choice(len(b), m, replace=False))
+        for _ in range(subsets)
+    ]
     x, y = (np.stack(indices) for indices in zip(*drawn))
 
-    estimates = (_within_sums(a, x) + _within_sums(b, y, remember=True)) / (m * (m - 1)) \
-        - 2 * _kernel_sums(a, b, x, y) / m ** 2
+    estimates = (_within_sums(a, x) + _within_sums(b, y, remember=True)) / (
+        m * (m - 1)
+    ) - 2 * _kernel_sums(a, b, x, y) / m**2
     return float(np.mean(estimates)), float(np.std(estimates))
 
 
@@ -207,8 +221,11 @@ def as_numpy(x) -> np.ndarray:
 
 def numbers(results: dict) -> dict:
     """The plain numbers of a results dict (what ppsci logs)."""
-    return {k: v for k, v in results.items()
-            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+    return {
+        k: v
+        for k, v in results.items()
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+    }
 
 
 def to_uint8(images) -> np.ndarray:

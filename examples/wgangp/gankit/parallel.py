@@ -5,12 +5,12 @@ gradients are averaged, rank 0 writes the files.
 """
 
 import logging
-from ppsci.utils import logger
 from os import path as osp
 from typing import Dict, List
 
 import paddle
 import paddle.distributed as dist
+from ppsci.utils import logger
 
 
 def is_main_process() -> bool:
@@ -24,8 +24,11 @@ def log_to_own_file(config) -> None:
     log = logging.getLogger("ppsci")
     path = osp.join(config.output_dir, f"{config.mode}.rank{dist.get_rank()}.log")
     handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s %(levelname)s: %(message)s",
-                                           datefmt="%Y/%m/%d %H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(asctime)s] %(name)s %(levelname)s: %(message)s", datefmt="%Y/%m/%d %H:%M:%S"
+        )
+    )
     log.addHandler(handler)
     log.setLevel(logging.INFO)
 
@@ -50,7 +53,7 @@ def local_rows(batch):
     if processes == 1:
         return batch
     rows = batch.shape[0] // processes  # startup.check_config: batch sizes divide evenly
-    return batch[dist.get_rank() * rows:(dist.get_rank() + 1) * rows]
+    return batch[dist.get_rank() * rows : (dist.get_rank() + 1) * rows]
 
 
 def mean_over_processes(values: Dict[str, float]) -> Dict[str, float]:
@@ -118,7 +121,9 @@ def max_over_processes_of(values: List[float]) -> List[float]:
 def log_data_parallel(batch_size: int) -> None:
     """Under the launcher: how the processes share the work."""
     if dist.get_world_size() > 1:
-        logger.info(f"Data parallel on {dist.get_world_size()} processes: each computes its "
-                    f"share of every global batch (TRAIN.batch_size={batch_size}) and the "
-                    "learning rate is unchanged, so ppsci's advice above to scale it does not "
-                    "apply.")
+        logger.info(
+            f"Data parallel on {dist.get_world_size()} processes: each computes its "
+            f"share of every global batch (TRAIN.batch_size={batch_size}) and the "
+            "learning rate is unchanged, so ppsci's advice above to scale it does not "
+            "apply."
+        )

@@ -18,8 +18,9 @@ def _pyplot():
     return plt
 
 
-def plot_toy(path: str, real: np.ndarray, fake: np.ndarray, critic=None,
-             title: str = "", extent: float = 3.0) -> None:
+def plot_toy(
+    path: str, real: np.ndarray, fake: np.ndarray, critic=None, title: str = "", extent: float = 3.0
+) -> None:
     """Real (orange) and generated (green) points over the critic's contour map."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -46,18 +47,31 @@ def plot_toy(path: str, real: np.ndarray, fake: np.ndarray, critic=None,
 # the panels of losses.png: title, then (record key, legend label) of each curve; a panel
 # shows when its first curve is in the records
 LOSS_PANELS = (
-    ("losses", (("critic_loss", "critic (training batches)"),
-                ("dev_critic_loss", "critic (held-out data)"),
-                ("generator_loss", "generator"))),
-    ("Wasserstein estimate E[D(x)] - E[D(G(z))]", (("wasserstein", "training batches"),
-                                                  ("dev_wasserstein", "held-out data"))),
-    ("gradient penalty E[(|grad D| - 1)^2]", (("gradient_penalty", "training batches"),
-                                             ("dev_gradient_penalty", "held-out data"))),
+    (
+        "losses",
+        (
+            ("critic_loss", "critic (training batches)"),
+            ("dev_critic_loss", "critic (held-out data)"),
+            ("generator_loss", "generator"),
+        ),
+    ),
+    (
+        "Wasserstein estimate E[D(x)] - E[D(G(z))]",
+        (("wasserstein", "training batches"), ("dev_wasserstein", "held-out data")),
+    ),
+    (
+        "gradient penalty E[(|grad D| - 1)^2]",
+        (("gradient_penalty", "training batches"), ("dev_gradient_penalty", "held-out data")),
+    ),
     ("|grad D| at the interpolates, mean and spread", (("grad_norm_mean", "mean"),)),
-    ("AC-GAN class accuracy", (("acgan_accuracy_real", "real images"),
-                               ("acgan_accuracy_fake", "generated images"))),
-    ("standard GAN: D's mean probability", (("real_probability", "real"),
-                                             ("fake_probability", "generated"))),
+    (
+        "AC-GAN class accuracy",
+        (("acgan_accuracy_real", "real images"), ("acgan_accuracy_fake", "generated images")),
+    ),
+    (
+        "standard GAN: D's mean probability",
+        (("real_probability", "real"), ("fake_probability", "generated")),
+    ),
 )
 
 
@@ -71,8 +85,11 @@ def plot_losses(history: list, path: str) -> None:
         return
     plt = _pyplot()
     it = np.array([h["iteration"] for h in history])
-    panels = [(title, [(k, label) for k, label in curves if k in history[0]])
-              for title, curves in LOSS_PANELS if curves[0][0] in history[0]]
+    panels = [
+        (title, [(k, label) for k, label in curves if k in history[0]])
+        for title, curves in LOSS_PANELS
+        if curves[0][0] in history[0]
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     style = {"marker": "o"} if len(history) < 20 else {}  # one epoch is one visible point
     for ax, (title, curves) in zip(axes[0], panels):
@@ -101,13 +118,15 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
     grid = np.ones((rows * (h + 2) + 2, nrow * (w + 2) + 2, c), "float32")
     for i, image in enumerate(np.clip(images, 0, 1)):
         r, col = divmod(i, nrow)
-        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + col * (w + 2):2 + col * (w + 2) + w] = \
+        grid[2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + col * (w + 2) : 2 + col * (w + 2) + w] = (
             image.transpose(1, 2, 0)
+        )
     os.makedirs(osp.dirname(path) or ".", exist_ok=True)
     grid = grid[..., 0] if c == 1 else grid
     if row_labels is None:
-        write_atomically(path, lambda tmp: plt.imsave(tmp, grid, cmap="gray" if c == 1 else None,
-                                                      format="png"))
+        write_atomically(
+            path, lambda tmp: plt.imsave(tmp, grid, cmap="gray" if c == 1 else None, format="png")
+        )
         return
     scale, margin = 3, 90  # screen pixels per image pixel; room for the labels
     width, height = grid.shape[1] * scale + margin, grid.shape[0] * scale
@@ -115,8 +134,11 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
     ax = fig.add_axes([margin / width, 0, 1 - margin / width, 1])
     ax.imshow(grid, cmap="gray" if c == 1 else None, interpolation="nearest")
     ax.set_xticks([])
-    ax.set_yticks([2 + r * (h + 2) + h / 2 for r in range(len(row_labels))],
-                  labels=list(row_labels), fontsize=9)
+    ax.set_yticks(
+        [2 + r * (h + 2) + h / 2 for r in range(len(row_labels))],
+        labels=list(row_labels),
+        fontsize=9,
+    )
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -124,11 +146,25 @@ def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -
     plt.close(fig)
 
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck")
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def save_cifar_grid(conditional: bool, images: np.ndarray, path: str) -> None:
     """A 10x10 grid of uint8 NHWC images (conditional: a row per class, labelled)."""
-    save_image_grid(images.transpose(0, 3, 1, 2) / np.float32(255), path, nrow=10,
-                    row_labels=CIFAR10_CLASSES if conditional else None)
+    save_image_grid(
+        images.transpose(0, 3, 1, 2) / np.float32(255),
+        path,
+        nrow=10,
+        row_labels=CIFAR10_CLASSES if conditional else None,
+    )

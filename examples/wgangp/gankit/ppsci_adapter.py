@@ -24,6 +24,7 @@ from ppsci.autodiff import clear as clear_derivatives
 
 from . import parallel
 
+
 class LossMeter:
     """The running mean of a Solver's loss kept on the device: each step adds its loss x its
     batch size in float64 (as ppsci's AverageMeter adds Python floats, so the means are the
@@ -36,8 +37,11 @@ class LossMeter:
         loss = loss.detach()
         weighted = loss.astype("float64") * batch_size
         self.sum = weighted if self.sum is None else self.sum + weighted
-        self.extreme = loss if self.extreme is None else paddle.where(
-            loss.abs() > self.extreme.abs(), loss, self.extreme)
+        self.extreme = (
+            loss
+            if self.extreme is None
+            else paddle.where(loss.abs() > self.extreme.abs(), loss, self.extreme)
+        )
         self.count += batch_size
         self.last = loss
 
@@ -182,11 +186,20 @@ class StreamConstraint(ppsci.constraint.SupervisedConstraint):
     dataset as its loader, as ppsci does on one process, setting what Solver reads.
     """
 
-    def __init__(self, sample_fn: Callable[[], Dict[str, np.ndarray]], loss,
-                 output_expr: Optional[Dict[str, Callable]] = None, name: str = "Sup"):
-        dataloader_cfg = {"dataset": {"name": "ContinuousNamedArrayDataset",
-                                      "input": lambda: parallel.local_rows(sample_fn()),
-                                      "label": lambda _: {}}}
+    def __init__(
+        self,
+        sample_fn: Callable[[], Dict[str, np.ndarray]],
+        loss,
+        output_expr: Optional[Dict[str, Callable]] = None,
+        name: str = "Sup",
+    ):
+        dataloader_cfg = {
+            "dataset": {
+                "name": "ContinuousNamedArrayDataset",
+                "input": lambda: parallel.local_rows(sample_fn()),
+                "label": lambda _: {},
+            }
+        }
         if dist.get_world_size() == 1:
             super().__init__(dataloader_cfg, loss, output_expr, name)
             return

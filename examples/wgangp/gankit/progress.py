@@ -12,9 +12,17 @@ from . import parallel
 from . import ppsci_adapter as adapter
 
 # an epoch record's entries that are no loss, term or metric
-_BOOKKEEPING = ("epoch", "iteration", "iters_per_second", "seconds", "learning_rate_critic",
-                "learning_rate_generator", "planned_iterations", "planned_epochs",
-                "planned_rate_scale")
+_BOOKKEEPING = (
+    "epoch",
+    "iteration",
+    "iters_per_second",
+    "seconds",
+    "learning_rate_critic",
+    "learning_rate_generator",
+    "planned_iterations",
+    "planned_epochs",
+    "planned_rate_scale",
+)
 
 
 class TermMeter:
@@ -41,9 +49,11 @@ def describe_method(cfg) -> str:
     """The loss and optimizer a run trains with, in words."""
     loss, train = cfg.LOSS, cfg.TRAIN
     kind = loss.get("kind", "wgan-gp")
-    method = {"wgan-gp": f"WGAN-GP (gradient penalty, lambda {loss.lambda_gp:g})",
-              "wgan": f"WGAN (weight clipping at +-{loss.get('clip', 0):g})",
-              "dcgan": "the standard GAN (sigmoid cross-entropy)"}[kind]
+    method = {
+        "wgan-gp": f"WGAN-GP (gradient penalty, lambda {loss.lambda_gp:g})",
+        "wgan": f"WGAN (weight clipping at +-{loss.get('clip', 0):g})",
+        "dcgan": "the standard GAN (sigmoid cross-entropy)",
+    }[kind]
     rate = f"{train.learning_rate:g}"
     if train.get("critic_learning_rate") is not None:
         rate = f"{train.critic_learning_rate:g} (critic) and {train.learning_rate:g} (generator)"
@@ -52,8 +62,13 @@ def describe_method(cfg) -> str:
     else:
         rule = f"Adam at {rate}, betas {train.beta1:g}, {train.beta2:g}"
     power = train.get("lr_decay_power", 1.0)
-    decay = ("" if not train.get("lr_decay", False) else ", decaying linearly to 0"
-             if power == 1 else f", decaying to 0 as (1 - i/N)^{power:g}")
+    decay = (
+        ""
+        if not train.get("lr_decay", False)
+        else ", decaying linearly to 0"
+        if power == 1
+        else f", decaying to 0 as (1 - i/N)^{power:g}"
+    )
     return f"{method} with {rule}{decay}"
 
 
@@ -97,37 +112,56 @@ class Progress:
     def due(self, iteration: int) -> bool:
         return iteration == self.done + 1 or iteration % self.cfg.log_freq == 0
 
-    def log(self, iteration: int, critic_solver, generator_solver, terms, monitor,
-            dev: Optional[Dict[str, float]] = None) -> None:
+    def log(
+        self,
+        iteration: int,
+        critic_solver,
+        generator_solver,
+        terms,
+        monitor,
+        dev: Optional[Dict[str, float]] = None,
+    ) -> None:
         """`dev`: held-out costs computed since the last line, shown after the training's."""
         now = time.perf_counter()
         speed = (iteration - self.last_iteration) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_iteration = now, iteration
-        values = parallel.mean_over_processes({
-            "critic_loss": adapter.mean_loss(critic_solver),
-            "generator_loss": adapter.mean_loss(generator_solver),
-            **terms.means(),
-        })
+        values = parallel.mean_over_processes(
+            {
+                "critic_loss": adapter.mean_loss(critic_solver),
+                "generator_loss": adapter.mean_loss(generator_solver),
+                **terms.means(),
+            }
+        )
         parallel.log_every_rank(
             f"[Train][Iter {iteration}/{self.total}] "
             + ", ".join(f"{k}: {number(v)}" for k, v in {**values, **(dev or {})}.items())
-            + f", {speed:.2f} it/s, eta: {self.eta(iteration)}")
+            + f", {speed:.2f} it/s, eta: {self.eta(iteration)}"
+        )
         if monitor is not None:
             monitor.scalars({f"train/{k}": v for k, v in values.items()}, iteration)
 
 
-def epoch_record(cfg, epoch: int, critic_solver, generator_solver, terms: TermMeter,
-                 seconds: float, total_seconds: float) -> dict:
+def epoch_record(
+    cfg,
+    epoch: int,
+    critic_solver,
+    generator_solver,
+    terms: TermMeter,
+    seconds: float,
+    total_seconds: float,
+) -> dict:
     """The epoch's mean losses and loss terms (`terms`, over processes), speed and learning
     rates; resets the running means."""
     record = {
         "epoch": epoch,
         "iteration": epoch * cfg.TRAIN.iters_per_epoch,
-        **parallel.mean_over_processes({
-            "critic_loss": adapter.mean_loss(critic_solver),
-            "generator_loss": adapter.mean_loss(generator_solver),
-            **terms.pop_means(),
-        }),
+        **parallel.mean_over_processes(
+            {
+                "critic_loss": adapter.mean_loss(critic_solver),
+                "generator_loss": adapter.mean_loss(generator_solver),
+                **terms.pop_means(),
+            }
+        ),
         "iters_per_second": cfg.TRAIN.iters_per_epoch / seconds,
         "seconds": total_seconds,
         "learning_rate_critic": adapter.optimizer_of(critic_solver).get_lr(),
@@ -141,30 +175,42 @@ def epoch_record(cfg, epoch: int, critic_solver, generator_solver, terms: TermMe
 def log_epoch(cfg, record: dict, eta: str, metrics=()) -> None:
     """The epoch's line: the losses and the critic's measured terms (5 decimals), the
     epoch's `metrics` (4 significant digits), speed and time left."""
-    terms = ", ".join(f"{k}: {number(v)}" for k, v in record.items()
-                      if k not in _BOOKKEEPING and k not in metrics)
+    terms = ", ".join(
+        f"{k}: {number(v)}" for k, v in record.items() if k not in _BOOKKEEPING and k not in metrics
+    )
     extra = "".join(f", {k}: {record[k]:.4g}" for k in metrics if k in record)
     parallel.log_every_rank(
         f"[Train][Epoch {record['epoch']}/{cfg.TRAIN.epochs}][Iter {record['iteration']}] "
-        f"{terms}{extra}, {record['iters_per_second']:.2f} it/s, eta: {eta}")
+        f"{terms}{extra}, {record['iters_per_second']:.2f} it/s, eta: {eta}"
+    )
 
 
 def log_start(cfg, done: int, total: int, trial_iterations: int = 0) -> None:
     """The run's first line: the method, the iterations ahead (with TRAIN.minutes' trial of
     `trial_iterations`, those that fit the budget), when progress lines follow."""
     steps = f"{cfg.TRAIN.n_critic} critic step{'s' if cfg.TRAIN.n_critic > 1 else ''}"
-    last = (f"as many as fit TRAIN.minutes={cfg.TRAIN.minutes:g}, planned after "
-            f"{trial_iterations} timed ones") if trial_iterations else total
-    logger.info(f"Training {describe_method(cfg)}: generator iterations {done + 1} to "
-                f"{last} ({steps} and 1 generator step each); a progress line follows "
-                f"iteration {done + 1}, then every {cfg.log_freq}.")
+    last = (
+        (
+            f"as many as fit TRAIN.minutes={cfg.TRAIN.minutes:g}, planned after "
+            f"{trial_iterations} timed ones"
+        )
+        if trial_iterations
+        else total
+    )
+    logger.info(
+        f"Training {describe_method(cfg)}: generator iterations {done + 1} to "
+        f"{last} ({steps} and 1 generator step each); a progress line follows "
+        f"iteration {done + 1}, then every {cfg.log_freq}."
+    )
 
 
 def running_means(critic_solver, generator_solver, terms: TermMeter, dev_values: list) -> dict:
     """The running means of the epoch so far (ppsci's, the critic's terms, held-out costs),
     for a checkpoint taken mid-epoch."""
-    meters = {name: adapter.loss_meters(solver)
-              for name, solver in (("critic", critic_solver), ("generator", generator_solver))}
+    meters = {
+        name: adapter.loss_meters(solver)
+        for name, solver in (("critic", critic_solver), ("generator", generator_solver))
+    }
     meters["terms"] = {"count": terms.count, "sums": {k: v.numpy() for k, v in terms.sums.items()}}
     meters["dev"] = list(dev_values)
     return meters

@@ -12,8 +12,7 @@ EXAMPLES = {
     "MODEL.dim": ("MNIST", "wgangp_mnist.py", None),
     "MODEL.dim_g": ("CIFAR-10", "wgangp_cifar10.py", None),
 }
-A_RUN = {"toy": "a toy run", "MNIST": "an MNIST run", "CIFAR-10": "a CIFAR-10 run"
-}
+A_RUN = {"toy": "a toy run", "MNIST": "an MNIST run", "CIFAR-10": "a CIFAR-10 run"}
 
 
 def example_of(settings: Optional[Dict[str, object]]):
@@ -24,13 +23,14 @@ def example_of(settings: Optional[Dict[str, object]]):
     return None
 
 
-def check_example(path: str, saved: Optional[Dict[str, object]],
-                  now: Dict[str, object]) -> None:
+def check_example(path: str, saved: Optional[Dict[str, object]], now: Dict[str, object]) -> None:
     """UsageError when the checkpoint at `path` was trained by another example than this one."""
     theirs, ours = example_of(saved), example_of(now)
     if theirs is None or ours is None or theirs[0] == ours[0]:
         return
     data = f" on {theirs[2]}" if theirs[2] else ""
-    raise UsageError(f"TRAIN.checkpoint_path={path} is a checkpoint of the {theirs[0]} example "
-                     f"({theirs[1]}{data}), not of the {ours[0]} example; resume it with "
-                     f"examples/wgangp/{theirs[1]}, or give a checkpoint of {A_RUN[ours[0]]}.")
+    raise UsageError(
+        f"TRAIN.checkpoint_path={path} is a checkpoint of the {theirs[0]} example "
+        f"({theirs[1]}{data}), not of the {ours[0]} example; resume it with "
+        f"examples/wgangp/{theirs[1]}, or give a checkpoint of {A_RUN[ours[0]]}."
+    )

@@ -45,21 +45,28 @@ class RunFiles:
             return
         record, output_dir = history[-1], self.cfg.output_dir
         self.save_networks()
-        save_checkpoint(output_dir, self.cfg.TRAIN.get("save_freq", 0), history, self.resumable,
-                        self.settings)
-        self.monitor.scalars({f"epoch/{k}": v for k, v in record.items()
-                              if isinstance(v, (int, float)) and k != "epoch"},
-                             record["iteration"])
-        self.monitor.image("samples",
-                           osp.join(output_dir, "plots", f"epoch_{record['epoch']:04d}.png"),
-                           record["iteration"])
+        save_checkpoint(
+            output_dir, self.cfg.TRAIN.get("save_freq", 0), history, self.resumable, self.settings
+        )
+        self.monitor.scalars(
+            {
+                f"epoch/{k}": v
+                for k, v in record.items()
+                if isinstance(v, (int, float)) and k != "epoch"
+            },
+            record["iteration"],
+        )
+        self.monitor.image(
+            "samples",
+            osp.join(output_dir, "plots", f"epoch_{record['epoch']:04d}.png"),
+            record["iteration"],
+        )
 
     def save_stop(self, history: list, partial: dict) -> None:
         """A checkpoint of a run stopped mid-epoch (`partial`: where it stands)."""
         if parallel.is_main_process():
             self.save_networks()
-            save_checkpoint(self.cfg.output_dir, 0, history, self.resumable, self.settings,
-                            partial)
+            save_checkpoint(self.cfg.output_dir, 0, history, self.resumable, self.settings, partial)
             self.monitor.close()
 
     def save_final(self, history: list) -> None:
@@ -68,5 +75,7 @@ class RunFiles:
             plots.plot_losses(history, osp.join(self.cfg.output_dir, "losses.png"))
             save_json(history, osp.join(self.cfg.output_dir, "losses.json"))
             self.monitor.close()
-            logger.info(f"Training done after epoch {len(history)}; a longer run continues "
-                        f"with {self.continue_with()}")
+            logger.info(
+                f"Training done after epoch {len(history)}; a longer run continues "
+                f"with {self.continue_with()}"
+            )

@@ -159,16 +159,24 @@ def describe(error: dict) -> str:
         "greater_than_equal": f"a number >= {ctx.get('ge')}",
         "less_than": f"a number < {ctx.get('lt')}",
         "less_than_equal": f"a number <= {ctx.get('le')}",
-        "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-        "float_type": "a number", "float_parsing": "a number",
-        "bool_type": "true or false", "bool_parsing": "true or false",
-        "string_type": "a text (a path)", "string_pattern_mismatch": "a hexadecimal checksum",
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "int_from_float": "an integer",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "string_type": "a text (a path)",
+        "string_pattern_mismatch": "a hexadecimal checksum",
     }.get(kind, error["msg"].lower())
     if kind == "greater_than_equal" and _counts(error["loc"]):
         allowed = "a positive integer" if ctx.get("ge") == 1 else f"an integer >= {ctx.get('ge')}"
     if kind == "string_pattern_mismatch":
-        allowed = ("64 hexadecimal digits (sha256sum's output)" if "64" in ctx.get("pattern", "")
-                   else "32 hexadecimal digits (md5sum's output)")
+        allowed = (
+            "64 hexadecimal digits (sha256sum's output)"
+            if "64" in ctx.get("pattern", "")
+            else "32 hexadecimal digits (md5sum's output)"
+        )
     if key.startswith("TRAIN.beta") and kind in ("greater_than_equal", "less_than"):
         allowed = "a number in [0, 1)"
     return f"{key}={value!r} must be {allowed}."

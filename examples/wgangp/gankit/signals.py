@@ -25,8 +25,12 @@ CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 # the other signals whose default ends a process, as a scheduler's warning or a limit sends
 # them (SGE's -notify: SIGUSR1/2; a CPU-time limit: SIGXCPU; Ctrl-\\: SIGQUIT): the same stop
-for _signum, _name in ((signal.SIGQUIT, "SIGQUIT (Ctrl-\\)"), (signal.SIGUSR1, "SIGUSR1"),
-                       (signal.SIGUSR2, "SIGUSR2"), (signal.SIGXCPU, "SIGXCPU")):
+for _signum, _name in (
+    (signal.SIGQUIT, "SIGQUIT (Ctrl-\\)"),
+    (signal.SIGUSR1, "SIGUSR1"),
+    (signal.SIGUSR2, "SIGUSR2"),
+    (signal.SIGXCPU, "SIGXCPU"),
+):
     CODES[_signum], NAMES[_signum] = 128 + int(_signum), _name
 REPEAT = 1.0  # seconds within which a repeated signal is the same one
 _state = {"graceful": False, "requested": None, "at": 0.0}
@@ -74,8 +78,10 @@ def _handle(signum, frame) -> None:
     if peer is not None:  # the launcher stops this process: another met a usage error
         for other in CODES:  # the launcher's repeats would kill the interpreter's shutdown
             signal.signal(other, signal.SIG_IGN)
-        _say(f"\nStopped: another process of this launch ended on an error (status {peer}, "
-             "its ERROR line above or in its log).")
+        _say(
+            f"\nStopped: another process of this launch ended on an error (status {peer}, "
+            "its ERROR line above or in its log)."
+        )
         raise SystemExit(peer)
     now = time.monotonic()
     if _state["requested"] is not None and now - _state["at"] < REPEAT:
@@ -83,8 +89,10 @@ def _handle(signum, frame) -> None:
     if _state["graceful"] and _state["requested"] is None:
         _state["requested"], _state["at"] = signum, now
         again = "Ctrl-C" if signum == signal.SIGINT else NAMES[signum]
-        _say(f"\n{NAMES[signum]}: stopping after this generator iteration and saving where the "
-             f"run stands ({again} again stops at once).")
+        _say(
+            f"\n{NAMES[signum]}: stopping after this generator iteration and saving where the "
+            f"run stands ({again} again stops at once)."
+        )
         return
     _say(f"\nStopped by {NAMES[signum]}.")
     raise SystemExit(CODES[signum])

@@ -40,8 +40,11 @@ def learning_rate(train_cfg, steps_per_epoch: int, network: str):
     if not train_cfg.get("lr_decay", False):
         return peak_rate(train_cfg, network)
     return ppsci.optimizer.lr_scheduler.Linear(
-        train_cfg.epochs, steps_per_epoch, peak_rate(train_cfg, network),
-        power=train_cfg.get("lr_decay_power", 1.0))()
+        train_cfg.epochs,
+        steps_per_epoch,
+        peak_rate(train_cfg, network),
+        power=train_cfg.get("lr_decay_power", 1.0),
+    )()
 
 
 def optimizer(train_cfg, steps_per_epoch: int, network: str, rate=None):

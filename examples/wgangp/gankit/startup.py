@@ -25,21 +25,36 @@ from .last_resort import guard
 
 # ppsci switches these examples do not implement, with the values they accept and the reason
 UNSUPPORTED = {
-    "use_amp": ((False,), "mixed precision is not supported here (the gradient penalty's "
-                       "double backward needs float32)"),
+    "use_amp": (
+        (False,),
+        "mixed precision is not supported here (the gradient penalty's "
+        "double backward needs float32)",
+    ),
     "amp_level": (("O1",), "mixed precision is not supported here"),
-    "to_static": ((False,), "static-graph training is not supported here (the gradient "
-                         "penalty's double backward runs in dynamic mode)"),
+    "to_static": (
+        (False,),
+        "static-graph training is not supported here (the gradient "
+        "penalty's double backward runs in dynamic mode)",
+    ),
     "prim": ((False,), "prim mode is not supported here"),
-    "TRAIN.update_freq": ((1,), "gradient accumulation is not supported here; give a larger "
-                             "TRAIN.batch_size instead"),
-    "TRAIN.pretrained_model_path": ((None,), "not used here; to continue a run use "
-                                         "TRAIN.checkpoint_path"),
+    "TRAIN.update_freq": (
+        (1,),
+        "gradient accumulation is not supported here; give a larger TRAIN.batch_size instead",
+    ),
+    "TRAIN.pretrained_model_path": (
+        (None,),
+        "not used here; to continue a run use TRAIN.checkpoint_path",
+    ),
     "TRAIN.ema.use_ema": ((False,), "a moving average of the weights is not supported here"),
     "TRAIN.swa.use_swa": ((False,), "stochastic weight averaging is not supported here"),
-    "EVAL.compute_metric_by_batch": ((False,), "not possible: the metrics need all samples at once"),
-    "INFER.engine": (("native", "onnx"), "use native or onnx (TensorRT and oneDNN inference are "
-                                    "not supported here)"),
+    "EVAL.compute_metric_by_batch": (
+        (False,),
+        "not possible: the metrics need all samples at once",
+    ),
+    "INFER.engine": (
+        ("native", "onnx"),
+        "use native or onnx (TensorRT and oneDNN inference are not supported here)",
+    ),
     "INFER.precision": (("fp32",), "inference in other precisions than fp32 is not supported here"),
     "INFER.max_batch_size": ((1024,), "a TensorRT setting, and TensorRT is not supported here"),
     "INFER.min_subgraph_size": ((30,), "a TensorRT setting, and TensorRT is not supported here"),
@@ -60,8 +75,9 @@ def check_config(cfg) -> None:
     kinds = tuple(cfg.get("PAPER") or ())  # the LOSS.kinds whose settings the config lists
     kind = _setting(cfg, "LOSS.kind")
     if kinds and kind not in kinds:  # before anything reads TRAIN, whose values it selects
-        raise UsageError(f"LOSS.kind={kind!r}: use {', '.join(kinds)} (the paper's modes this "
-                         "example has).")
+        raise UsageError(
+            f"LOSS.kind={kind!r}: use {', '.join(kinds)} (the paper's modes this example has)."
+        )
     for key, (accepted, reason) in UNSUPPORTED.items():
         value = _setting(cfg, key)
         if value is not None and value not in accepted:
@@ -70,26 +86,38 @@ def check_config(cfg) -> None:
     if _setting(cfg, "TRAIN.optimizer") == "adam":
         for key in ("TRAIN.beta1", "TRAIN.beta2"):
             if _setting(cfg, key) is None:
-                raise UsageError(f"{key} is null, and Adam (TRAIN.optimizer=adam) needs it; "
-                                 f"give {key}=... (the paper: beta1 0.5, beta2 0.9).")
+                raise UsageError(
+                    f"{key} is null, and Adam (TRAIN.optimizer=adam) needs it; "
+                    f"give {key}=... (the paper: beta1 0.5, beta2 0.9)."
+                )
     processes = dist.get_world_size()
     for key in ("TRAIN.batch_size", "TRAIN.generator_batch_size"):
         value = _setting(cfg, key)
         if value is not None and value % processes:
-            raise UsageError(f"{key}={value} is the global batch and must divide evenly over "
-                             f"the {processes} processes; give a multiple of {processes}.")
+            raise UsageError(
+                f"{key}={value} is the global batch and must divide evenly over "
+                f"the {processes} processes; give a multiple of {processes}."
+            )
     on_cpu = cfg.get("device") == "cpu" or not paddle.is_compiled_with_cuda()
-    if processes > 1 and on_cpu and _setting(cfg, "EVAL.inception") and \
-            _setting(cfg, "TRAIN.eval_during_train"):
+    if (
+        processes > 1
+        and on_cpu
+        and _setting(cfg, "EVAL.inception")
+        and _setting(cfg, "TRAIN.eval_during_train")
+    ):
         # gloo, CPU data parallelism's backend, drops a process that waits 30 s
-        raise UsageError("TRAIN.eval_during_train=true: on CPU processes, the Inception "
-                         "metrics after each epoch outlast the 30 s gloo lets a process wait; "
-                         "use TRAIN.eval_during_train=false and score the saved weights with "
-                         "mode=eval.")
+        raise UsageError(
+            "TRAIN.eval_during_train=true: on CPU processes, the Inception "
+            "metrics after each epoch outlast the 30 s gloo lets a process wait; "
+            "use TRAIN.eval_during_train=false and score the saved weights with "
+            "mode=eval."
+        )
     if _setting(cfg, "MODEL.architecture") == "paddlescience" and cfg.mode == "train":
-        raise UsageError("MODEL.architecture=paddlescience: PaddleScience's published networks "
-                         "are for evaluating its weights (mode=eval or export); training uses "
-                         "the paper's networks.")
+        raise UsageError(
+            "MODEL.architecture=paddlescience: PaddleScience's published networks "
+            "are for evaluating its weights (mode=eval or export); training uses "
+            "the paper's networks."
+        )
     if cfg.get("device") == "gpu" and not paddle.is_compiled_with_cuda():
         raise UsageError(
             "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "
@@ -113,15 +141,23 @@ def quote_paths(argv: List[str]) -> None:
         key, sep, value = arg.partition("=")
         if not sep or arg.startswith("-"):
             continue
-        if PATH_SETTING.match(key) and value and value[0] not in "'\"" and \
-                not PLAIN_PATH.match(value) and "${" not in value:
+        if (
+            PATH_SETTING.match(key)
+            and value
+            and value[0] not in "'\""
+            and not PLAIN_PATH.match(value)
+            and "${" not in value
+        ):
             value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
             argv[i] = f"{key}={value}"
         try:
             parser.parse_overrides([argv[i]])
         except Exception:  # Hydra's parse errors come in several types
-            print(f"ERROR: {arg}: Hydra cannot read this setting; quote its value for Hydra, "
-                  f"and the whole word for the shell: \"{key}='{value}'\"", file=sys.stderr)
+            print(
+                f"ERROR: {arg}: Hydra cannot read this setting; quote its value for Hydra, "
+                f"and the whole word for the shell: \"{key}='{value}'\"",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
 
 
@@ -132,14 +168,22 @@ def resolve_generator_alias(cfg) -> None:
     if not alias:
         return
     if own and own != alias:
-        raise UsageError(f"EVAL.pretrained_model_path={alias} and EVAL.pretrained_gen_model_path="
-                         f"{own} disagree; give the generator's weights once, as "
-                         "EVAL.pretrained_gen_model_path.")
+        raise UsageError(
+            f"EVAL.pretrained_model_path={alias} and EVAL.pretrained_gen_model_path="
+            f"{own} disagree; give the generator's weights once, as "
+            "EVAL.pretrained_gen_model_path."
+        )
     cfg.EVAL.pretrained_gen_model_path = alias
 
 
-RUN_OUTPUTS = ("model_generator.pdparams", "model_discriminator.pdparams", "checkpoints",
-               "metrics.json", "samples.npz", "losses.json")
+RUN_OUTPUTS = (
+    "model_generator.pdparams",
+    "model_discriminator.pdparams",
+    "checkpoints",
+    "metrics.json",
+    "samples.npz",
+    "losses.json",
+)
 CLAIM = ".wgangp_run"  # created exclusively by the run that owns the directory
 _created_dirs = []  # directories this run created, removed again if it fails at the start
 
@@ -157,20 +201,26 @@ def claim_run_dir(run_dir: str) -> None:
         open(probe, "w").close()
         os.remove(probe)
     except OSError as e:
-        raise UsageError(f"hydra.run.dir={run_dir} is not a writable directory ({e.strerror}); "
-                         "give another with hydra.run.dir=...") from None
+        raise UsageError(
+            f"hydra.run.dir={run_dir} is not a writable directory ({e.strerror}); "
+            "give another with hydra.run.dir=..."
+        ) from None
     _created_dirs[:] = missing
     earlier = [name for name in RUN_OUTPUTS if osp.exists(osp.join(run_dir, name))]
     if earlier:
-        raise UsageError(f"hydra.run.dir={run_dir} already holds an earlier run ({earlier[0]}); "
-                         "give a new directory (a run resumes from TRAIN.checkpoint_path).")
+        raise UsageError(
+            f"hydra.run.dir={run_dir} already holds an earlier run ({earlier[0]}); "
+            "give a new directory (a run resumes from TRAIN.checkpoint_path)."
+        )
     try:
         with open(osp.join(run_dir, CLAIM), "x") as f:
             f.write(f"{os.getpid()}\n")
     except FileExistsError:
-        raise UsageError(f"hydra.run.dir={run_dir} belongs to another run (started in the same "
-                         "second, or stopped before writing results); start again or give "
-                         "hydra.run.dir=...") from None
+        raise UsageError(
+            f"hydra.run.dir={run_dir} belongs to another run (started in the same "
+            "second, or stopped before writing results); start again or give "
+            "hydra.run.dir=..."
+        ) from None
 
 
 def _remove_failed_start(run_dir: str, mode: str) -> None:
@@ -201,8 +251,11 @@ def run_directory(cfg):
         if parallel.is_main_process():
             _remove_failed_start(run_dir, cfg.mode)
         raise
-    where = f"{shell_word(osp.abspath(cfg.INFER.export_path) + '.json')} / .pdiparams" \
-        if cfg.mode == "export" else shell_word(run_dir)
+    where = (
+        f"{shell_word(osp.abspath(cfg.INFER.export_path) + '.json')} / .pdiparams"
+        if cfg.mode == "export"
+        else shell_word(run_dir)
+    )
     logger.info(f"Done; the results are in {where}")
 
 
@@ -210,8 +263,9 @@ def join_processes(config) -> None:
     """Start the process group and make every process use rank 0's run directory
     (each resolved its own ${now:...}, which can differ by a second)."""
     if config.mode != "train":
-        raise UsageError(f"mode={config.mode} runs in one process; start it without "
-                         "paddle.distributed.launch.")
+        raise UsageError(
+            f"mode={config.mode} runs in one process; start it without paddle.distributed.launch."
+        )
     dist.init_parallel_env()
     run_dir = [str(config.hydra.run.dir)]
     dist.broadcast_object_list(run_dir, src=0)

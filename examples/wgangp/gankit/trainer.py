@@ -22,10 +22,17 @@ from .average import GeneratorAverage
 from .budget import CALIBRATION, TimeBudget
 from .checkpoints import load_checkpoint, training_settings
 from .errors import UsageError
-from .run_files import RunFiles
 from .networks import frozen
-from .progress import (Progress, TermMeter, epoch_record, log_epoch, log_start, restore_running_means,
-                       running_means)
+from .progress import (
+    Progress,
+    TermMeter,
+    epoch_record,
+    log_epoch,
+    log_start,
+    restore_running_means,
+    running_means,
+)
+from .run_files import RunFiles
 from .solvers import peak_rate, quiet
 
 
@@ -41,8 +48,11 @@ def clip_weights(layer: paddle.nn.Layer, clip: Optional[float]) -> None:
 def epoch_due(train_cfg, epoch: int) -> bool:
     """Whether the check runs after `epoch`: TRAIN.eval_during_train, every TRAIN.eval_freq
     epochs from TRAIN.start_eval_epoch on, as ppsci's Solver.train()."""
-    return bool(train_cfg.eval_during_train) and epoch % train_cfg.eval_freq == 0 \
+    return (
+        bool(train_cfg.eval_during_train)
+        and epoch % train_cfg.eval_freq == 0
         and epoch >= train_cfg.start_eval_epoch
+    )
 
 
 class AlternatingTrainer:
@@ -62,12 +72,22 @@ class AlternatingTrainer:
     process runs this; rank 0 alone writes files.
     """
 
-    def __init__(self, cfg, model, critic_solver, generator_solver, critic_terms: TermMeter, *,
-                 clip: Optional[float] = None, check: Optional[Callable[[int], dict]] = None,
-                 plot: Optional[Callable[[int], None]] = None,
-                 data_state: Optional[Dict[str, object]] = None,
-                 loaders: Optional[Dict[str, tuple]] = None, data: Optional[np.ndarray] = None,
-                 held_out: Optional[Callable[[], Dict[str, float]]] = None):
+    def __init__(
+        self,
+        cfg,
+        model,
+        critic_solver,
+        generator_solver,
+        critic_terms: TermMeter,
+        *,
+        clip: Optional[float] = None,
+        check: Optional[Callable[[int], dict]] = None,
+        plot: Optional[Callable[[int], None]] = None,
+        data_state: Optional[Dict[str, object]] = None,
+        loaders: Optional[Dict[str, tuple]] = None,
+        data: Optional[np.ndarray] = None,
+        held_out: Optional[Callable[[], Dict[str, float]]] = None,
+    ):
         self.cfg, self.model, self.critic_terms = cfg, model, critic_terms
         self.critic_solver, self.generator_solver = critic_solver, generator_solver
         self.clip, self.check, self.plot, self.held_out = clip, check, plot, held_out
@@ -76,19 +96,30 @@ class AlternatingTrainer:
         self.signal_every = 1  # iterations between the processes' checks for a signal
         self.loaders = loaders or {}
         parallel.log_data_parallel(cfg.TRAIN.batch_size)
-        self.resumable = {"generator": model.generator, "critic": model.critic,
-                          "critic_optimizer": adapter.optimizer_of(critic_solver),
-                          "generator_optimizer": adapter.optimizer_of(generator_solver),
-                          **(data_state or {})}
+        self.resumable = {
+            "generator": model.generator,
+            "critic": model.critic,
+            "critic_optimizer": adapter.optimizer_of(critic_solver),
+            "generator_optimizer": adapter.optimizer_of(generator_solver),
+            **(data_state or {}),
+        }
         self.average = None
         if cfg.TRAIN.get("ema_decay"):
-            self.average = GeneratorAverage(model.generator, cfg.TRAIN.ema_decay,
-                                            cfg.TRAIN.ema_start)
+            self.average = GeneratorAverage(
+                model.generator, cfg.TRAIN.ema_decay, cfg.TRAIN.ema_start
+            )
             self.resumable["generator_average"] = self.average
         self.settings = training_settings(cfg, data)
-        self.history, self.partial = load_checkpoint(
-            cfg.TRAIN.checkpoint_path, self.resumable, self.settings,
-            cfg.TRAIN.resume_with_changes) if cfg.TRAIN.checkpoint_path else ([], None)
+        self.history, self.partial = (
+            load_checkpoint(
+                cfg.TRAIN.checkpoint_path,
+                self.resumable,
+                self.settings,
+                cfg.TRAIN.resume_with_changes,
+            )
+            if cfg.TRAIN.checkpoint_path
+            else ([], None)
+        )
         self.budget = TimeBudget(self, self.partial or (self.history[-1] if self.history else {}))
         self.set_length(self.budget.epochs, self.budget.length)
         self.progress = self.resume()
@@ -97,23 +128,33 @@ class AlternatingTrainer:
         """Where the run stands (after a checkpoint's epochs and iterations), said in the log."""
         cfg, planned = self.cfg, self.budget.planned
         if planned:
-            logger.info(f"{planned} generator iterations planned for TRAIN.minutes="
-                        f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint); "
-                        "a resumed run keeps the plan it stopped with")
+            logger.info(
+                f"{planned} generator iterations planned for TRAIN.minutes="
+                f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint); "
+                "a resumed run keeps the plan it stopped with"
+            )
         if len(self.history) > cfg.TRAIN.epochs:
-            raise UsageError(f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
-                             f"{len(self.history)} epochs; give TRAIN.epochs > "
-                             f"{len(self.history)} to train on.")
+            raise UsageError(
+                f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
+                f"{len(self.history)} epochs; give TRAIN.epochs > "
+                f"{len(self.history)} to train on."
+            )
         done = len(self.history) * cfg.TRAIN.iters_per_epoch
         if self.partial:
             done += self.partial["iteration"]
-            self.dev_values = restore_running_means(self.partial["meters"], self.critic_solver,
-                                                    self.generator_solver, self.critic_terms)
+            self.dev_values = restore_running_means(
+                self.partial["meters"], self.critic_solver, self.generator_solver, self.critic_terms
+            )
         for constraint, per_iteration in self.loaders.values():
             adapter.continue_loader(constraint, done * per_iteration)
         self.files = RunFiles(cfg, self.model, self.resumable, self.settings, self.average)
-        seconds = self.partial["seconds"] if self.partial else \
-            self.history[-1]["seconds"] if self.history else 0.0
+        seconds = (
+            self.partial["seconds"]
+            if self.partial
+            else self.history[-1]["seconds"]
+            if self.history
+            else 0.0
+        )
         progress = Progress(cfg, done, seconds)
         log_start(cfg, done, progress.total, CALIBRATION if self.budget.calibrating else 0)
         return progress
@@ -143,10 +184,16 @@ class AlternatingTrainer:
         if iters_per_epoch:
             self.cfg.TRAIN.iters_per_epoch = iters_per_epoch
         total = epochs * self.cfg.TRAIN.iters_per_epoch
-        for solver, steps, network in ((self.critic_solver, self.cfg.TRAIN.n_critic, "critic"),
-                                       (self.generator_solver, 1, "generator")):
-            adapter.set_length(solver, total * steps, epochs,
-                               peak_rate(self.cfg.TRAIN, network) * self.budget.rate_scale)
+        for solver, steps, network in (
+            (self.critic_solver, self.cfg.TRAIN.n_critic, "critic"),
+            (self.generator_solver, 1, "generator"),
+        ):
+            adapter.set_length(
+                solver,
+                total * steps,
+                epochs,
+                peak_rate(self.cfg.TRAIN, network) * self.budget.rate_scale,
+            )
         if hasattr(self, "progress"):
             self.progress.total = total
 
@@ -168,7 +215,8 @@ class AlternatingTrainer:
             if signum:
                 parallel.log_every_rank(
                     f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues "
-                    f"with {self.files.continue_with()}")
+                    f"with {self.files.continue_with()}"
+                )
                 raise SystemExit(signals.CODES[signum])
 
     def iterations(self, epoch: int) -> Iterator[int]:
@@ -188,8 +236,10 @@ class AlternatingTrainer:
                 paddle.seed(self.cfg.seed * 1_000_003 + iteration)
                 yield iteration
                 self.after_iteration(epoch, i, iteration)
-        self.epoch_seconds = (self.epoch_before + time.perf_counter() - self.tic,
-                              self.progress.seconds())
+        self.epoch_seconds = (
+            self.epoch_before + time.perf_counter() - self.tic,
+            self.progress.seconds(),
+        )
         # one model in every process before the epoch's evaluation and files
         parallel.average_statistics(self.model.generator, self.model.critic)
 
@@ -204,8 +254,14 @@ class AlternatingTrainer:
             self.held_out_cost(iteration)
         if self.progress.due(iteration):  # with the latest held-out cost not shown
             divergence.check_losses(self, iteration)  # NaN, Inf or beyond divergence_bound
-            self.progress.log(iteration, self.critic_solver, self.generator_solver,
-                              self.critic_terms, self.files, self.unshown_dev)
+            self.progress.log(
+                iteration,
+                self.critic_solver,
+                self.generator_solver,
+                self.critic_terms,
+                self.files,
+                self.unshown_dev,
+            )
             self.unshown_dev = {}
         if iteration % self.signal_every == 0:
             signum = parallel.max_over_processes(signals.requested() or 0)
@@ -216,8 +272,7 @@ class AlternatingTrainer:
         """The critic's cost on held-out data now, for the monitors, the next progress line
         and the epoch's record."""
         with quiet():  # the validator's own lines
-            dev = parallel.mean_over_processes(
-                {f"dev_{k}": v for k, v in self.held_out().items()})
+            dev = parallel.mean_over_processes({f"dev_{k}": v for k, v in self.held_out().items()})
         self.dev_values.append(dev)
         self.unshown_dev = dev
         self.files.scalars({f"train/{k}": v for k, v in dev.items()}, iteration)
@@ -225,18 +280,23 @@ class AlternatingTrainer:
     def stop(self, epoch: int, done_in_epoch: int, iteration: int, signum: int) -> None:
         """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
         parallel.average_statistics(self.model.generator, self.model.critic)
-        partial = {"iteration": done_in_epoch, "seconds": self.progress.seconds(),
-                   "planned_iterations": self.budget.planned,
-                   "planned_epochs": self.cfg.TRAIN.epochs,
-                   "planned_rate_scale": self.budget.rate_scale,
-                   "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
-                   "meters": running_means(self.critic_solver, self.generator_solver,
-                                            self.critic_terms, self.dev_values)}
+        partial = {
+            "iteration": done_in_epoch,
+            "seconds": self.progress.seconds(),
+            "planned_iterations": self.budget.planned,
+            "planned_epochs": self.cfg.TRAIN.epochs,
+            "planned_rate_scale": self.budget.rate_scale,
+            "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
+            "meters": running_means(
+                self.critic_solver, self.generator_solver, self.critic_terms, self.dev_values
+            ),
+        }
         self.files.save_stop(self.history, partial)
         parallel.log_every_rank(
             f"Stopped by {signals.NAMES[signum]} after generator iteration {iteration} of "
             f"{self.progress.total}, with a checkpoint of where it stands; the run continues "
-            f"with {self.files.continue_with()}")
+            f"with {self.files.continue_with()}"
+        )
         raise SystemExit(signals.CODES[signum])
 
     def end_epoch(self, epoch: int) -> None:
@@ -252,12 +312,20 @@ class AlternatingTrainer:
         if self.budget.calibrating:
             return self.budget.end_trial(metrics)
         divergence.check_losses(self, epoch * self.cfg.TRAIN.iters_per_epoch)
-        self.signal_every = parallel.signal_every(self.epoch_seconds[0] / self.cfg.TRAIN.iters_per_epoch)
-        record = epoch_record(self.cfg, epoch, self.critic_solver, self.generator_solver,
-                              self.critic_terms, *self.epoch_seconds)
+        self.signal_every = parallel.signal_every(
+            self.epoch_seconds[0] / self.cfg.TRAIN.iters_per_epoch
+        )
+        record = epoch_record(
+            self.cfg,
+            epoch,
+            self.critic_solver,
+            self.generator_solver,
+            self.critic_terms,
+            *self.epoch_seconds,
+        )
         self.budget.follow_pace(epoch)
         record.update(self.budget.record())
-        for key in (self.dev_values[0] if self.dev_values else {}):  # the epoch's means
+        for key in self.dev_values[0] if self.dev_values else {}:  # the epoch's means
             record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
         self.dev_values = []
         record.update(metrics)

@@ -16,15 +16,15 @@ from typing import Dict
 import numpy as np
 import paddle
 
-from . import networks
-from . import weights
+from . import networks, weights
 
 
 def convert(torch_path: str, paddle_path: str) -> Dict[str, np.ndarray]:
     """Convert the TF Inception .pth to a .pdparams, checked against TFInceptionV3."""
     state = weights.state_from_torch(torch_path)
-    networks.check_weights(networks.TFInceptionV3(), state, torch_path,
-                            "the 2015 TF Inception graph")
+    networks.check_weights(
+        networks.TFInceptionV3(), state, torch_path, "the 2015 TF Inception graph"
+    )
     paddle.save(state, paddle_path)
     return state
 

@@ -9,10 +9,17 @@ import numpy as np
 from ppsci.utils import logger
 
 from .. import datasets
-from ..metrics import (feature_statistics, frechet_distance, inception_score,
-                       kernel_inception_distance, numbers, to_uint8)
+from ..metrics import (
+    feature_statistics,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    numbers,
+    to_uint8,
+)
 from ..published.weights import paddlescience_inception_score
-from . import networks, weights as inception_weights
+from . import networks
+from . import weights as inception_weights
 
 
 class ImageMetrics:
@@ -28,17 +35,22 @@ class ImageMetrics:
     def __init__(self, cfg, paddlescience: bool = False):
         self.cfg, self.paddlescience = cfg, paddlescience and cfg.EVAL.paddlescience_score
         self.net, self.why_not = self._load(
-            lambda: inception_weights.load_inception(cfg.EVAL.inception,
-                                                     cfg.EVAL.inception_weights),
+            lambda: inception_weights.load_inception(
+                cfg.EVAL.inception, cfg.EVAL.inception_weights
+            ),
             f"EVAL.inception={cfg.EVAL.inception}, "
-            f"EVAL.inception_weights={cfg.EVAL.inception_weights}", "Inception Score and FID")
+            f"EVAL.inception_weights={cfg.EVAL.inception_weights}",
+            "Inception Score and FID",
+        )
         self.paddle_net = self.paddle_why_not = None
         if self.paddlescience:
             self.paddle_net, self.paddle_why_not = self._load(
-                lambda: inception_weights.load_paddle_inception(
-                    cfg.EVAL.paddle_inception_weights).net,
+                lambda: (
+                    inception_weights.load_paddle_inception(cfg.EVAL.paddle_inception_weights).net
+                ),
                 f"EVAL.paddle_inception_weights={cfg.EVAL.paddle_inception_weights}",
-                "PaddleScience's Inception Score")
+                "PaddleScience's Inception Score",
+            )
         self.samples = self.results = None
 
     @staticmethod
@@ -66,23 +78,33 @@ class ImageMetrics:
         if self.net is None:
             metrics = {"inception_score": None, "fid": None, "not_computed_because": self.why_not}
         else:
-            features, probs = networks.features_and_probs(self.net, images,
-                                                          self.cfg.EVAL.batch_size)
+            features, probs = networks.features_and_probs(
+                self.net, images, self.cfg.EVAL.batch_size
+            )
             score, score_std = inception_score(probs, splits=10)
             mu, sigma, kid_features = cifar10_train_statistics(self.cfg, self.net)
             fid = frechet_distance(*feature_statistics(features), mu, sigma)
             metrics = {"inception_score": score, "inception_score_std": score_std, "fid": fid}
             if kid_features is None:
-                source = (f"EVAL.fid_stats_path={self.cfg.EVAL.fid_stats_path}"
-                          if self.cfg.EVAL.fid_stats_path else "the cached statistics file "
-                          "(~/.cache/wgangp, of an earlier version; delete it to recompute)")
-                metrics.update(kid=None, kid_not_computed_because=(
-                    f"{source} holds FID's statistics only, not the training features KID needs"))
+                source = (
+                    f"EVAL.fid_stats_path={self.cfg.EVAL.fid_stats_path}"
+                    if self.cfg.EVAL.fid_stats_path
+                    else "the cached statistics file "
+                    "(~/.cache/wgangp, of an earlier version; delete it to recompute)"
+                )
+                metrics.update(
+                    kid=None,
+                    kid_not_computed_because=(
+                        f"{source} holds FID's statistics only, not the training features KID needs"
+                    ),
+                )
             else:
-                metrics["kid"], metrics["kid_std"] = kernel_inception_distance(features,
-                                                                               kid_features)
-            metrics.update(inception=self.cfg.EVAL.inception,
-                           inception_weights=self.cfg.EVAL.inception_weights)
+                metrics["kid"], metrics["kid_std"] = kernel_inception_distance(
+                    features, kid_features
+                )
+            metrics.update(
+                inception=self.cfg.EVAL.inception, inception_weights=self.cfg.EVAL.inception_weights
+            )
         if self.paddlescience and self.paddle_net is None:
             metrics["paddlescience_inception_score"] = None
             metrics["paddlescience_not_computed_because"] = self.paddle_why_not
@@ -101,19 +123,26 @@ def cifar10_train_statistics(cfg, net):
     KID_REFERENCE_ROWS of them drawn at random (None when the file has none: FID
     statistics from elsewhere), computed once and cached (EVAL.fid_stats_path)."""
     path = cfg.EVAL.fid_stats_path or osp.expanduser(
-        f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz")
+        f"~/.cache/wgangp/cifar10_train_{getattr(net, 'protocol', cfg.EVAL.inception)}.npz"
+    )
     if osp.isfile(path):
         stats = np.load(path)
-        return stats["mu"], stats["sigma"], stats["kid_features"] if "kid_features" in stats \
-            else None
-    logger.info(f"Computing CIFAR-10 training-set Inception statistics for FID and KID "
-                f"(cached in {path})")
+        return (
+            stats["mu"],
+            stats["sigma"],
+            stats["kid_features"] if "kid_features" in stats else None,
+        )
+    logger.info(
+        f"Computing CIFAR-10 training-set Inception statistics for FID and KID (cached in {path})"
+    )
     images = datasets.load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["train"][0]
-    features, _ = networks.features_and_probs(net, images.transpose(0, 2, 3, 1),
-                                              cfg.EVAL.batch_size)
+    features, _ = networks.features_and_probs(
+        net, images.transpose(0, 2, 3, 1), cfg.EVAL.batch_size
+    )
     mu, sigma = feature_statistics(features)
-    rows = np.random.default_rng(0).choice(len(features), min(KID_REFERENCE_ROWS, len(features)),
-                                           replace=False)
+    rows = np.random.default_rng(0).choice(
+        len(features), min(KID_REFERENCE_ROWS, len(features)), replace=False
+    )
     kid_features = features[np.sort(rows)].astype("float32")
     os.makedirs(osp.dirname(path), exist_ok=True)
     np.savez(path, mu=mu, sigma=sigma, kid_features=kid_features)

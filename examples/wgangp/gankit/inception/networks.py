@@ -43,8 +43,9 @@ def resize_to_input(images: paddle.Tensor) -> paddle.Tensor:
         raise ValueError(f"Inception expects images [N, 3, H, W], got shape {list(images.shape)}.")
     if tuple(images.shape[2:]) == (INPUT_SIZE, INPUT_SIZE):
         return images
-    return F.interpolate(images, size=[INPUT_SIZE, INPUT_SIZE], mode="bilinear",
-                         align_corners=False, align_mode=0)
+    return F.interpolate(
+        images, size=[INPUT_SIZE, INPUT_SIZE], mode="bilinear", align_corners=False, align_mode=0
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,8 +89,9 @@ class BasicConv2d(nn.Layer):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0):
         super().__init__()
-        self.conv = nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=padding, bias_attr=False)
+        self.conv = nn.Conv2D(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias_attr=False
+        )
         # use_global_stats: the running statistics even if someone calls .train()
         self.bn = nn.BatchNorm2D(out_channels, epsilon=0.001, use_global_stats=True)
 
@@ -166,8 +168,13 @@ class InceptionC(nn.Layer):
     def forward(self, x):
         branch7x7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         branch7x7dbl = x
-        for conv in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3,
-                     self.branch7x7dbl_4, self.branch7x7dbl_5):
+        for conv in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             branch7x7dbl = conv(branch7x7dbl)
         branch_pool = self.branch_pool(self.pool(x))
         return paddle.concat([self.branch1x1(x), branch7x7, branch7x7dbl, branch_pool], axis=1)
@@ -188,8 +195,12 @@ class InceptionD(nn.Layer):
     def forward(self, x):
         branch3x3 = self.branch3x3_2(self.branch3x3_1(x))
         branch7x7x3 = x
-        for conv in (self.branch7x7x3_1, self.branch7x7x3_2, self.branch7x7x3_3,
-                     self.branch7x7x3_4):
+        for conv in (
+            self.branch7x7x3_1,
+            self.branch7x7x3_2,
+            self.branch7x7x3_3,
+            self.branch7x7x3_4,
+        ):
             branch7x7x3 = conv(branch7x7x3)
         branch_pool = F.max_pool2d(x, kernel_size=3, stride=2)
         return paddle.concat([branch3x3, branch7x7x3, branch_pool], axis=1)
@@ -217,11 +228,13 @@ class InceptionE(nn.Layer):
 
     def forward(self, x):
         branch3x3 = self.branch3x3_1(x)
-        branch3x3 = paddle.concat([self.branch3x3_2a(branch3x3),
-                                   self.branch3x3_2b(branch3x3)], axis=1)
+        branch3x3 = paddle.concat(
+            [self.branch3x3_2a(branch3x3), self.branch3x3_2b(branch3x3)], axis=1
+        )
         branch3x3dbl = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-        branch3x3dbl = paddle.concat([self.branch3x3dbl_3a(branch3x3dbl),
-                                      self.branch3x3dbl_3b(branch3x3dbl)], axis=1)
+        branch3x3dbl = paddle.concat(
+            [self.branch3x3dbl_3a(branch3x3dbl), self.branch3x3dbl_3b(branch3x3dbl)], axis=1
+        )
         branch_pool = self.branch_pool(self.pool(x))
         return paddle.concat([self.branch1x1(x), branch3x3, branch3x3dbl, branch_pool], axis=1)
 
@@ -238,9 +251,11 @@ class SoftmaxWeights(nn.Layer):
         super().__init__()
         bound = 1.0 / np.sqrt(in_features)
         self.weight = self.create_parameter(
-            [classes, in_features], default_initializer=nn.initializer.Uniform(-bound, bound))
+            [classes, in_features], default_initializer=nn.initializer.Uniform(-bound, bound)
+        )
         self.bias = self.create_parameter(
-            [classes], is_bias=True, default_initializer=nn.initializer.Constant(0.0))
+            [classes], is_bias=True, default_initializer=nn.initializer.Constant(0.0)
+        )
 
     def forward(self, features):
         return paddle.matmul(features, self.weight, transpose_y=True)
@@ -262,8 +277,10 @@ class TFInceptionV3(nn.Layer):
     def __init__(self, preprocessing: str = "tf_graph"):
         super().__init__()
         if preprocessing not in PREPROCESSING:
-            raise ValueError(f"Unknown Inception preprocessing {preprocessing!r}; use one of "
-                             f"{', '.join(PREPROCESSING)}.")
+            raise ValueError(
+                f"Unknown Inception preprocessing {preprocessing!r}; use one of "
+                f"{', '.join(PREPROCESSING)}."
+            )
         self.preprocessing = preprocessing
         self.protocol = "tf2015-graph" if preprocessing == "tf_graph" else "tf2015-pytorch-fid"
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
@@ -300,9 +317,19 @@ class TFInceptionV3(nn.Layer):
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a,
-                      self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e,
-                      self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)
         return x.mean(axis=[2, 3])  # the graph's 8x8 average pool
 
@@ -324,14 +351,18 @@ class PaddleVisionInception(nn.Layer):
     def __init__(self, weights_path: Optional[str] = None, pretrained: bool = False):
         super().__init__()
         from paddle.vision.models import inception_v3
+
         self.net = inception_v3(pretrained=pretrained and weights_path is None)
         if weights_path is not None:
-            load_checked(self.net, read_pdparams(weights_path), weights_path,
-                         "paddle.vision's inception_v3")
-        self.register_buffer("mean", paddle.to_tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]),
-                             persistable=False)
-        self.register_buffer("std", paddle.to_tensor(IMAGENET_STD).reshape([1, 3, 1, 1]),
-                             persistable=False)
+            load_checked(
+                self.net, read_pdparams(weights_path), weights_path, "paddle.vision's inception_v3"
+            )
+        self.register_buffer(
+            "mean", paddle.to_tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]), persistable=False
+        )
+        self.register_buffer(
+            "std", paddle.to_tensor(IMAGENET_STD).reshape([1, 3, 1, 1]), persistable=False
+        )
         for param in self.parameters():
             param.stop_gradient = True
         self.eval()
@@ -350,8 +381,10 @@ def check_weights(layer: nn.Layer, state: Dict[str, object], path: str, what: st
     """Raise ValueError naming `path` unless `state` has exactly `layer`'s names and shapes."""
     problems = state_problems(layer, state)
     if problems:
-        raise ValueError(f"{path} does not hold the weights of {what} "
-                         f"({summarise(problems, shown=5)}); pass the right weights file.")
+        raise ValueError(
+            f"{path} does not hold the weights of {what} "
+            f"({summarise(problems, shown=5)}); pass the right weights file."
+        )
 
 
 def load_checked(layer: nn.Layer, state: Dict[str, object], path: str, what: str):
@@ -366,7 +399,7 @@ def features_and_probs(net: nn.Layer, images: np.ndarray, batch_size: int):
     net.eval()
     features, probs = [], []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].transpose(0, 3, 1, 2).astype("float32") / 255
+        batch = images[start : start + batch_size].transpose(0, 3, 1, 2).astype("float32") / 255
         f, logits = net(paddle.to_tensor(batch))
         features.append(f.numpy())
         probs.append(F.softmax(logits, axis=1).numpy())

@@ -14,10 +14,8 @@ from paddle import nn
 
 from .. import download
 from ..files import file_digest, read_pdparams
-
 from . import torch_file
 from .networks import PaddleVisionInception, TFInceptionV3, load_checked
-
 
 BATCH_NORM_STATISTICS = ((".running_mean", "._mean"), (".running_var", "._variance"))
 
@@ -35,16 +33,21 @@ def state_from_torch(path: str) -> Dict[str, np.ndarray]:
 
     num_batches_tracked (training bookkeeping Paddle has no slot for) is dropped.
     """
-    return {paddle_name(name): values.astype(np.float32)
-            for name, values in torch_file.read_torch_state_dict(path).items()
-            if not name.endswith(".num_batches_tracked")}
+    return {
+        paddle_name(name): values.astype(np.float32)
+        for name, values in torch_file.read_torch_state_dict(path).items()
+        if not name.endswith(".num_batches_tracked")
+    }
 
 
 TF_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-TF_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                  + TF_WEIGHTS_NAME)
-TF_WEIGHTS_HELP = (f"pass pytorch-fid's {TF_WEIGHTS_NAME} ({TF_WEIGHTS_URL}) or its "
-                   "conversion by `python -m inception.convert`")
+TF_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + TF_WEIGHTS_NAME
+)
+TF_WEIGHTS_HELP = (
+    f"pass pytorch-fid's {TF_WEIGHTS_NAME} ({TF_WEIGHTS_URL}) or its "
+    "conversion by `python -m inception.convert`"
+)
 
 
 def sha256_prefix(name: str) -> Optional[str]:
@@ -65,11 +68,16 @@ def check_sha256_prefix(path: str, name: str, cached: bool) -> None:
         return
     if cached:
         os.remove(path)
-    what = ("removed it from the download cache, so the next run downloads it again"
-            if cached else "use an intact copy")
-    raise ValueError(f"{path} has SHA-256 {actual}, which does not start with {prefix} as its "
-                     f"name {os.path.basename(name)} says: a partial or different file. Refused "
-                     f"it; {what}.")
+    what = (
+        "removed it from the download cache, so the next run downloads it again"
+        if cached
+        else "use an intact copy"
+    )
+    raise ValueError(
+        f"{path} has SHA-256 {actual}, which does not start with {prefix} as its "
+        f"name {os.path.basename(name)} says: a partial or different file. Refused "
+        f"it; {what}."
+    )
 
 
 def download_tf_weights(url: Optional[str] = None) -> str:
@@ -85,9 +93,11 @@ def download_tf_weights(url: Optional[str] = None) -> str:
     try:
         path = download.download(url, what=f"pytorch-fid's {name}")
     except download.DownloadError as e:
-        raise ValueError(f"The tf2015 Inception's weights could not be downloaded: {e} Set "
-                         f"EVAL.inception_weights=/path/to/{name}, or put the file into "
-                         f"{download.CACHE}/, where it is looked for first.") from None
+        raise ValueError(
+            f"The tf2015 Inception's weights could not be downloaded: {e} Set "
+            f"EVAL.inception_weights=/path/to/{name}, or put the file into "
+            f"{download.CACHE}/, where it is looked for first."
+        ) from None
     try:
         check_sha256_prefix(path, name, cached=True)
     except ValueError as e:  # named by its URL, not its file in the cache
@@ -105,8 +115,9 @@ def load_tf_inception(weights: Optional[str], preprocessing: str = "tf_graph") -
         raise ValueError(f"Inception weights file {weights} does not exist; {TF_WEIGHTS_HELP}.")
     elif os.path.basename(weights) == TF_WEIGHTS_NAME:
         check_sha256_prefix(weights, weights, cached=False)
-    state = state_from_torch(weights) if weights.endswith((".pth", ".pt")) \
-        else read_pdparams(weights)
+    state = (
+        state_from_torch(weights) if weights.endswith((".pth", ".pt")) else read_pdparams(weights)
+    )
     net = TFInceptionV3(preprocessing)
     load_checked(net, state, weights, "the 2015 TF Inception graph")
     return net

@@ -6,10 +6,32 @@ Toy MLPs (gan_toy.py), MNIST's DCGAN-like networks (gan_mnist.py), CIFAR-10's Re
 
 from .arch import Generator, GeneratorAndCritic, frozen
 from .cifar import CifarCritic, CifarGenerator, cifar_models
-from .layers import Conv2D, Conv2DTranspose, conv, conv_std, deconv, linear, linear_std, uniform_init
-from .mnist import MnistClassifier, MnistCritic, MnistGenerator, mnist_models, tf_same_transposed_padding
-from .norms import (BATCH_NORMS, ConditionalBatchNorm, GroupedBatchNorm2D, SampleLayerNorm,
-                    batch_statistics, local_bn_groups, sampling)
+from .layers import (
+    Conv2D,
+    Conv2DTranspose,
+    conv,
+    conv_std,
+    deconv,
+    linear,
+    linear_std,
+    uniform_init,
+)
+from .mnist import (
+    MnistClassifier,
+    MnistCritic,
+    MnistGenerator,
+    mnist_models,
+    tf_same_transposed_padding,
+)
+from .norms import (
+    BATCH_NORMS,
+    ConditionalBatchNorm,
+    GroupedBatchNorm2D,
+    SampleLayerNorm,
+    batch_statistics,
+    local_bn_groups,
+    sampling,
+)
 from .toy import ToyMLP, toy_models
 
 __all__ = [

@@ -22,8 +22,6 @@ def _mean_pool(x):
     return nn.functional.avg_pool2d(x, 2)
 
 
-
-
 class GeneratorBlock(nn.Layer):
     """Residual "up" block: norm, ReLU, upsample + 3x3 conv, norm, ReLU, 3x3 conv;
     shortcut: upsample + 1x1 conv. Norms are class-conditional when num_classes is set;
@@ -32,8 +30,11 @@ class GeneratorBlock(nn.Layer):
     def __init__(self, channels: int, num_classes: int = 0, bn_groups: int = 1):
         super().__init__()
         self.conditional = num_classes > 0
-        norm = (lambda: ConditionalBatchNorm(channels, num_classes, bn_groups)) \
-            if self.conditional else (lambda: GroupedBatchNorm2D(channels, bn_groups))
+        norm = (
+            (lambda: ConditionalBatchNorm(channels, num_classes, bn_groups))
+            if self.conditional
+            else (lambda: GroupedBatchNorm2D(channels, bn_groups))
+        )
         self.norm1, self.norm2 = norm(), norm()
         self.conv1 = conv(channels, channels, 3, padding=1)  # he_init, as tflib's default
         self.conv2 = conv(channels, channels, 3, padding=1)
@@ -55,13 +56,13 @@ class CifarGenerator(nn.Layer):
     separately (the paper's two towers: 2; under data parallelism, this process's share,
     see local_bn_groups)."""
 
-    def __init__(self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10,
-                 bn_groups: int = 1):
+    def __init__(
+        self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10, bn_groups: int = 1
+    ):
         super().__init__()
         self.dim = dim
         self.fc = linear(noise_dim, 4 * 4 * dim)
-        self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes, bn_groups)
-                                    for _ in range(3)])
+        self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes, bn_groups) for _ in range(3)])
         self.norm = GroupedBatchNorm2D(dim, bn_groups)  # never conditional, as the paper's
         self.out = conv(dim, 3, 3, padding=1, he_init=False)  # as the paper's Generator.Output
 
@@ -105,9 +106,11 @@ class CifarCritic(nn.Layer):
         self.conv1 = conv(3, dim, 3, padding=1)
         self.conv2 = conv(dim, dim, 3, padding=1)
         self.shortcut1 = conv(3, dim, 1, he_init=False)
-        self.blocks = nn.Sequential(CriticBlock(dim, True, layer_norm),
-                                    CriticBlock(dim, False, layer_norm),
-                                    CriticBlock(dim, False, layer_norm))
+        self.blocks = nn.Sequential(
+            CriticBlock(dim, True, layer_norm),
+            CriticBlock(dim, False, layer_norm),
+            CriticBlock(dim, False, layer_norm),
+        )
         self.score = linear(dim, 1)
         self.classes = linear(dim, num_classes) if num_classes else None
 
@@ -125,8 +128,9 @@ class CifarCritic(nn.Layer):
         return self.score(features), self.classes(features)
 
 
-def cifar_models(noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool,
-                 bn_groups: int = 1):
+def cifar_models(
+    noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool, bn_groups: int = 1
+):
     """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with 10 classes;
     bn_groups: the generator's batch-norm groups in this process (local_bn_groups)."""
     classes = 10 if conditional else 0

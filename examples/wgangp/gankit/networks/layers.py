@@ -29,16 +29,22 @@ def linear_std(fan_in: int, fan_out: int, init: str = "glorot") -> float:
     raise ValueError(f"Unknown initialisation {init!r}; use 'glorot' or 'he'.")
 
 
-def conv_std(c_in: int, c_out: int, kernel: int, stride: int = 1, he_init: bool = True,
-             transposed: bool = False) -> float:
+def conv_std(
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int = 1,
+    he_init: bool = True,
+    transposed: bool = False,
+) -> float:
     """tflib's Conv2D / Deconv2D: sqrt(4 / (fan_in + fan_out)) with he_init, else
     sqrt(2 / (fan_in + fan_out)); fan_in = c_in k^2, fan_out = c_out k^2 / stride^2
     (transposed: fan_in = c_in k^2 / stride^2, fan_out = c_out k^2)."""
-    fan_in, fan_out = c_in * kernel ** 2, c_out * kernel ** 2
+    fan_in, fan_out = c_in * kernel**2, c_out * kernel**2
     if transposed:
-        fan_in /= stride ** 2
+        fan_in /= stride**2
     else:
-        fan_out /= stride ** 2
+        fan_out /= stride**2
     return math.sqrt((4.0 if he_init else 2.0) / (fan_in + fan_out))
 
 
@@ -47,24 +53,44 @@ _ZERO = nn.initializer.Constant(0.0)
 
 def linear(fan_in: int, fan_out: int, init: str = "glorot") -> nn.Linear:
     """nn.Linear with tflib's Linear initialisation (see linear_std), zero bias."""
-    return nn.Linear(fan_in, fan_out, weight_attr=uniform_init(linear_std(fan_in, fan_out, init)),
-                     bias_attr=_ZERO)
+    return nn.Linear(
+        fan_in,
+        fan_out,
+        weight_attr=uniform_init(linear_std(fan_in, fan_out, init)),
+        bias_attr=_ZERO,
+    )
 
 
-def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding=0,
-         he_init: bool = True) -> "Conv2D":
+def conv(
+    c_in: int, c_out: int, kernel: int, stride: int = 1, padding=0, he_init: bool = True
+) -> "Conv2D":
     """Conv2D (below) with tflib's Conv2D initialisation (see conv_std), zero bias."""
     std = conv_std(c_in, c_out, kernel, stride, he_init)
-    return Conv2D(c_in, c_out, kernel, stride=stride, padding=padding,
-                  weight_attr=uniform_init(std), bias_attr=_ZERO)
+    return Conv2D(
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding=padding,
+        weight_attr=uniform_init(std),
+        bias_attr=_ZERO,
+    )
 
 
-def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding=0,
-           he_init: bool = True) -> "Conv2DTranspose":
+def deconv(
+    c_in: int, c_out: int, kernel: int, stride: int = 2, padding=0, he_init: bool = True
+) -> "Conv2DTranspose":
     """Conv2DTranspose (below) with tflib's Deconv2D initialisation (see conv_std), zero bias."""
     std = conv_std(c_in, c_out, kernel, stride, he_init, transposed=True)
-    return Conv2DTranspose(c_in, c_out, kernel, stride=stride, padding=padding,
-                           weight_attr=uniform_init(std), bias_attr=_ZERO)
+    return Conv2DTranspose(
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding=padding,
+        weight_attr=uniform_init(std),
+        bias_attr=_ZERO,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -85,13 +111,24 @@ def _add_bias(out: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 class Conv2D(nn.Conv2D):
     """nn.Conv2D, bias added at the output's shape on CPU (NCHW, zero padding, a bias)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding=0, **kwargs):
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding=0,
+        **kwargs,
+    ):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, **kwargs
+        )
         self.conv_args = {"stride": stride, "padding": padding}
-        self.fast_bias = kwargs.get("data_format", "NCHW") == "NCHW" and \
-            kwargs.get("padding_mode", "zeros") == "zeros" and kwargs.get("bias_attr") is not False
+        self.fast_bias = (
+            kwargs.get("data_format", "NCHW") == "NCHW"
+            and kwargs.get("padding_mode", "zeros") == "zeros"
+            and kwargs.get("bias_attr") is not False
+        )
 
     def forward(self, x):
         if not (self.fast_bias and _cpu_dynamic(x)):
@@ -102,13 +139,24 @@ class Conv2D(nn.Conv2D):
 class Conv2DTranspose(nn.Conv2DTranspose):
     """nn.Conv2DTranspose, bias added at the output's shape on CPU (NCHW, a bias)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding=0, **kwargs):
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding=0,
+        **kwargs,
+    ):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, **kwargs
+        )
         self.conv_args = {"stride": stride, "padding": padding}
-        self.fast_bias = kwargs.get("data_format", "NCHW") == "NCHW" and \
-            kwargs.get("bias_attr") is not False and not kwargs.get("output_padding")
+        self.fast_bias = (
+            kwargs.get("data_format", "NCHW") == "NCHW"
+            and kwargs.get("bias_attr") is not False
+            and not kwargs.get("output_padding")
+        )
 
     def forward(self, x, output_size=None):
         if not (self.fast_bias and _cpu_dynamic(x)) or output_size is not None:

@@ -7,7 +7,6 @@ from .layers import conv, deconv, linear
 from .norms import GroupedBatchNorm2D
 
 
-
 def tf_same_transposed_padding(kernel: int, stride: int):
     """Padding [top, bottom, left, right] that makes Paddle's transposed convolution
     TF's conv2d_transpose with padding "SAME" and an output `stride` times its input:
@@ -64,9 +63,13 @@ class MnistCritic(nn.Layer):
         self.convs = nn.Sequential(
             # "SAME": TF's padding, 1 before and 2 after for 28 -> 14 and 14 -> 7, 2 and 2
             # for 7 -> 4 (a symmetric padding of 2 shifts the first two by one pixel)
-            conv(1, dim, 5, stride=2, padding="SAME"), nn.LeakyReLU(0.2),
-            conv(dim, 2 * dim, 5, stride=2, padding="SAME"), *norm(2 * dim), nn.LeakyReLU(0.2),
-            conv(2 * dim, 4 * dim, 5, stride=2, padding="SAME"), *norm(4 * dim),
+            conv(1, dim, 5, stride=2, padding="SAME"),
+            nn.LeakyReLU(0.2),
+            conv(dim, 2 * dim, 5, stride=2, padding="SAME"),
+            *norm(2 * dim),
+            nn.LeakyReLU(0.2),
+            conv(2 * dim, 4 * dim, 5, stride=2, padding="SAME"),
+            *norm(4 * dim),
             nn.LeakyReLU(0.2),
         )
         self.fc = linear(4 * 4 * 4 * dim, 1)
@@ -78,8 +81,7 @@ class MnistCritic(nn.Layer):
 
 def mnist_models(noise_dim: int, dim: int, batch_norm: bool = False):
     """(generator Arch, critic network) for MNIST; batch_norm: as gan_mnist.py's MODE='wgan'."""
-    return (Generator(MnistGenerator(noise_dim, dim, batch_norm)),
-            MnistCritic(dim, batch_norm))
+    return (Generator(MnistGenerator(noise_dim, dim, batch_norm)), MnistCritic(dim, batch_norm))
 
 
 class MnistClassifier(nn.Layer):
@@ -90,8 +92,12 @@ class MnistClassifier(nn.Layer):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2D(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2D(2),
-            nn.Conv2D(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2D(2),
+            nn.Conv2D(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Conv2D(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
         )
         self.features = nn.Sequential(nn.Linear(64 * 7 * 7, 128), nn.ReLU())
         self.head = nn.Linear(128, 10)

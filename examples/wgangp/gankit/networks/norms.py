@@ -24,11 +24,14 @@ def local_bn_groups(bn_groups: int, world_size: int, batch_sizes=()) -> int:
             f"bn_groups={bn_groups} cannot be shared by {world_size} processes: each process "
             f"normalises its own 1/{world_size} of every batch and a group cannot span "
             f"processes, so bn_groups must be a multiple of {world_size} (e.g. {multiple}; "
-            f"smaller groups than the paper's 2 per batch).")
+            f"smaller groups than the paper's 2 per batch)."
+        )
     for size in batch_sizes:
         if size % bn_groups:
-            raise ValueError(f"bn_groups={bn_groups} does not split a batch of {size} into "
-                             f"equal groups; give a batch size that is a multiple of {bn_groups}.")
+            raise ValueError(
+                f"bn_groups={bn_groups} does not split a batch of {size} into "
+                f"equal groups; give a batch size that is a multiple of {bn_groups}."
+            )
     return bn_groups // world_size
 
 
@@ -49,8 +52,14 @@ class GroupedBatchNorm2D(nn.BatchNorm2D):
     Parameters and buffers are BatchNorm2D's, so weights files are unchanged.
     """
 
-    def __init__(self, num_features: int, groups: int = 1, momentum: float = 0.9,
-                 epsilon: float = 1e-05, **kwargs):
+    def __init__(
+        self,
+        num_features: int,
+        groups: int = 1,
+        momentum: float = 0.9,
+        epsilon: float = 1e-05,
+        **kwargs,
+    ):
         super().__init__(num_features, momentum=momentum, epsilon=epsilon, **kwargs)
         self.groups, self.momentum, self.epsilon = groups, momentum, epsilon
         self.batch_statistics_only = False  # set by batch_statistics()
@@ -65,8 +74,9 @@ class GroupedBatchNorm2D(nn.BatchNorm2D):
     def _normalise(self, x, groups: int, update: bool):
         n, c, h, w = x.shape
         if n % groups:
-            raise ValueError(f"A batch of {n} does not split into {groups} equal batch-norm "
-                             f"groups.")
+            raise ValueError(
+                f"A batch of {n} does not split into {groups} equal batch-norm groups."
+            )
         parts = x.reshape([groups, n // groups, c, h, w])
         mean = parts.mean(axis=[1, 3, 4], keepdim=True)
         var = ((parts - mean) ** 2).mean(axis=[1, 3, 4], keepdim=True)
@@ -77,7 +87,8 @@ class GroupedBatchNorm2D(nn.BatchNorm2D):
                 m = self.momentum
                 for name, batch_value in (("_mean", mean), ("_variance", var)):
                     running[name].set_value(
-                        m * running[name] + (1 - m) * batch_value.mean(axis=0).reshape([c]))
+                        m * running[name] + (1 - m) * batch_value.mean(axis=0).reshape([c])
+                    )
         shape = [1, c, 1, 1]
         return y * self.weight.reshape(shape) + self.bias.reshape(shape)
 
@@ -94,8 +105,11 @@ def batch_statistics(layer: nn.Layer):
     """
     norms = [sub for sub in layer.sublayers(include_self=True) if isinstance(sub, BATCH_NORMS)]
     ours = [sub for sub in norms if isinstance(sub, GroupedBatchNorm2D)]
-    others = [(sub, sub.training, {k: v.numpy() for k, v in sub.state_dict().items()})
-              for sub in norms if not isinstance(sub, GroupedBatchNorm2D)]
+    others = [
+        (sub, sub.training, {k: v.numpy() for k, v in sub.state_dict().items()})
+        for sub in norms
+        if not isinstance(sub, GroupedBatchNorm2D)
+    ]
     flags = [sub.batch_statistics_only for sub in ours]
     try:
         for sub in ours:
@@ -125,13 +139,11 @@ class ConditionalBatchNorm(nn.Layer):
         # fixed unit scale and zero shift (not weight_attr=False: Paddle's inference engine
         # cannot run a batch norm without them)
         fixed = lambda value: paddle.ParamAttr(  # noqa: E731
-            initializer=nn.initializer.Constant(value), trainable=False)
-        self.bn = GroupedBatchNorm2D(channels, groups, weight_attr=fixed(1.0),
-                                     bias_attr=fixed(0.0))
-        self.scale = nn.Embedding(num_classes, channels,
-                                  weight_attr=nn.initializer.Constant(1.0))
-        self.shift = nn.Embedding(num_classes, channels,
-                                  weight_attr=nn.initializer.Constant(0.0))
+            initializer=nn.initializer.Constant(value), trainable=False
+        )
+        self.bn = GroupedBatchNorm2D(channels, groups, weight_attr=fixed(1.0), bias_attr=fixed(0.0))
+        self.scale = nn.Embedding(num_classes, channels, weight_attr=nn.initializer.Constant(1.0))
+        self.shift = nn.Embedding(num_classes, channels, weight_attr=nn.initializer.Constant(0.0))
 
     def forward(self, x, labels):
         shape = [-1, x.shape[1], 1, 1]
@@ -145,12 +157,17 @@ class SampleLayerNorm(nn.Layer):
     def __init__(self, channels: int, epsilon: float = 1e-5):
         super().__init__()
         self.epsilon = epsilon
-        self.weight = self.create_parameter([channels], default_initializer=nn.initializer.Constant(1.0))
-        self.bias = self.create_parameter([channels], default_initializer=nn.initializer.Constant(0.0))
+        self.weight = self.create_parameter(
+            [channels], default_initializer=nn.initializer.Constant(1.0)
+        )
+        self.bias = self.create_parameter(
+            [channels], default_initializer=nn.initializer.Constant(0.0)
+        )
 
     def forward(self, x):
         mean = x.mean(axis=[1, 2, 3], keepdim=True)
         var = ((x - mean) ** 2).mean(axis=[1, 2, 3], keepdim=True)
         shape = [1, -1, 1, 1]
-        return (x - mean) / paddle.sqrt(var + self.epsilon) * self.weight.reshape(shape) \
-            + self.bias.reshape(shape)
+        return (x - mean) / paddle.sqrt(var + self.epsilon) * self.weight.reshape(
+            shape
+        ) + self.bias.reshape(shape)

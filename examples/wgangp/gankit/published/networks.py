@@ -36,8 +36,15 @@ def _linear(fan_in: int, fan_out: int, gain: float = 1.0) -> nn.Linear:
 
 def _conv(c_in: int, c_out: int, kernel: int, gain: float = 1.0, stride: int = 1) -> nn.Conv2D:
     # Paddle's "same" padding: asymmetric (one more at the bottom/right) for stride 2
-    return nn.Conv2D(c_in, c_out, kernel, stride=stride, padding="same",
-                     weight_attr=_xavier(gain), bias_attr=_zeros())
+    return nn.Conv2D(
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding="same",
+        weight_attr=_xavier(gain),
+        bias_attr=_zeros(),
+    )
 
 
 def _update_running(buffer: paddle.Tensor, batch_value: paddle.Tensor, momentum: float = 0.1):
@@ -54,8 +61,9 @@ class _ReluLayer(nn.Layer):
     def __init__(self, fan_in: int, fan_out: int):
         super().__init__()
         bound = math.sqrt(6.0 / fan_in)
-        self.linear = nn.Linear(fan_in, fan_out, bias_attr=_zeros(),
-                                weight_attr=nn.initializer.Uniform(-bound, bound))
+        self.linear = nn.Linear(
+            fan_in, fan_out, bias_attr=_zeros(), weight_attr=nn.initializer.Uniform(-bound, bound)
+        )
 
     def forward(self, x):
         return F.relu(self.linear(x))
@@ -108,9 +116,16 @@ class _MnistGeneratorNet(nn.Layer):
         def up(c_in, c_out, output_padding=0):
             # "same" for a transposed conv: Paddle derives the crop from the INPUT size
             # (4 -> 8 keeps full positions 1..8, 7 -> 14 keeps 2..15, 14 -> 28 keeps 1..28)
-            return nn.Conv2DTranspose(c_in, c_out, 5, stride=2, padding="same",
-                                      output_padding=output_padding,
-                                      weight_attr=_xavier(SQRT2), bias_attr=_zeros())
+            return nn.Conv2DTranspose(
+                c_in,
+                c_out,
+                5,
+                stride=2,
+                padding="same",
+                output_padding=output_padding,
+                weight_attr=_xavier(SQRT2),
+                bias_attr=_zeros(),
+            )
 
         self.conv2d_transpose1 = up(4 * dim, 2 * dim)
         self.conv2d_transpose2 = up(2 * dim, dim, output_padding=1)
@@ -208,10 +223,12 @@ class _ConditionalBatchNorm(nn.Layer):
     def __init__(self, label_num: int, channels: int, epsilon: float = 1e-5):
         super().__init__()
         self.epsilon = epsilon
-        self.scale = self.create_parameter([label_num, channels],
-                                           default_initializer=nn.initializer.Constant(1.0))
-        self.offset = self.create_parameter([label_num, channels],
-                                            default_initializer=nn.initializer.Constant(0.0))
+        self.scale = self.create_parameter(
+            [label_num, channels], default_initializer=nn.initializer.Constant(1.0)
+        )
+        self.offset = self.create_parameter(
+            [label_num, channels], default_initializer=nn.initializer.Constant(0.0)
+        )
         self.register_buffer("mean", paddle.zeros([channels]))
         self.register_buffer("var", paddle.ones([channels]))
 
@@ -277,8 +294,11 @@ class _ResidualBlock(nn.Layer):
         super().__init__()
         self.resample = resample
         # (shortcut, conv_1, conv_2) wrappers; None: a plain conv (keys without .conv2D)
-        wrappers = {"up": (_UpsampleConv, _UpsampleConv, None),
-                    "down": (_ConvMeanPool, None, _ConvMeanPool), None: (None, None, None)}
+        wrappers = {
+            "up": (_UpsampleConv, _UpsampleConv, None),
+            "down": (_ConvMeanPool, None, _ConvMeanPool),
+            None: (None, None, None),
+        }
         shortcut, first, second = ((w or _conv) for w in wrappers[resample])
         self.conv_shortcut = shortcut(channels, channels, 1, 1.0)
         self.conv_1 = first(channels, channels, 3, SQRT2)
@@ -298,8 +318,11 @@ class _CifarGeneratorNet(nn.Layer):
         super().__init__()
         self.dim = dim
         self.linear1 = _linear(NOISE_DIM, 4 * 4 * dim)
-        norm = (lambda: _ConditionalBatchNorm(label_num, dim)) if use_label \
+        norm = (
+            (lambda: _ConditionalBatchNorm(label_num, dim))
+            if use_label
             else (lambda: nn.BatchNorm(dim))
+        )
         self.ResidualBlocks = nn.LayerList([_ResidualBlock(dim, "up", norm) for _ in range(3)])
         # unconditional; Paddle BatchNorm: biased batch variance, running stats moved by 0.1
         self.Normalize = _Normalize(nn.BatchNorm(dim))
@@ -351,7 +374,8 @@ class _CifarCriticNet(nn.Layer):
         super().__init__()
         self.optimized_resblock_disc1 = _OptimizedBlock(dim)
         self.ResidualBlocks = nn.LayerList(
-            [_ResidualBlock(dim, resample, _ScalarLayerNorm) for resample in ("down", None, None)])
+            [_ResidualBlock(dim, resample, _ScalarLayerNorm) for resample in ("down", None, None)]
+        )
         self.linear = _linear(dim, 1)
         self.linear2 = _linear(dim, label_num)  # created even when use_label is false
 
@@ -386,9 +410,12 @@ class PublishedCifarCritic(nn.Layer):
 
 # --- Choosing a network, recognising a file ---
 _NETWORKS = {
-    ("toy", "generator"): PublishedToyGenerator, ("toy", "critic"): PublishedToyCritic,
-    ("mnist", "generator"): PublishedMnistGenerator, ("mnist", "critic"): PublishedMnistCritic,
-    ("cifar10", "generator"): PublishedCifarGenerator, ("cifar10", "critic"): PublishedCifarCritic,
+    ("toy", "generator"): PublishedToyGenerator,
+    ("toy", "critic"): PublishedToyCritic,
+    ("mnist", "generator"): PublishedMnistGenerator,
+    ("mnist", "critic"): PublishedMnistCritic,
+    ("cifar10", "generator"): PublishedCifarGenerator,
+    ("cifar10", "critic"): PublishedCifarCritic,
 }
 
 
@@ -396,6 +423,8 @@ def published_network(example: str, role: str, **sizes) -> nn.Layer:
     """The published network of `example` ("toy", "mnist", "cifar10") and `role`
     ("generator", "critic"); sizes (dim, label_num, use_label) default to the published config."""
     if (example, role) not in _NETWORKS:
-        raise ValueError(f"No published network for example {example!r}, role {role!r}; "
-                         f"examples: toy, mnist, cifar10; roles: generator, critic.")
+        raise ValueError(
+            f"No published network for example {example!r}, role {role!r}; "
+            f"examples: toy, mnist, cifar10; roles: generator, critic."
+        )
     return _NETWORKS[example, role](**sizes)

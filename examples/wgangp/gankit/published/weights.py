@@ -14,13 +14,13 @@ from paddle import nn
 from ppsci.utils import logger
 
 from ..errors import UsageError
+from ..files import load_state, read_weights
 from ..networks import Generator
 from .networks import PREFIXES, PUBLISHED_FILE_EXTRA, published_network
-from ..files import load_state, read_weights
 
 
 def layout_of(keys: Iterable[str]) -> str:
-    """"published" for PaddleScience's key layout (every key prefixed by its Arch wrapper's
+    """ "published" for PaddleScience's key layout (every key prefixed by its Arch wrapper's
     `generator.`/`discriminator.`), "paper" for our models.py networks'."""
     keys = [k for k in keys if k != PUBLISHED_FILE_EXTRA]  # paddle.save adds it to both
     prefixed = [k.startswith(PREFIXES) for k in keys]
@@ -28,12 +28,21 @@ def layout_of(keys: Iterable[str]) -> str:
         return "published"
     if not any(prefixed):
         return "paper"
-    raise ValueError("The weights mix published (generator./discriminator.) and other keys, "
-                     f"e.g. {keys[prefixed.index(True)]!r} and {keys[prefixed.index(False)]!r}.")
+    raise ValueError(
+        "The weights mix published (generator./discriminator.) and other keys, "
+        f"e.g. {keys[prefixed.index(True)]!r} and {keys[prefixed.index(False)]!r}."
+    )
 
 
-def load(example: str, role: str, ours: nn.Layer, source: Optional[str], setting: str,
-         sha256: Optional[str] = None, architecture: str = "auto") -> Tuple[nn.Layer, str]:
+def load(
+    example: str,
+    role: str,
+    ours: nn.Layer,
+    source: Optional[str],
+    setting: str,
+    sha256: Optional[str] = None,
+    architecture: str = "auto",
+) -> Tuple[nn.Layer, str]:
     """The network for a weights file and the architecture it has: `ours` (the paper's
     network, models.py) or PaddleScience's published one, recognised by the file's keys
     unless `architecture` (MODEL.architecture) names one. Loaded strictly either way; a
@@ -53,8 +62,9 @@ def load(example: str, role: str, ours: nn.Layer, source: Optional[str], setting
     return net, architecture
 
 
-def load_setting(cfg, example: str, role: str, ours: nn.Layer, setting: str,
-                 optional: bool = False) -> Tuple[Optional[nn.Layer], Optional[str]]:
+def load_setting(
+    cfg, example: str, role: str, ours: nn.Layer, setting: str, optional: bool = False
+) -> Tuple[Optional[nn.Layer], Optional[str]]:
     """load() of the weights file the setting `setting` names (e.g.
     "EVAL.pretrained_gen_model_path"), checked against its SHA-256 setting (the same name
     with "sha256" for "model_path") and read as MODEL.architecture says; (None, None) when
@@ -64,11 +74,14 @@ def load_setting(cfg, example: str, role: str, ours: nn.Layer, setting: str,
     if optional and not source:
         return None, None
     sha256 = cfg[section][key.replace("model_path", "sha256")]
-    network, architecture = load(example, role, ours, source, setting, sha256,
-                                 cfg.MODEL.architecture)
+    network, architecture = load(
+        example, role, ours, source, setting, sha256, cfg.MODEL.architecture
+    )
     if architecture == "paddlescience" and not cfg.MODEL.get("conditional", True):
-        raise UsageError(f"{setting}: PaddleScience's published CIFAR-10 networks are "
-                         "conditional; evaluate them with MODEL.conditional=true.")
+        raise UsageError(
+            f"{setting}: PaddleScience's published CIFAR-10 networks are "
+            "conditional; evaluate them with MODEL.conditional=true."
+        )
     return network, architecture
 
 
@@ -78,8 +91,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @paddle.no_grad()
-def paddlescience_inception_score(net: nn.Layer, images: np.ndarray, splits: int = 10,
-                                  batch_size: int = 64, eps: float = 0.0) -> Tuple[float, float]:
+def paddlescience_inception_score(
+    net: nn.Layer, images: np.ndarray, splits: int = 10, batch_size: int = 64, eps: float = 0.0
+) -> Tuple[float, float]:
     """(mean, std over `splits`) of the Inception Score, with PaddleScience's protocol.
 
     net: paddle.vision's InceptionV3 or alike: logits from `fc` after dropout(0.2,
@@ -109,9 +123,13 @@ def paddlescience_inception_score(net: nn.Layer, images: np.ndarray, splits: int
     try:
         probs = []
         for start in range(0, len(pixels), batch_size):
-            x = paddle.to_tensor(pixels[start:start + batch_size])
-            x = F.interpolate(x, size=[299, 299], mode="bilinear", align_corners=False,
-                              align_mode=0) / 255.0
+            x = paddle.to_tensor(pixels[start : start + batch_size])
+            x = (
+                F.interpolate(
+                    x, size=[299, 299], mode="bilinear", align_corners=False, align_mode=0
+                )
+                / 255.0
+            )
             logits = net((x - mean) / std)
             probs.append(F.softmax(logits, axis=-1).numpy().astype("float64") + eps)
     finally:
@@ -122,7 +140,7 @@ def paddlescience_inception_score(net: nn.Layer, images: np.ndarray, splits: int
     scores = []
     with np.errstate(divide="ignore", invalid="ignore"):
         for k in range(splits):
-            part = probs[k * size:(k + 1) * size]
+            part = probs[k * size : (k + 1) * size]
             marginal = part.mean(axis=0, keepdims=True)
             kl = (part * (np.log(part) - np.log(marginal))).sum(axis=1).mean()
             scores.append(np.exp(kl))
