@@ -7,6 +7,9 @@ default, unconditional with MODEL.conditional=false; Inception Score and FID.
     python wgangp_cifar10.py mode=infer
 """
 
+import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
+
+# isort: split
 import sys
 from os import path as osp
 
@@ -18,7 +21,6 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 from gankit import (
     AlternatingTrainer,
     array_loader,

@@ -7,6 +7,9 @@ python wgangp_toy.py mode=export INFER.pretrained_model_path=<run>/model_generat
 python wgangp_toy.py mode=infer
 """
 
+import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
+
+# isort: split
 import sys
 from os import path as osp
 
@@ -17,7 +20,6 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 from gankit import (
     AlternatingTrainer,
     StreamConstraint,
