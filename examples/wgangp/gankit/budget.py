@@ -170,9 +170,9 @@ class TimeBudget:
                 yield iteration
                 seconds.append(time.perf_counter() - tic)
         tic = time.perf_counter()
-        if trainer.dev_freq:
+        if trainer.held_out.every:
             with quiet():
-                trainer.held_out()
+                trainer.held_out.held_out()
         self.per_iteration = float(np.median(seconds[2:]))
         self.dev = time.perf_counter() - tic
         self.ended = time.perf_counter()
@@ -188,7 +188,7 @@ class TimeBudget:
         for solver, saved in self.saved_solvers.items():
             adapter.put_back(solver, saved)
         trainer.critic_terms.pop_means()
-        trainer.dev_values, trainer.unshown_dev = [], {}
+        trainer.held_out.clear()
         check = self.check_seconds if metrics else 0.0
         per_iteration, dev, epoch_end, check, elapsed = parallel.max_over_processes_of(
             [self.per_iteration, self.dev, epoch_end, check, time.time() - STARTED]

@@ -26,40 +26,48 @@ from . import parallel
 
 
 class LossMeter:
-    """The running mean of a Solver's loss kept on the device: each step adds its loss x its
-    batch size in float64 (as ppsci's AverageMeter adds Python floats, so the means are the
-    same bit for bit) and the loss of the largest magnitude; read to the host only when asked."""
+    """The running mean of a Solver's loss, as ppsci's AverageMeter keeps it (the sum of each
+    loss x its batch size in Python floats, so the means are the same bit for bit), and the
+    loss of the largest magnitude. A step only keeps its loss tensor (no device work, no
+    wait for the device); they are read to the host together when a value is asked for."""
 
     def __init__(self):
-        self.sum, self.count, self.last, self.extreme = None, 0, None, None
+        self.pending = []  # (loss tensor, batch size) of the steps not yet read
+        self.sum, self.count, self.last, self.extreme = 0.0, 0, 0.0, 0.0
 
     def add(self, loss: paddle.Tensor, batch_size: int) -> None:
-        loss = loss.detach()
-        weighted = loss.astype("float64") * batch_size
-        self.sum = weighted if self.sum is None else self.sum + weighted
-        self.extreme = (
-            loss
-            if self.extreme is None
-            else paddle.where(loss.abs() > self.extreme.abs(), loss, self.extreme)
-        )
-        self.count += batch_size
-        self.last = loss
+        self.pending.append((loss.detach(), batch_size))
+
+    def read(self) -> None:
+        """Fold the pending losses in, in order (one read to the host)."""
+        if not self.pending:
+            return
+        values = paddle.stack([loss.reshape([]) for loss, _ in self.pending]).numpy()
+        for value, (_, batch_size) in zip(values.tolist(), self.pending):
+            self.sum += value * batch_size
+            self.count += batch_size
+            self.last = value
+            if not math.isnan(self.extreme) and not abs(value) <= abs(self.extreme):
+                self.extreme = value  # a NaN stays
+        self.pending = []
 
     def mean(self) -> float:
-        return float(self.sum) / self.count if self.count else 0.0
+        self.read()
+        return self.sum / self.count if self.count else 0.0
+
+    def largest(self) -> float:
+        """The loss of the largest magnitude (NaN if one was)."""
+        self.read()
+        return self.extreme
 
     def state(self) -> list:
         """[last, mean, sum, count]: ppsci's AverageMeter's val, avg, sum, count."""
-        if not self.count:
-            return [0.0, 0.0, 0.0, 0]
-        return [float(self.last), self.mean(), float(self.sum), self.count]
+        self.read()
+        return [self.last, self.mean(), self.sum, self.count]
 
     def set_state(self, state: list) -> None:
-        last, _, total, count = state
-        self.sum = paddle.to_tensor(total, dtype="float64") if count else None
-        self.last = paddle.to_tensor(last, dtype="float32") if count else None
-        self.extreme = self.last
-        self.count = count
+        self.last, _, self.sum, self.count = state
+        self.extreme, self.pending = self.last, []
 
 
 _meters: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -121,11 +129,7 @@ def mean_loss(solver) -> float:
 def largest_loss(solver) -> float:
     """The loss of the largest magnitude among `solver`'s steps since clear_losses (read to
     the host; NaN or Inf when a loss was)."""
-    meter = _meter(solver)
-    if meter.extreme is None:
-        return 0.0
-    extreme, total = float(meter.extreme), float(meter.sum)
-    return extreme if math.isfinite(total) else total
+    return _meter(solver).largest()
 
 
 def clear_losses(solver) -> None:
@@ -137,6 +141,7 @@ def loss_meters(solver) -> Dict[str, list]:
     """The running mean of `solver`'s loss, for a checkpoint taken mid-epoch (the layout of
     ppsci's AverageMeter: val, avg, sum, count)."""
     meter = _meter(solver)
+    meter.read()
     return {"loss": meter.state()} if meter.count else {}
 
 

@@ -5,11 +5,13 @@ import datetime
 import time
 from typing import Dict, Optional
 
+import numpy as np
 import paddle
 from ppsci.utils import logger
 
 from . import parallel
 from . import ppsci_adapter as adapter
+from .solvers import quiet
 
 # an epoch record's entries that are no loss, term or metric
 _BOOKKEEPING = (
@@ -223,3 +225,39 @@ def restore_running_means(meters: dict, critic_solver, generator_solver, terms: 
     terms.count = meters["terms"]["count"]
     terms.sums = {k: paddle.to_tensor(v) for k, v in meters["terms"]["sums"].items()}
     return list(meters.get("dev", []))
+
+
+class HeldOutCosts:
+    """The critic's cost on held-out data (the paper's dev_cost): `measure()` runs
+    `held_out()` every TRAIN.dev_freq iterations (means over processes), for the monitors,
+    the next progress line (`unshown`) and the epoch's record (`epoch_means`)."""
+
+    def __init__(self, held_out, every: int):
+        self.held_out, self.every = held_out, every if held_out else 0
+        self.values, self.unshown = [], {}  # the epoch's costs so far; the latest not logged
+
+    def due(self, iteration: int) -> bool:
+        return bool(self.every) and iteration % self.every == 0
+
+    def measure(self, iteration: int, files) -> None:
+        with quiet():  # the validator's own lines
+            dev = parallel.mean_over_processes({f"dev_{k}": v for k, v in self.held_out().items()})
+        self.values.append(dev)
+        self.unshown = dev
+        files.scalars({f"train/{k}": v for k, v in dev.items()}, iteration)
+
+    def pop_unshown(self) -> dict:
+        unshown, self.unshown = self.unshown, {}
+        return unshown
+
+    def epoch_means(self) -> dict:
+        """The epoch's means of each cost; the next epoch starts afresh."""
+        means = {
+            key: float(np.mean([dev[key] for dev in self.values]))
+            for key in (self.values[0] if self.values else {})
+        }
+        self.values = []
+        return means
+
+    def clear(self) -> None:
+        self.values, self.unshown = [], {}

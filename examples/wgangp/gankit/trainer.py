@@ -24,6 +24,7 @@ from .checkpoints import load_checkpoint, training_settings
 from .errors import UsageError
 from .networks import frozen
 from .progress import (
+    HeldOutCosts,
     Progress,
     TermMeter,
     epoch_record,
@@ -33,7 +34,7 @@ from .progress import (
     running_means,
 )
 from .run_files import RunFiles
-from .solvers import peak_rate, quiet
+from .solvers import peak_rate
 
 
 def clip_weights(layer: paddle.nn.Layer, clip: Optional[float]) -> None:
@@ -90,9 +91,8 @@ class AlternatingTrainer:
     ):
         self.cfg, self.model, self.critic_terms = cfg, model, critic_terms
         self.critic_solver, self.generator_solver = critic_solver, generator_solver
-        self.clip, self.check, self.plot, self.held_out = clip, check, plot, held_out
-        self.dev_freq = cfg.TRAIN.get("dev_freq", 0) if held_out else 0
-        self.dev_values, self.unshown_dev = [], {}  # the epoch's held-out costs so far
+        self.clip, self.check, self.plot = clip, check, plot
+        self.held_out = HeldOutCosts(held_out, cfg.TRAIN.get("dev_freq", 0))
         self.signal_every = 1  # iterations between the processes' checks for a signal
         self.loaders = loaders or {}
         parallel.log_data_parallel(cfg.TRAIN.batch_size)
@@ -142,7 +142,7 @@ class AlternatingTrainer:
         done = len(self.history) * cfg.TRAIN.iters_per_epoch
         if self.partial:
             done += self.partial["iteration"]
-            self.dev_values = restore_running_means(
+            self.held_out.values = restore_running_means(
                 self.partial["meters"], self.critic_solver, self.generator_solver, self.critic_terms
             )
         for constraint, per_iteration in self.loaders.values():
@@ -250,8 +250,8 @@ class AlternatingTrainer:
         about once a second: every process at the same iteration, see signal_every)."""
         if self.average is not None:
             self.average.update(iteration, self.progress.total)
-        if self.dev_freq and iteration % self.dev_freq == 0:
-            self.held_out_cost(iteration)
+        if self.held_out.due(iteration):
+            self.held_out.measure(iteration, self.files)
         if self.progress.due(iteration):  # with the latest held-out cost not shown
             divergence.check_losses(self, iteration)  # NaN, Inf or beyond divergence_bound
             self.progress.log(
@@ -260,22 +260,12 @@ class AlternatingTrainer:
                 self.generator_solver,
                 self.critic_terms,
                 self.files,
-                self.unshown_dev,
+                self.held_out.pop_unshown(),
             )
-            self.unshown_dev = {}
         if iteration % self.signal_every == 0:
             signum = parallel.max_over_processes(signals.requested() or 0)
             if signum:
                 self.stop(epoch, i + 1, iteration, signum)
-
-    def held_out_cost(self, iteration: int) -> None:
-        """The critic's cost on held-out data now, for the monitors, the next progress line
-        and the epoch's record."""
-        with quiet():  # the validator's own lines
-            dev = parallel.mean_over_processes({f"dev_{k}": v for k, v in self.held_out().items()})
-        self.dev_values.append(dev)
-        self.unshown_dev = dev
-        self.files.scalars({f"train/{k}": v for k, v in dev.items()}, iteration)
 
     def stop(self, epoch: int, done_in_epoch: int, iteration: int, signum: int) -> None:
         """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
@@ -288,7 +278,7 @@ class AlternatingTrainer:
             "planned_rate_scale": self.budget.rate_scale,
             "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
             "meters": running_means(
-                self.critic_solver, self.generator_solver, self.critic_terms, self.dev_values
+                self.critic_solver, self.generator_solver, self.critic_terms, self.held_out.values
             ),
         }
         self.files.save_stop(self.history, partial)
@@ -325,9 +315,7 @@ class AlternatingTrainer:
         )
         self.budget.follow_pace(epoch)
         record.update(self.budget.record())
-        for key in self.dev_values[0] if self.dev_values else {}:  # the epoch's means
-            record[key] = float(np.mean([dev[key] for dev in self.dev_values]))
-        self.dev_values = []
+        record.update(self.held_out.epoch_means())
         record.update(metrics)
         divergence.check_record(self, record)  # a sound epoch before its checkpoint
         self.history.append(record)
