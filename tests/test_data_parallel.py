@@ -282,7 +282,7 @@ def test_modes_other_than_train_are_refused_under_the_launcher(tmp_path):
 RANK_ERRORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rank_errors.py")
 
 
-def launch_rank_errors(tmp_path, ranks, delay):
+def launch_rank_errors(tmp_path, ranks, delay, *late):
     command = [
         sys.executable,
         "-m",
@@ -294,6 +294,7 @@ def launch_rank_errors(tmp_path, ranks, delay):
         RANK_ERRORS,
         ranks,
         str(delay),
+        *late,
     ]
     tic = time.monotonic()
     result = subprocess.run(
@@ -321,6 +322,15 @@ def test_a_bad_setting_in_one_process_alone_ends_the_run(tmp_path):
     assert "ERROR: TRAIN.example=1: rank 1 cannot use this." in result.stdout + result.stderr
     assert result.returncode == 2
     assert seconds < 60  # not the 120 s rank 0 would go on for
+
+
+def test_a_bad_setting_exits_2_also_while_rank_0_has_paddles_signal_handler(tmp_path):
+    # rank 1 fails while rank 0 is still starting (import paddle installs Paddle's handler,
+    # which the launcher's SIGTERM would end with 143): rank 1 waits for rank 0 to listen
+    result, seconds = launch_rank_errors(tmp_path, "1", 4, "late")
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ERROR: TRAIN.example=1: rank 1 cannot use this." in result.stdout + result.stderr
+    assert seconds < 60
 
 
 def test_local_rows_partition_the_global_batch(monkeypatch):

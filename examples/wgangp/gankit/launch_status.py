@@ -6,14 +6,22 @@ same settings and files, so whichever meets a bad one first ends with status 2; 
 is a rank > 0, rank 0 is stopped by the launcher's SIGTERM, and its status (143) would be
 the launcher's. So a process that ends on a usage error notes its status where the other
 processes of its launcher look (a folder named for the launcher, their parent process), and
-a process stopped by a signal before it has trained ends with that status instead.
+a process stopped by a signal before it has trained ends with that status instead. That
+takes rank 0's handler (signals.install), which `import paddle` replaces with Paddle's own
+until then: rank 0 says when it listens, and a rank > 0 that fails first waits for that (or
+for the launcher's end, at most WAIT seconds) before it ends.
 """
 
+import atexit
 import os
 import shutil
 import tempfile
+import time
 from os import path as osp
 from typing import Optional
+
+WAIT = 120.0  # seconds a failing rank > 0 waits at most for rank 0 to listen
+LISTENING = "rank0-listening"
 
 
 def _folder() -> Optional[str]:
@@ -42,6 +50,31 @@ def note_failure(code: int) -> None:
         return
     with os.fdopen(fd, "w") as f:
         f.write(f"{code}\n")
+    _wait_for_first(folder)
+
+
+def _wait_for_first(folder: str) -> None:
+    """Until the launcher's first process handles the launcher's SIGTERM (listen()): before
+    that, the signal would kill it with 143, the status the launcher reports."""
+    launcher, deadline = os.getppid(), time.monotonic() + WAIT
+    while not osp.exists(osp.join(folder, LISTENING)) and time.monotonic() < deadline:
+        if os.getppid() != launcher:  # the launcher has ended
+            return
+        time.sleep(0.05)
+
+
+def listen() -> None:
+    """Said by the launcher's first process once its signal handler is ours; the folder goes
+    when it ends."""
+    folder = _folder()
+    if folder is None or os.environ.get("PADDLE_LOCAL_RANK", "0") != "0":
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        open(osp.join(folder, LISTENING), "w").close()
+    except OSError:  # nowhere to say it: a failing rank > 0 waits for WAIT at most
+        return
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def peer_failure() -> Optional[int]:

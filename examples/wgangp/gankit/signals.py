@@ -42,6 +42,7 @@ def install() -> None:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _handle)
     follow_launcher()
+    launch_status.listen()
 
 
 def follow_launcher() -> None:
