@@ -16,7 +16,7 @@ import ppsci
 
 from gankit import networks
 from gankit.classifier import digit_metrics
-from gankit.datasets import ToyDistribution
+from gankit.datasets import FixedPoints, ToyDistribution, toy_training_points
 from gankit.metrics import as_numpy, critic_scores, numbers, toy_metrics
 from gankit.parallel import local_rows
 from gankit.progress import TermMeter
@@ -38,6 +38,27 @@ def draw_inputs(cfg, n: int, rng: np.random.Generator, labels=None) -> dict:
     if cfg.MODEL.conditional:
         inputs["labels"] = rng.integers(0, 10, n) if labels is None else labels
     return inputs
+
+
+def toy_batches(cfg, toy: ToyDistribution) -> tuple:
+    """The toy example's data for StreamConstraint: the critic's batches (real points and
+    noise), the generator's (noise), each drawn fresh (the toy data are endless) or, with
+    DATA.fixed_points (the paper's 25gaussians), the next batch of a fixed set; and the
+    state a checkpoint keeps to continue the stream exactly."""
+    noise_dim, batch = cfg.MODEL.noise_dim, cfg.TRAIN.batch_size
+    rng = np.random.default_rng(cfg.seed)
+    n_points, fixed = toy_training_points(cfg.DATA), None
+    if n_points:
+        fixed = FixedPoints(toy.fixed_set(n_points, np.random.default_rng(cfg.seed + 5)), batch)
+
+    def critic_batch():
+        real = fixed.next() if fixed else toy.sample(batch, rng)
+        return {"real": real, "noise": draw_noise(batch, noise_dim, rng)}
+
+    def generator_batch():
+        return {"noise": draw_noise(batch, noise_dim, rng)}
+
+    return critic_batch, generator_batch, {"rng": rng, **({"fixed_points": fixed} if fixed else {})}
 
 
 def grid_inputs(cfg) -> dict:

@@ -25,17 +25,16 @@ from gankit import (
     AlternatingTrainer,
     array_loader,
     cpu,
+    evaluation,
     inference,
     networks,
     optimizer,
-    parallel,
     plots,
     quiet,
     startup,
 )
 from gankit.datasets import load_cifar10
 from gankit.errors import UsageError
-from gankit.files import save_json, save_npz
 from gankit.inception.image_metrics import ImageMetrics
 from gankit.metrics import generate, to_uint8
 from gankit.published import weights as published_weights
@@ -54,49 +53,6 @@ def build_models(cfg: DictConfig):
     except ValueError as e:
         raise UsageError(f"MODEL.bn_groups: {e}") from None
     return networks.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
-
-
-def evaluate_with(
-    cfg: DictConfig, solver, generator, metrics: dict, inputs: dict, architecture: str, real=None
-) -> dict:
-    """The 10x10 grid, then IS/FID (and the critic's scores) of the validator's samples;
-    when no Inception network loads, no samples are generated: samples.npz holds the grid's."""
-    # PaddleScience sampled its networks with running batch-norm averages
-    norm = "running" if architecture == "paddlescience" else cfg.EVAL.sample_norm
-    grid = functions.grid_inputs(cfg)
-    grid_fakes = generate(generator, grid, 100, norm)
-    grid_images = to_uint8(grid_fakes)
-    if parallel.is_main_process():  # one writer: under the launcher the ranks share the file
-        plots.save_cifar_grid(
-            cfg.MODEL.conditional, grid_images, osp.join(cfg.output_dir, "samples.png")
-        )
-    images, critic = metrics["images"], metrics.get("critic")
-    if images.available:
-        with networks.sampling(generator, norm):
-            solver.eval()
-        results, samples = images.results, images.samples
-    else:  # the grid's images alone, scored by the critic if it is given
-        results, samples, inputs = images.unavailable(), grid_images, grid
-        if critic is not None:
-            critic(
-                {"fake": grid_fakes, **{k: v for k, v in grid.items() if k == "labels"}},
-                {"real": real[0][: len(grid_fakes)], "real_labels": real[1][: len(grid_fakes)]},
-            )
-    results = {**results, "architecture": architecture, "sample_norm": norm}
-    if critic is not None:
-        results["critic"] = critic.results
-    return report(cfg, results, samples, inputs.get("labels"))
-
-
-def report(cfg: DictConfig, metrics: dict, images: np.ndarray, labels=None) -> dict:
-    """samples.npz and metrics.json; the metrics into the log."""
-    metrics = {"num_samples": len(images), **metrics}
-    if parallel.is_main_process():
-        arrays = {"samples": images, **({"labels": labels} if labels is not None else {})}
-        save_npz(osp.join(cfg.output_dir, "samples.npz"), **arrays)
-        save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
-    logger.info(f"[{cfg.mode}] {metrics}")
-    return metrics
 
 
 def train(cfg: DictConfig):
@@ -162,18 +118,19 @@ def train(cfg: DictConfig):
         cfg.TRAIN.batch_size,
         prepare=functions.cifar_real,
     )
+    dev_validator = functions.validator(
+        dev_inputs,
+        {"dev": dev_metric},
+        cfg.TRAIN.batch_size,
+        {"real": dev_images, "real_labels": dev_labels},
+    )
 
     # initialize solver: one per network, both running the generator ((noise, labels) ->
-    # "fake"), and one to evaluate the trained generator
+    # "fake"), one step a call (the critic's n_critic calls), one to evaluate the trained
+    # generator, and one for the held-out cost
+    steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
-        model,
-        {"critic": critic_constraint},
-        cfg.output_dir,
-        critic_optimizer,
-        epochs=cfg.TRAIN.epochs,
-        iters_per_epoch=1,  # one step a call, n_critic calls
-        seed=cfg.seed,
-        device=cfg.device,
+        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
         generator_solver = ppsci.solver.Solver(
@@ -181,10 +138,6 @@ def train(cfg: DictConfig):
             {"generator": generator_constraint},
             cfg.output_dir,
             generator_optimizer,
-            epochs=cfg.TRAIN.epochs,
-            iters_per_epoch=1,
-            seed=cfg.seed,
-            device=cfg.device,
             log_freq=cfg.log_freq,
             eval_with_no_grad=True,
             validator=functions.validator(
@@ -192,6 +145,7 @@ def train(cfg: DictConfig):
             )
             if epoch_metric
             else None,
+            **steps,
         )
         eval_solver = ppsci.solver.Solver(
             generator,
@@ -201,36 +155,19 @@ def train(cfg: DictConfig):
             validator=functions.validator(final_inputs, final_metrics, cfg.EVAL.batch_size),
             eval_with_no_grad=True,
         )
-        dev_solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            device=cfg.device,
-            eval_with_no_grad=True,
-            validator=functions.validator(
-                dev_inputs,
-                {"dev": dev_metric},
-                cfg.TRAIN.batch_size,
-                {"real": dev_images, "real_labels": dev_labels},
-            ),
-        )
-
-    def held_out_cost():  # sampled as in training: batch norms with batch statistics
-        with networks.batch_statistics(generator):
-            dev_solver.eval()
-        return dev_metric.results
+    held_out_cost = evaluation.held_out_cost(cfg, generator, dev_validator, dev_metric)
 
     # train model: per generator iteration, n_critic critic steps and one generator step;
-    # after each epoch the validator's check and the 10x10 grid
-    def check(epoch):
-        if not epoch_metric.available:
-            return {}
-        with networks.sampling(generator, cfg.EVAL.sample_norm):
-            generator_solver.eval(epoch)
-        return {
-            k: epoch_metric.results[k]
-            for k in ("inception_score", "fid", "kid")
-            if epoch_metric.results.get(k) is not None
-        }
+    # after each epoch the validator's check (when Inception's network loaded) and the grid
+    check = None
+    if epoch_metric and epoch_metric.available:
+        check = evaluation.epoch_check(
+            generator_solver,
+            generator,
+            lambda: epoch_metric.results,
+            ("inception_score", "fid", "kid"),
+            cfg.EVAL.sample_norm,
+        )
 
     def plot(epoch):
         grid = generate(generator, functions.grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
@@ -248,17 +185,21 @@ def train(cfg: DictConfig):
         critic_loss.meter,
         check=check,
         plot=plot,
-        loaders={
-            "critic": (critic_constraint, cfg.TRAIN.n_critic),
-            "generator": (generator_constraint, 1),
-        },
         data=images,
         held_out=held_out_cost,
     )
     trainer.train()
 
     # evaluate the trained generator
-    evaluate_with(cfg, eval_solver, generator, final_metrics, final_inputs, "paper")
+    evaluation.image_results(
+        cfg,
+        eval_solver,
+        generator,
+        final_metrics,
+        final_inputs,
+        functions.grid_inputs(cfg),
+        "paper",
+    )
 
 
 def evaluate(cfg: DictConfig):
@@ -296,7 +237,8 @@ def evaluate(cfg: DictConfig):
     )
 
     # evaluate, and visualize the 10x10 grid
-    evaluate_with(cfg, solver, generator, metrics, inputs, architecture, real)
+    grid = functions.grid_inputs(cfg)
+    evaluation.image_results(cfg, solver, generator, metrics, inputs, grid, architecture, real)
 
 
 def export(cfg: DictConfig):
@@ -328,11 +270,11 @@ def inference_mode(cfg: DictConfig):
     )
     images = ImageMetrics(cfg, paddlescience=True)
     if not images.available:  # no samples for metrics that cannot be computed
-        report(cfg, images.unavailable(), grid_images, grid.get("labels"))
+        evaluation.image_files(cfg, images.unavailable(), grid_images, grid.get("labels"))
         return
     inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
     images({"fake": predictor.predict(inputs, cfg.INFER.batch_size)})
-    report(cfg, images.results, images.samples, inputs.get("labels"))
+    evaluation.image_files(cfg, images.results, images.samples, inputs.get("labels"))
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_cifar10.yaml")

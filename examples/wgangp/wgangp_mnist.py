@@ -24,21 +24,24 @@ from gankit import (
     AlternatingTrainer,
     array_loader,
     cpu,
+    evaluation,
     inference,
     networks,
     optimizer,
-    parallel,
     plots,
     quiet,
     startup,
 )
 from gankit.classifier import digit_references, mnist_classifier
 from gankit.datasets import load_mnist
-from gankit.files import save_json, save_npz
 from gankit.metrics import generate
 from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
+
+
+def build_models(cfg: DictConfig):  # with MODEL.batch_norm (LOSS.kind=wgan's) batch norms
+    return networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
 
 
 def final_metrics(cfg: DictConfig, data: dict, classifier, references, critic=None):
@@ -56,40 +59,12 @@ def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's eval
     return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
 
 
-def report(
-    cfg: DictConfig, samples: np.ndarray, metrics: dict, accuracy: float, extra: dict = None
-) -> dict:
-    """samples.npz, metrics.json and the grid of the first 64 generated digits."""
-    digits, critic = metrics["digits"].results, metrics.get("critic")
-    results = {
-        "num_samples": len(samples),
-        "classifier_test_accuracy": accuracy,
-        **digits,
-        **(extra or {}),
-        **({"critic": critic.results} if critic else {}),
-    }
-    if parallel.is_main_process():
-        save_npz(
-            osp.join(cfg.output_dir, "samples.npz"), samples=samples.reshape(len(samples), 784)
-        )
-        save_json(results, osp.join(cfg.output_dir, "metrics.json"))
-        plots.save_image_grid(samples[:64], osp.join(cfg.output_dir, "samples.png"), nrow=8)
-    for name in ("generated", "generated_ema", "real_test_digits", "real_training_digits"):
-        if name not in results:
-            continue
-        shown = {k: round(v, 4) for k, v in results[name].items() if k != "class_histogram"}
-        logger.info(f"[{cfg.mode}] {name}: {shown}")
-    return results
-
-
 def train(cfg: DictConfig):
     data = load_mnist(cfg.DATA.data_path)
     images, labels = data["train"]
 
     # set model: with MODEL.batch_norm (the paper's LOSS.kind=wgan) batch norms inside
-    generator, critic = networks.mnist_models(
-        cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm
-    )
+    generator, critic = build_models(cfg)
     model = networks.GeneratorAndCritic(generator, critic, cfg.MODEL.noise_dim)
 
     # set constraint: each step reads the next batch of a shuffled pass (the generator's
@@ -135,18 +110,16 @@ def train(cfg: DictConfig):
     dev_metric = functions.HeldOutCriticCost(
         functions.losses(cfg.LOSS, critic)[0], cfg.TRAIN.batch_size
     )
+    dev_validator = functions.validator(
+        {"noise": dev_noise}, {"dev": dev_metric}, cfg.TRAIN.batch_size, {"real": dev_images}
+    )
 
-    # initialize solver: one per network, both running the generator (noise -> "fake"), and
-    # one to evaluate the trained generator
+    # initialize solver: one per network, both running the generator (noise -> "fake"), one
+    # step a call (the critic's n_critic calls), one to evaluate the trained generator, and
+    # one for the held-out cost
+    steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
-        model,
-        {"critic": critic_constraint},
-        cfg.output_dir,
-        critic_optimizer,
-        epochs=cfg.TRAIN.epochs,
-        iters_per_epoch=1,  # one step a call, n_critic calls
-        seed=cfg.seed,
-        device=cfg.device,
+        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
         generator_solver = ppsci.solver.Solver(
@@ -154,15 +127,12 @@ def train(cfg: DictConfig):
             {"generator": generator_constraint},
             cfg.output_dir,
             generator_optimizer,
-            epochs=cfg.TRAIN.epochs,
-            iters_per_epoch=1,
-            seed=cfg.seed,
-            device=cfg.device,
             log_freq=cfg.log_freq,
             eval_with_no_grad=True,
             validator=functions.validator(
                 {"noise": epoch_noise}, {"digits": epoch_metric}, cfg.EVAL.batch_size
             ),
+            **steps,
         )
         eval_solver = ppsci.solver.Solver(
             generator,
@@ -172,41 +142,24 @@ def train(cfg: DictConfig):
             validator=functions.validator({"noise": eval_noise(cfg)}, metrics, cfg.EVAL.batch_size),
             eval_with_no_grad=True,
         )
-        dev_solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            device=cfg.device,
-            eval_with_no_grad=True,
-            validator=functions.validator(
-                {"noise": dev_noise},
-                {"dev": dev_metric},
-                cfg.TRAIN.batch_size,
-                {"real": dev_images},
-            ),
-        )
-
-    def held_out_cost():  # sampled as in training: batch norms with batch statistics
-        with networks.batch_statistics(generator):
-            dev_solver.eval()
-        return dev_metric.results
+    held_out_cost = evaluation.held_out_cost(cfg, generator, dev_validator, dev_metric)
 
     # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
     # followed by clipping the critic's weights) and one generator step; after each epoch
     # the validator's check and a grid of 64 digits
     grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 2))
 
-    def check(epoch):
-        with networks.sampling(generator, cfg.EVAL.sample_norm):
-            generator_solver.eval(epoch)
-        return {
-            k: epoch_metric.results["generated"][k]
-            for k in ("inception_score", "frechet_distance", "kid")
-        }
-
     def plot(epoch):
         grid = generate(generator, {"noise": grid_noise}, len(grid_noise), cfg.EVAL.sample_norm)
         plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
 
+    check = evaluation.epoch_check(
+        generator_solver,
+        generator,
+        lambda: epoch_metric.results["generated"],
+        ("inception_score", "frechet_distance", "kid"),
+        cfg.EVAL.sample_norm,
+    )
     trainer = AlternatingTrainer(
         cfg,
         model,
@@ -216,40 +169,22 @@ def train(cfg: DictConfig):
         clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None,
         check=check,
         plot=plot,
-        loaders={
-            "critic": (critic_constraint, cfg.TRAIN.n_critic),
-            "generator": (generator_constraint, 1),
-        },
         data=images,
         held_out=held_out_cost,
     )
     trainer.train()
 
     # evaluate the trained generator, and first its moving average (TRAIN.ema_decay)
-    extra = {"architecture": "paper"}
-    if trainer.average is not None and trainer.average.started:
-        with trainer.average.applied(), networks.sampling(generator, cfg.EVAL.sample_norm):
-            eval_solver.eval()
-        extra["generated_ema"] = metrics["digits"].results["generated"]
-        if parallel.is_main_process():
-            averaged = metrics["digits"].samples
-            save_npz(
-                osp.join(cfg.output_dir, "samples_ema.npz"),
-                samples=averaged.reshape(len(averaged), 784),
-            )
-            plots.save_image_grid(averaged[:64], osp.join(cfg.output_dir, "samples_ema.png"), 8)
-    with networks.sampling(generator, cfg.EVAL.sample_norm):
-        eval_solver.eval()
-    report(cfg, metrics["digits"].samples, metrics, accuracy, extra)
+    evaluation.digit_results(
+        cfg, eval_solver, generator, metrics, accuracy, trainer.average, architecture="paper"
+    )
 
 
 def evaluate(cfg: DictConfig):
     data = load_mnist(cfg.DATA.data_path)
 
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = networks.mnist_models(
-        cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm
-    )
+    generator, critic = build_models(cfg)
     generator, architecture = published_weights.load_setting(
         cfg, "mnist", "generator", generator, "EVAL.pretrained_gen_model_path"
     )
@@ -278,21 +213,17 @@ def evaluate(cfg: DictConfig):
         eval_with_no_grad=True,
     )
 
-    # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says
-    with networks.sampling(generator, cfg.EVAL.sample_norm):
-        solver.eval()
-
-    # visualize: the grid of the first 64 digits
-    report(cfg, metrics["digits"].samples, metrics, accuracy, {"architecture": architecture})
+    # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says; and visualize the grid of
+    # the first 64 digits
+    evaluation.digit_results(cfg, solver, generator, metrics, accuracy, architecture=architecture)
 
 
 def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
     generator, _ = published_weights.load_setting(
-        cfg, "mnist", "generator", generator, "INFER.pretrained_model_path"
+        cfg, "mnist", "generator", build_models(cfg)[0], "INFER.pretrained_model_path"
     )
 
     # initialize solver
@@ -312,7 +243,7 @@ def inference_mode(cfg: DictConfig):
     references = digit_references(classifier, data, cfg.EVAL.num_samples)
     metrics = final_metrics(cfg, data, classifier, references)
     metrics["digits"]({"fake": samples})
-    report(cfg, samples, metrics, accuracy)
+    evaluation.digit_files(cfg, samples, metrics, accuracy)
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_mnist.yaml")

@@ -24,70 +24,41 @@ from gankit import (
     AlternatingTrainer,
     StreamConstraint,
     cpu,
+    evaluation,
     inference,
     networks,
     optimizer,
-    parallel,
     plots,
     quiet,
     startup,
 )
-from gankit.datasets import FixedPoints, ToyDistribution, toy_training_points
-from gankit.files import save_json, save_npz
+from gankit.datasets import ToyDistribution
 from gankit.metrics import generate, toy_metrics
 from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
+TOY_CHECK = ("high_quality_fraction", "modes_covered", "modes_total")  # each epoch's metrics
+
+
+def build_models(cfg: DictConfig):  # the paper's generator and critic
+    return networks.toy_models(cfg.MODEL.noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
 
 
 def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's evaluation
     return functions.draw_noise(cfg.EVAL.num_samples, cfg.MODEL.noise_dim, cfg.seed + 4)
 
 
-def report(
-    cfg: DictConfig, samples: np.ndarray, metrics: dict, toy, rng, critic=None, title: str = ""
-) -> dict:
-    """samples.npz, metrics.json and the plot of the generated points."""
-    if parallel.is_main_process():
-        save_npz(osp.join(cfg.output_dir, "samples.npz"), samples=samples)
-        save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
-        plots.plot_toy(
-            osp.join(cfg.output_dir, "samples.png"),
-            toy.sample(1000, rng),
-            samples[:1000],
-            critic,
-            title,
-        )
-    shown = {k: v for k, v in metrics.items() if k != "mode_counts"}
-    logger.info(f"[{cfg.mode}] {cfg.DATA.mode}: {shown}")
-    return metrics
-
-
 def train(cfg: DictConfig):
     toy = ToyDistribution(cfg.DATA.mode)
-    noise_dim, batch = cfg.MODEL.noise_dim, cfg.TRAIN.batch_size
+    noise_dim = cfg.MODEL.noise_dim
 
     # set model
-    generator, critic = networks.toy_models(noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers)
+    generator, critic = build_models(cfg)
     model = networks.GeneratorAndCritic(generator, critic, noise_dim)
 
     # set constraint: each step draws a fresh batch (the toy data are endless) or, with
     # DATA.fixed_points (the paper's 25gaussians), reads the next batch of a fixed set
-    rng = np.random.default_rng(cfg.seed)  # the data stream (its state is checkpointed)
-    n_points, fixed = toy_training_points(cfg.DATA), None
-    if n_points:
-        fixed = FixedPoints(toy.fixed_set(n_points, np.random.default_rng(cfg.seed + 5)), batch)
-    data_state = {"rng": rng, **({"fixed_points": fixed} if fixed else {})}
-
-    def critic_batch():
-        return {
-            "real": fixed.next() if fixed else toy.sample(batch, rng),
-            "noise": functions.draw_noise(batch, noise_dim, rng),
-        }
-
-    def generator_batch():
-        return {"noise": functions.draw_noise(batch, noise_dim, rng)}
-
+    critic_batch, generator_batch, data_state = functions.toy_batches(cfg, toy)
     critic_loss, generator_loss = functions.losses(cfg.LOSS, critic)  # of LOSS.kind
     critic_constraint = StreamConstraint(
         critic_batch,
@@ -113,19 +84,19 @@ def train(cfg: DictConfig):
         cfg.TRAIN.metric_samples, noise_dim, np.random.default_rng(cfg.seed + 2)
     )
     epoch_metric = functions.ToyMetrics(toy)
+    epoch_validator = functions.validator(
+        {"noise": plot_noise}, {"toy": epoch_metric}, cfg.EVAL.batch_size
+    )
     final_metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
+    final_validator = functions.validator(
+        {"noise": eval_noise(cfg)}, {"toy": final_metric}, cfg.EVAL.batch_size
+    )
 
-    # initialize solver: one per network, both running the generator (noise -> "fake"), and
-    # one to evaluate the trained generator
+    # initialize solver: one per network, both running the generator (noise -> "fake"), one
+    # step a call (the critic's n_critic calls), and one to evaluate the trained generator
+    steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
-        model,
-        {"critic": critic_constraint},
-        cfg.output_dir,
-        critic_optimizer,
-        epochs=cfg.TRAIN.epochs,
-        iters_per_epoch=1,  # one step a call, n_critic calls
-        seed=cfg.seed,
-        device=cfg.device,
+        model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
     with quiet():  # ppsci would log the first Solver's set-up lines again
         generator_solver = ppsci.solver.Solver(
@@ -133,24 +104,17 @@ def train(cfg: DictConfig):
             {"generator": generator_constraint},
             cfg.output_dir,
             generator_optimizer,
-            epochs=cfg.TRAIN.epochs,
-            iters_per_epoch=1,
-            seed=cfg.seed,
-            device=cfg.device,
             log_freq=cfg.log_freq,
-            validator=functions.validator(
-                {"noise": plot_noise}, {"toy": epoch_metric}, cfg.EVAL.batch_size
-            ),
+            validator=epoch_validator,
             eval_with_no_grad=True,
+            **steps,
         )
         eval_solver = ppsci.solver.Solver(
             generator,
             output_dir=cfg.output_dir,
             log_freq=cfg.log_freq,
             device=cfg.device,
-            validator=functions.validator(
-                {"noise": eval_noise(cfg)}, {"toy": final_metric}, cfg.EVAL.batch_size
-            ),
+            validator=final_validator,
             eval_with_no_grad=True,
         )
 
@@ -159,20 +123,11 @@ def train(cfg: DictConfig):
     # the validator's cheap metrics and a plot of the points over the critic's contours
     plot_real = toy.sample(1000, np.random.default_rng(cfg.seed + 3))
 
-    def check(epoch):
-        generator_solver.eval(epoch)
-        return {
-            k: epoch_metric.results[k]
-            for k in ("high_quality_fraction", "modes_covered", "modes_total")
-            if k in epoch_metric.results
-        }
-
     def plot(epoch):
-        fake = generate(generator, {"noise": plot_noise[:1000]}, 1000)
         plots.plot_toy(
             osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"),
             plot_real,
-            fake,
+            generate(generator, {"noise": plot_noise[:1000]}, 1000),
             critic,
             f"{cfg.DATA.mode}, iteration {epoch * cfg.TRAIN.iters_per_epoch}",
         )
@@ -184,32 +139,24 @@ def train(cfg: DictConfig):
         generator_solver,
         critic_loss.meter,
         clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None,
-        check=check,
+        check=evaluation.epoch_check(
+            generator_solver, generator, lambda: epoch_metric.results, TOY_CHECK
+        ),
         plot=plot,
         data_state=data_state,
     )
     trainer.train()
 
     # evaluate the trained generator
-    eval_solver.eval()
-    report(
-        cfg,
-        final_metric.samples,
-        {**final_metric.results, "architecture": "paper"},
-        toy,
-        final_metric.rng,
-        critic,
-        f"{cfg.DATA.mode} after training",
-    )
+    title = f"{cfg.DATA.mode} after training"
+    evaluation.toy_results(cfg, eval_solver, final_metric, toy, critic, title, architecture="paper")
 
 
 def evaluate(cfg: DictConfig):
-    ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
+    toy = ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
 
     # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = networks.toy_models(
-        cfg.MODEL.noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers
-    )
+    generator, critic = build_models(cfg)
     generator, architecture = published_weights.load_setting(
         cfg, "toy", "generator", generator, "EVAL.pretrained_gen_model_path"
     )
@@ -219,7 +166,6 @@ def evaluate(cfg: DictConfig):
     )
 
     # set validator: all metrics of EVAL.num_samples points
-    toy = ToyDistribution(cfg.DATA.mode)
     metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
     validator = functions.validator(
         {"noise": eval_noise(cfg)}, {"toy": metric}, cfg.EVAL.batch_size
@@ -235,30 +181,17 @@ def evaluate(cfg: DictConfig):
         eval_with_no_grad=True,
     )
 
-    # evaluate
-    solver.eval()
-
-    # visualize: the points over the critic's contour map, when it is given
-    report(
-        cfg,
-        metric.samples,
-        {**metric.results, "architecture": architecture},
-        toy,
-        metric.rng,
-        critic,
-        f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}",
-    )
+    # evaluate, and visualize the points over the critic's contour map when it is given
+    title = f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}"
+    evaluation.toy_results(cfg, solver, metric, toy, critic, title, architecture=architecture)
 
 
 def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = networks.toy_models(
-        cfg.MODEL.noise_dim, cfg.MODEL.hidden_size, cfg.MODEL.num_layers
-    )
     generator, _ = published_weights.load_setting(
-        cfg, "toy", "generator", generator, "INFER.pretrained_model_path"
+        cfg, "toy", "generator", build_models(cfg)[0], "INFER.pretrained_model_path"
     )
 
     # initialize solver
@@ -275,16 +208,8 @@ def inference_mode(cfg: DictConfig):
     predictor = inference.GeneratorPredictor(cfg)
     samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
     rng = np.random.default_rng(cfg.seed + 1)
-    metrics = {**toy_metrics(samples, toy, rng)}
-    report(
-        cfg,
-        samples,
-        metrics,
-        toy,
-        rng,
-        None,
-        f"{cfg.DATA.mode}, {cfg.INFER.export_path} (inference)",
-    )
+    title = f"{cfg.DATA.mode}, {cfg.INFER.export_path} (inference)"
+    evaluation.toy_files(cfg, samples, toy_metrics(samples, toy, rng), toy, rng, None, title)
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_toy.yaml")

@@ -183,8 +183,7 @@ class TimeBudget:
         trainer, cfg = self.trainer, self.cfg
         epoch_end = time.perf_counter() - self.ended
         restore(self.parts, self.before)
-        for constraint, _ in trainer.loaders.values():
-            adapter.continue_loader(constraint, 0)
+        trainer.continue_loaders(0)
         for solver, saved in self.saved_solvers.items():
             adapter.put_back(solver, saved)
         trainer.critic_terms.pop_means()

@@ -228,3 +228,11 @@ def continue_loader(constraint, batches_read: int) -> None:
     constraint.data_iter = iter(constraint.data_loader)
     for _ in range(into):
         next(constraint.data_iter)
+
+
+def continue_loaders(solver, batches_read: int) -> None:
+    """continue_loader for each of `solver`'s constraints over a data set (a StreamConstraint
+    draws its batches: there is nothing to read on)."""
+    for constraint in solver.constraint.values():
+        if not isinstance(constraint, StreamConstraint):
+            continue_loader(constraint, batches_read)

@@ -14,26 +14,19 @@ from typing import Callable, Dict, Iterator, Optional
 
 import numpy as np
 import paddle
-from ppsci.utils import logger
 
-from . import divergence, parallel, signals
+from . import divergence, parallel, resumption, signals
 from . import ppsci_adapter as adapter
 from .average import GeneratorAverage
-from .budget import CALIBRATION, TimeBudget
-from .checkpoints import load_checkpoint, training_settings
-from .errors import UsageError
+from .budget import TimeBudget
+from .checkpoints import training_settings
 from .networks import frozen
 from .progress import (
     HeldOutCosts,
-    Progress,
     TermMeter,
     epoch_record,
     log_epoch,
-    log_start,
-    restore_running_means,
-    running_means,
 )
-from .run_files import RunFiles
 from .solvers import peak_rate
 
 
@@ -66,11 +59,10 @@ class AlternatingTrainer:
     check(epoch) -> metrics: the epoch's validator check, when epoch_due (timed for
     TRAIN.minutes); plot(epoch): the epoch's picture (rank 0).
     data_state: what else a checkpoint must hold to continue exactly (numpy Generators the
-    constraints draw from); loaders: {name: (constraint, batches per generator iteration)}
-    of constraints over data sets; data: the training data, whose fingerprint a resume
-    compares; held_out() -> {name: value}: the critic's cost on held-out data every
-    TRAIN.dev_freq iterations (the paper's dev_cost). Under paddle.distributed.launch every
-    process runs this; rank 0 alone writes files.
+    constraints draw from; the constraints over data sets read on by themselves); data: the
+    training data, whose fingerprint a resume compares; held_out() -> {name: value}: the
+    critic's cost on held-out data every TRAIN.dev_freq iterations (the paper's dev_cost).
+    Under paddle.distributed.launch every process runs this; rank 0 alone writes files.
     """
 
     def __init__(
@@ -85,7 +77,6 @@ class AlternatingTrainer:
         check: Optional[Callable[[int], dict]] = None,
         plot: Optional[Callable[[int], None]] = None,
         data_state: Optional[Dict[str, object]] = None,
-        loaders: Optional[Dict[str, tuple]] = None,
         data: Optional[np.ndarray] = None,
         held_out: Optional[Callable[[], Dict[str, float]]] = None,
     ):
@@ -94,7 +85,6 @@ class AlternatingTrainer:
         self.clip, self.check, self.plot = clip, check, plot
         self.held_out = HeldOutCosts(held_out, cfg.TRAIN.get("dev_freq", 0))
         self.signal_every = 1  # iterations between the processes' checks for a signal
-        self.loaders = loaders or {}
         parallel.log_data_parallel(cfg.TRAIN.batch_size)
         self.resumable = {
             "generator": model.generator,
@@ -110,54 +100,18 @@ class AlternatingTrainer:
             )
             self.resumable["generator_average"] = self.average
         self.settings = training_settings(cfg, data)
-        self.history, self.partial = (
-            load_checkpoint(
-                cfg.TRAIN.checkpoint_path,
-                self.resumable,
-                self.settings,
-                cfg.TRAIN.resume_with_changes,
-            )
-            if cfg.TRAIN.checkpoint_path
-            else ([], None)
-        )
+        self.history, self.partial = resumption.load(cfg, self.resumable, self.settings)
         self.budget = TimeBudget(self, self.partial or (self.history[-1] if self.history else {}))
         self.set_length(self.budget.epochs, self.budget.length)
-        self.progress = self.resume()
+        self.progress = resumption.resume(self)  # and self.files, the run's files
 
-    def resume(self) -> Progress:
-        """Where the run stands (after a checkpoint's epochs and iterations), said in the log."""
-        cfg, planned = self.cfg, self.budget.planned
-        if planned:
-            logger.info(
-                f"{planned} generator iterations planned for TRAIN.minutes="
-                f"{cfg.TRAIN.minutes:g} when the run started (from the checkpoint); "
-                "a resumed run keeps the plan it stopped with"
-            )
-        if len(self.history) > cfg.TRAIN.epochs:
-            raise UsageError(
-                f"TRAIN.epochs={cfg.TRAIN.epochs}: the checkpoint has finished "
-                f"{len(self.history)} epochs; give TRAIN.epochs > "
-                f"{len(self.history)} to train on."
-            )
-        done = len(self.history) * cfg.TRAIN.iters_per_epoch
-        if self.partial:
-            done += self.partial["iteration"]
-            self.held_out.values = restore_running_means(
-                self.partial["meters"], self.critic_solver, self.generator_solver, self.critic_terms
-            )
-        for constraint, per_iteration in self.loaders.values():
-            adapter.continue_loader(constraint, done * per_iteration)
-        self.files = RunFiles(cfg, self.model, self.resumable, self.settings, self.average)
-        seconds = (
-            self.partial["seconds"]
-            if self.partial
-            else self.history[-1]["seconds"]
-            if self.history
-            else 0.0
-        )
-        progress = Progress(cfg, done, seconds)
-        log_start(cfg, done, progress.total, CALIBRATION if self.budget.calibrating else 0)
-        return progress
+    def continue_loaders(self, iterations: int) -> None:
+        """The constraints over data sets read on as after `iterations` generator iterations."""
+        for solver, per_iteration in (
+            (self.critic_solver, self.cfg.TRAIN.n_critic),
+            (self.generator_solver, 1),
+        ):
+            adapter.continue_loaders(solver, iterations * per_iteration)
 
     def train(self) -> list:
         """Train to the end; returns the epoch log."""
@@ -265,29 +219,7 @@ class AlternatingTrainer:
         if iteration % self.signal_every == 0:
             signum = parallel.max_over_processes(signals.requested() or 0)
             if signum:
-                self.stop(epoch, i + 1, iteration, signum)
-
-    def stop(self, epoch: int, done_in_epoch: int, iteration: int, signum: int) -> None:
-        """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
-        parallel.average_statistics(self.model.generator, self.model.critic)
-        partial = {
-            "iteration": done_in_epoch,
-            "seconds": self.progress.seconds(),
-            "planned_iterations": self.budget.planned,
-            "planned_epochs": self.cfg.TRAIN.epochs,
-            "planned_rate_scale": self.budget.rate_scale,
-            "epoch_seconds": self.epoch_before + time.perf_counter() - self.tic,
-            "meters": running_means(
-                self.critic_solver, self.generator_solver, self.critic_terms, self.held_out.values
-            ),
-        }
-        self.files.save_stop(self.history, partial)
-        parallel.log_every_rank(
-            f"Stopped by {signals.NAMES[signum]} after generator iteration {iteration} of "
-            f"{self.progress.total}, with a checkpoint of where it stands; the run continues "
-            f"with {self.files.continue_with()}"
-        )
-        raise SystemExit(signals.CODES[signum])
+                resumption.stop(self, i + 1, iteration, signum)
 
     def end_epoch(self, epoch: int) -> None:
         """The epoch's check and plot, then its record (losses, speed, metrics) into the log
