@@ -34,7 +34,6 @@ from gankit import (
     startup,
 )
 from gankit.datasets import load_cifar10
-from gankit.errors import UsageError
 from gankit.inception.image_metrics import ImageMetrics
 from gankit.metrics import generate, to_uint8
 from gankit.published import weights as published_weights
@@ -42,17 +41,9 @@ from gankit.published import weights as published_weights
 logger = ppsci.utils.logger
 
 
-def build_models(cfg: DictConfig):
-    m = cfg.MODEL
-    try:  # this process's share of the generator's batch-norm groups
-        groups = networks.local_bn_groups(
-            m.bn_groups,
-            dist.get_world_size(),
-            (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size),
-        )
-    except ValueError as e:
-        raise UsageError(f"MODEL.bn_groups: {e}") from None
-    return networks.cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
+def build_models(cfg: DictConfig):  # the generator: this process's batch-norm groups
+    batches = (cfg.TRAIN.batch_size, cfg.TRAIN.generator_batch_size)
+    return networks.cifar_models_of(cfg.MODEL, batches, dist.get_world_size())
 
 
 def train(cfg: DictConfig):

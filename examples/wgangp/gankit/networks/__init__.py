@@ -5,7 +5,7 @@ Toy MLPs (gan_toy.py), MNIST's DCGAN-like networks (gan_mnist.py), CIFAR-10's Re
 """
 
 from .arch import Generator, GeneratorAndCritic, frozen
-from .cifar import CifarCritic, CifarGenerator, cifar_models
+from .cifar import CifarCritic, CifarGenerator, cifar_models, cifar_models_of
 from .layers import (
     Conv2D,
     Conv2DTranspose,
@@ -41,6 +41,7 @@ __all__ = [
     "CifarCritic",
     "CifarGenerator",
     "cifar_models",
+    "cifar_models_of",
     "Conv2D",
     "Conv2DTranspose",
     "conv",

@@ -3,9 +3,10 @@
 import paddle
 from paddle import nn
 
+from ..errors import UsageError
 from .arch import Generator
 from .layers import conv, linear
-from .norms import ConditionalBatchNorm, GroupedBatchNorm2D, SampleLayerNorm
+from .norms import ConditionalBatchNorm, GroupedBatchNorm2D, SampleLayerNorm, local_bn_groups
 
 
 def _upsample(x):
@@ -137,3 +138,15 @@ def cifar_models(
     keys = ("noise", "labels") if conditional else ("noise",)
     generator = Generator(CifarGenerator(noise_dim, dim_g, classes, bn_groups), keys)
     return generator, CifarCritic(dim_d, classes, layer_norm)
+
+
+def cifar_models_of(model_cfg, batch_sizes: tuple, processes: int):
+    """cifar_models of the MODEL settings, the generator with this process's share of
+    MODEL.bn_groups over `processes` (batch_sizes: the critic's and the generator's global
+    batches, which the groups must divide)."""
+    try:
+        groups = local_bn_groups(model_cfg.bn_groups, processes, batch_sizes)
+    except ValueError as e:
+        raise UsageError(f"MODEL.bn_groups: {e}") from None
+    m = model_cfg
+    return cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
