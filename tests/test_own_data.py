@@ -185,13 +185,17 @@ def test_range_scan_streams_chunks_of_a_memory_map(tmp_path, monkeypatch, capsys
     path = str(tmp_path / "big.npy")
     np.save(path, x)
     reads = []
-    original = own_data.ArraySource.rows
-    monkeypatch.setattr(own_data, "_CHUNK_BYTES", 10 * 8 * 8 * 4)  # 10 samples a chunk
-    monkeypatch.setattr(
-        own_data.ArraySource, "rows", lambda s, a, b: reads.append(b - a) or original(s, a, b)
-    )
+    original = own_data.ArraySource.blocks
+
+    def blocks(source, max_bytes):
+        for start, block in original(source, max_bytes):
+            reads.append((start, len(block), type(source.array)))
+            yield start, block
+
+    monkeypatch.setattr(own_data, "_CHUNK_BYTES", 10 * 8 * 8 * 4)  # 10 samples a slab
+    monkeypatch.setattr(own_data.ArraySource, "blocks", blocks)
     data = own_data.read(path, resolution=8)
-    assert max(reads) == 10 and sum(reads) == 300
+    assert reads == [(start, 10, np.memmap) for start in range(0, 300, 10)]
     assert data.scaling.lo == (-7.0,) and data.scaling.hi == (9.0,)
     x[211, 0, 3, 3] = np.nan
     np.save(path, x)
@@ -276,6 +280,18 @@ def test_mat_v73_is_hdf5_read_lazily_in_matlabs_layout(tmp_path):
     data.close()
 
 
+def test_mat_v73_nan_found_in_a_later_slab(tmp_path, monkeypatch, capsys):
+    x = np.zeros((6, 3, 4, 4))
+    # HDF5 holds x's axes reversed, W first: sample 4's NaN (W 1) is read before sample 2's
+    # Inf (W 3), yet sample 2 is the first with one
+    x[4, 1, 0, 1], x[2, 0, 0, 3] = np.nan, np.inf
+    path = str(tmp_path / "bad.mat")
+    _mat_v73(path, {"x": x})
+    monkeypatch.setattr(own_data, "_CHUNK_BYTES", 1)  # one row of the first HDF5 axis a slab
+    line = _error(capsys, lambda: own_data.read(path, resolution=4))
+    assert path in line and "Inf in sample 2" in line
+
+
 def test_h5_nested_key_read_lazily(tmp_path, capsys):
     u = _rng(11).random((9, 8, 8)).astype(np.float32)
     path = str(tmp_path / "run.h5")
@@ -329,6 +345,13 @@ def test_bad_arrays_are_refused(tmp_path, capsys, array, expected):
     np.save(path, array, allow_pickle=True)
     line = _error(capsys, lambda: own_data.read(path, resolution=4, resize=True))
     assert path in line and expected in line
+
+
+def test_object_member_of_a_compressed_npz_is_refused(tmp_path, capsys):
+    path = str(tmp_path / "objects.npz")
+    np.savez_compressed(path, u=np.zeros((2, 4, 4)), names=np.array(["a", None], dtype=object))
+    line = _error(capsys, lambda: own_data.read(path, key="names", resolution=4))
+    assert path in line and "DATA.key=names" in line and "dtype object" in line
 
 
 @pytest.mark.parametrize("name", ["x.npy", "x.npz", "x.mat", "x.h5", "x.csv", "missing.npy"])

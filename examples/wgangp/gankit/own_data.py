@@ -146,32 +146,34 @@ def _check_layout(shape: tuple, where: str, resolution: int, resize: bool) -> No
         )
 
 
-def _check_finite(block: np.ndarray, start: int, where: str) -> None:
-    finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
-    if not finite.all():
-        i = int(np.argmin(finite))
-        what = "NaN" if np.isnan(block[i]).any() else "Inf"
-        raise UsageError(
-            f"{where} has {what} in sample {start + i} (counting from 0); remove or fill "
-            "such samples before training."
-        )
+def _refuse_first_bad(source: ArraySource, bad: np.ndarray, where: str) -> None:
+    """One line naming the first sample flagged in `bad` and what it holds."""
+    i = int(np.argmax(bad))
+    what = "NaN" if np.isnan(source.take(np.array([i]))).any() else "Inf"
+    raise UsageError(
+        f"{where} has {what} in sample {i} (counting from 0); remove or fill such samples "
+        "before training."
+    )
 
 
 def scan_range(source: ArraySource, where: str) -> Scaling:
-    """Per-channel min and max, streamed over chunks of samples (a memory-mapped or HDF5
-    file is read once, a bounded chunk at a time); NaN or Inf stops at the first sample
-    that holds one."""
-    n, per_sample = source.shape[0], int(np.prod(source.shape[1:])) * source.dtype.itemsize
-    step = max(1, _CHUNK_BYTES // max(1, per_sample))
+    """Per-channel min and max, streamed over slabs of about 32 MiB (a memory-mapped or HDF5
+    file is read once, in storage order); NaN or Inf stops, naming the first sample that
+    holds one."""
+    bad = np.zeros(source.shape[0], bool)
     lo = hi = None
-    for start in range(0, n, step):
-        block = _as_nchw(source.rows(start, min(n, start + step)))
+    for start, block in source.blocks(_CHUNK_BYTES):
+        block = _as_nchw(block)
         if block.dtype.kind == "f":
-            _check_finite(block, start, where)
+            bad[start : start + len(block)] |= ~np.isfinite(block).reshape(len(block), -1).all(1)
+            if bad.any() and not source.reverse_axes:
+                break  # slabs of whole samples, in order: the first bad one is known
         block_lo = block.min(axis=(0, 2, 3)).astype(np.float64)
         block_hi = block.max(axis=(0, 2, 3)).astype(np.float64)
         lo = block_lo if lo is None else np.minimum(lo, block_lo)
         hi = block_hi if hi is None else np.maximum(hi, block_hi)
+    if bad.any():
+        _refuse_first_bad(source, bad, where)
     return Scaling(tuple(lo.tolist()), tuple(hi.tolist()))
 
 

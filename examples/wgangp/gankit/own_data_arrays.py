@@ -8,7 +8,7 @@ ndarray), with samples on the first axis as the user sees them."""
 import struct
 import zipfile
 from os import path as osp
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -34,11 +34,15 @@ class ArraySource:
         self.shape = shape[::-1] if reverse_axes else shape
         self.dtype = np.dtype(array.dtype)
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Samples start..stop-1, read as one slab."""
-        if self.reverse_axes:
-            return np.asarray(self.array[..., start:stop]).transpose()
-        return np.asarray(self.array[start:stop])
+    def blocks(self, max_bytes: int) -> Iterator[Tuple[int, np.ndarray]]:
+        """The whole array in slabs of about max_bytes, in storage order (one sequential
+        pass): (first sample, N-first block of consecutive samples); for a v7.3 .mat, whose
+        samples are its last HDF5 axis, (0, a slice of the first HDF5 axis of every sample)."""
+        shape = self.array.shape
+        step = max(1, max_bytes // max(1, int(np.prod(shape[1:])) * self.dtype.itemsize))
+        for start in range(0, shape[0], step):
+            block = np.asarray(self.array[start : start + step])
+            yield (0, block.transpose()) if self.reverse_axes else (start, block)
 
     def take(self, indices: np.ndarray) -> np.ndarray:
         """Samples at `indices`, increasing and unique (h5py's fancy indexing needs that)."""
@@ -106,7 +110,7 @@ def _open_npy(path: str) -> ArraySource:
     return ArraySource(array, osp.basename(path), storage)
 
 
-def _npz_member_memmap(path: str, info: zipfile.ZipInfo, where: str) -> Optional[np.memmap]:
+def _npz_member_memmap(path: str, info: zipfile.ZipInfo) -> Optional[np.memmap]:
     """The member mapped straight from the zip (np.savez stores members uncompressed), or
     None where it is compressed (np.savez_compressed) and must be read into memory."""
     if info.compress_type != zipfile.ZIP_STORED:
@@ -120,7 +124,6 @@ def _npz_member_memmap(path: str, info: zipfile.ZipInfo, where: str) -> Optional
         f.seek(info.header_offset + 30 + name_length + extra_length)
         shape, fortran, dtype = _npy_header(f)
         offset = f.tell()
-    _refuse_dtype(dtype, where)
     if 0 in shape or not shape:
         return None  # nothing to map; np.load reads it
     order = "F" if fortran else "C"
@@ -131,13 +134,13 @@ def _open_npz(path: str, key: Optional[str]) -> ArraySource:
     try:
         with zipfile.ZipFile(path) as archive:
             infos = {i.filename[:-4]: i for i in archive.infolist() if i.filename.endswith(".npy")}
-            found = []
+            headers = {}
             for name, info in infos.items():
                 with archive.open(info) as f:
-                    found.append((name, _npy_header(f)[0]))
-        key = _pick_key(path, key, found)
-        where = setting(path, key)
-        array = _npz_member_memmap(path, infos[key], where)
+                    headers[name] = _npy_header(f)  # (shape, fortran_order, dtype)
+        key = _pick_key(path, key, [(name, h[0]) for name, h in headers.items()])
+        _refuse_dtype(headers[key][2], setting(path, key))
+        array = _npz_member_memmap(path, infos[key])
         if array is not None:
             return ArraySource(array, key, "memory-mapped")
         with np.load(path, allow_pickle=False) as npz:
@@ -147,7 +150,6 @@ def _open_npz(path: str, key: Optional[str]) -> ArraySource:
             f"DATA.data_path={path} is not a readable .npz file ({e}); check it or save "
             "it again with np.savez."
         ) from None
-    _refuse_dtype(array.dtype, where)
     return ArraySource(array, key, "in memory (compressed .npz member)")
 
 
