@@ -84,6 +84,16 @@ def test_grey_images_in_the_folder_itself_are_one_class(tmp_path):
     assert isinstance(data.array, np.ndarray) and data.array.dtype == np.uint8
 
 
+def test_exif_rotation_is_applied(tmp_path):
+    grey = _rng(13).integers(0, 256, (8, 16), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: shown rotated 90 degrees clockwise
+    Image.fromarray(grey).save(tmp_path / "photo.png", exif=exif)
+    x = own_data.read(str(tmp_path), resolution=8)[[0]][0]
+    upright = np.rot90(grey, k=-1)  # 16 x 8, then centre-cropped to 8 x 8
+    np.testing.assert_allclose(x[0, 0], upright[4:12] / 255 * 2 - 1, atol=1e-6)
+
+
 def test_palette_and_opaque_rgba_images_become_rgb(tmp_path):
     rgb = _rng(2).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     Image.fromarray(rgb).convert("P").save(tmp_path / "p.png")

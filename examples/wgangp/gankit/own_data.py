@@ -104,7 +104,8 @@ class OwnData:
 
     def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple]:
         """One pass in random order, `batch_size` samples at a time (the last partial batch
-        left out), each read only when asked for."""
+        left out), each read only when asked for; a batch's indices are sorted, which keeps
+        reads from a file in its order."""
         order = rng.permutation(len(self))
         for start in range(0, len(order) - batch_size + 1, batch_size):
             yield self[np.sort(order[start : start + batch_size])]

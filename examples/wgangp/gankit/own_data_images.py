@@ -7,7 +7,7 @@ from os import path as osp
 from typing import List, Tuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .errors import UsageError
 
@@ -81,7 +81,8 @@ def _decode(file: str, resolution: int) -> Tuple[np.ndarray, str, bool]:
         with Image.open(file) as image:
             image.load()
             mode, size = image.mode, image.size
-            pixels = np.asarray(square_resize(_normalise(image, file), resolution))
+            upright = ImageOps.exif_transpose(image)  # cameras store rotation in EXIF
+            pixels = np.asarray(square_resize(_normalise(upright, file), resolution))
     except Exception as e:  # Pillow: UnidentifiedImageError, OSError (truncated), ...
         raise UsageError(
             f"{file} is not a readable image ({type(e).__name__}: {e}); replace or remove it."
