@@ -283,9 +283,8 @@ def test_mat_v73_is_hdf5_read_lazily_in_matlabs_layout(tmp_path):
     assert len(data) == 6 and data.channels == 3
     np.testing.assert_allclose(data.raw([5, 1, 5]), x[[5, 1, 5]])
     lo, hi = x.min(axis=(0, 2, 3)), x.max(axis=(0, 2, 3))
-    np.testing.assert_allclose(data.scaling.lo, lo) and np.testing.assert_allclose(
-        data.scaling.hi, hi
-    )
+    np.testing.assert_allclose(data.scaling.lo, lo)
+    np.testing.assert_allclose(data.scaling.hi, hi)
     np.testing.assert_allclose(data[[0, 4]][0], _independent_to_model(x[[0, 4]], lo, hi), atol=1e-6)
     data.close()
 
