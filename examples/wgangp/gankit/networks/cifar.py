@@ -51,21 +51,27 @@ class GeneratorBlock(nn.Layer):
 
 
 class CifarGenerator(nn.Layer):
-    """Linear 128 -> 4x4x128, three up blocks to 32x32, BN, ReLU, 3x3 conv to RGB, tanh.
+    """Linear 128 -> 4x4x128, three up blocks to 32x32, BN, ReLU, 3x3 conv to RGB (or
+    `channels` planes), tanh.
 
     bn_groups: every batch norm normalises this many equal parts of a training batch
     separately (the paper's two towers: 2; under data parallelism, this process's share,
     see local_bn_groups)."""
 
     def __init__(
-        self, noise_dim: int = 128, dim: int = 128, num_classes: int = 10, bn_groups: int = 1
+        self,
+        noise_dim: int = 128,
+        dim: int = 128,
+        num_classes: int = 10,
+        bn_groups: int = 1,
+        channels: int = 3,
     ):
         super().__init__()
         self.dim = dim
         self.fc = linear(noise_dim, 4 * 4 * dim)
         self.blocks = nn.LayerList([GeneratorBlock(dim, num_classes, bn_groups) for _ in range(3)])
         self.norm = GroupedBatchNorm2D(dim, bn_groups)  # never conditional, as the paper's
-        self.out = conv(dim, 3, 3, padding=1, he_init=False)  # as the paper's Generator.Output
+        self.out = conv(dim, channels, 3, padding=1, he_init=False)  # the paper's Generator.Output
 
     def forward(self, noise, labels=None):
         x = self.fc(noise).reshape([-1, self.dim, 4, 4])
@@ -98,15 +104,18 @@ class CriticBlock(nn.Layer):
 class CifarCritic(nn.Layer):
     """Optimized first block (32 -> 16), a down block (-> 8), two plain blocks, ReLU,
     global mean pool, linear to the score; with num_classes, also an AC-GAN class head.
+    `channels`: the images' (RGB's 3, or any number).
 
     No batch statistics: they would couple samples and invalidate the per-sample penalty.
     """
 
-    def __init__(self, dim: int = 128, num_classes: int = 0, layer_norm: bool = False):
+    def __init__(
+        self, dim: int = 128, num_classes: int = 0, layer_norm: bool = False, channels: int = 3
+    ):
         super().__init__()
-        self.conv1 = conv(3, dim, 3, padding=1)
+        self.conv1 = conv(channels, dim, 3, padding=1)
         self.conv2 = conv(dim, dim, 3, padding=1)
-        self.shortcut1 = conv(3, dim, 1, he_init=False)
+        self.shortcut1 = conv(channels, dim, 1, he_init=False)
         self.blocks = nn.Sequential(
             CriticBlock(dim, True, layer_norm),
             CriticBlock(dim, False, layer_norm),
@@ -130,17 +139,27 @@ class CifarCritic(nn.Layer):
 
 
 def cifar_models(
-    noise_dim: int, dim_g: int, dim_d: int, conditional: bool, layer_norm: bool, bn_groups: int = 1
+    noise_dim: int,
+    dim_g: int,
+    dim_d: int,
+    conditional: bool,
+    layer_norm: bool,
+    bn_groups: int = 1,
+    channels: int = 3,
+    num_classes: int = 10,
 ):
-    """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with 10 classes;
-    bn_groups: the generator's batch-norm groups in this process (local_bn_groups)."""
-    classes = 10 if conditional else 0
+    """(generator Arch, critic network) for CIFAR-10; conditional: AC-GAN with num_classes
+    classes; bn_groups: the generator's batch-norm groups in this process (local_bn_groups);
+    channels: the images' planes (any number, for other 32x32 data)."""
+    classes = num_classes if conditional else 0
     keys = ("noise", "labels") if conditional else ("noise",)
-    generator = Generator(CifarGenerator(noise_dim, dim_g, classes, bn_groups), keys)
-    return generator, CifarCritic(dim_d, classes, layer_norm)
+    generator = Generator(CifarGenerator(noise_dim, dim_g, classes, bn_groups, channels), keys)
+    return generator, CifarCritic(dim_d, classes, layer_norm, channels)
 
 
-def cifar_models_of(model_cfg, batch_sizes: tuple, processes: int):
+def cifar_models_of(
+    model_cfg, batch_sizes: tuple, processes: int, channels: int = 3, num_classes: int = 10
+):
     """cifar_models of the MODEL settings, the generator with this process's share of
     MODEL.bn_groups over `processes` (batch_sizes: the critic's and the generator's global
     batches, which the groups must divide)."""
@@ -149,4 +168,6 @@ def cifar_models_of(model_cfg, batch_sizes: tuple, processes: int):
     except ValueError as e:
         raise UsageError(f"MODEL.bn_groups: {e}") from None
     m = model_cfg
-    return cifar_models(m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups)
+    return cifar_models(
+        m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups, channels, num_classes
+    )
