@@ -1,7 +1,8 @@
 """The paper's networks (its code's layers and initialisation) and the ppsci Arch the Solvers train.
 
 Toy MLPs (gan_toy.py), MNIST's DCGAN-like networks (gan_mnist.py), CIFAR-10's ResNets
-(gan_cifar_resnet.py); every weight initialised as the paper's tflib does.
+(gan_cifar_resnet.py), 64x64 ResNets (gan_64x64.py's "Good" ones); every weight
+initialised as the paper's tflib does.
 """
 
 from .arch import Generator, GeneratorAndCritic, frozen
@@ -32,6 +33,7 @@ from .norms import (
     local_bn_groups,
     sampling,
 )
+from .resnet64 import ResNet64Critic, ResNet64Generator, resnet64_models
 from .toy import ToyMLP, toy_models
 
 __all__ = [
@@ -62,6 +64,9 @@ __all__ = [
     "batch_statistics",
     "local_bn_groups",
     "sampling",
+    "ResNet64Critic",
+    "ResNet64Generator",
+    "resnet64_models",
     "ToyMLP",
     "toy_models",
 ]
