@@ -195,13 +195,14 @@ def sliced_wasserstein(
 
 def value_quantiles(x, indices: Optional[np.ndarray] = None, levels: int = 4096) -> np.ndarray:
     """Each channel's empirical quantile function of the values of all pixels of x[indices]
-    at t = (i + 1/2) / levels: C x levels, in the data's units."""
+    at t = (i + 1/2) / levels: C x levels, in the data's units (one channel's values are read
+    into memory at a time)."""
     indices = np.arange(len(x)) if indices is None else np.sort(indices)
     t = (np.arange(levels) + 0.5) / levels
     channels = range(x.shape[1])
     return np.stack(
         [np.quantile(np.asarray(x[indices, c]).ravel(), t, method="inverted_cdf") for c in channels]
-    )
+    ).astype(np.float64)
 
 
 def value_w1(quantiles_fake: np.ndarray, quantiles_real: np.ndarray) -> np.ndarray:
@@ -274,6 +275,7 @@ def _one_side(x, indices: np.ndarray, settings: dict, rng) -> Dict[str, np.ndarr
     """What the comparison needs of one set of images x[indices]: normalised pyramid patches
     (of at most patch_images of them, chosen at random), value quantiles, mean spectrum."""
     resolutions = pyramid_resolutions(min(x.shape[2:]), settings["min_resolution"])
+    indices = np.sort(indices)  # a memmap is read in order
     chosen = indices
     if len(indices) > settings["patch_images"]:
         chosen = rng.choice(indices, settings["patch_images"], replace=False)
