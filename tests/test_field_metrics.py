@@ -244,3 +244,36 @@ def test_cached_stats_round_trip(tmp_path, real_fields):
     assert fm.field_metrics(fake, again) == fm.field_metrics(fake, stats)
     fm.cached_reference_stats(fields, str(tmp_path), seed=4, **SMALL)  # another recipe
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_pyramid_steps_are_scipys_mirrored_convolutions():
+    # the paper's pyr_down and pyr_up: scipy.ndimage.convolve, 5 x 5 binomial, mode="mirror"
+    from scipy import ndimage
+
+    kernel = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1])[None, None] / 256.0
+    images = np.random.default_rng(17).standard_normal((2, 3, 16, 16))
+    down = ndimage.convolve(images, kernel, mode="mirror")[:, :, ::2, ::2]
+    np.testing.assert_allclose(fm.pyramid_down(images), down, atol=1e-12)
+    spread = np.zeros((2, 3, 32, 32))
+    spread[:, :, ::2, ::2] = images
+    up = ndimage.convolve(spread, kernel * 4, mode="mirror")
+    np.testing.assert_allclose(fm.pyramid_up(images), up, atol=1e-12)
+
+
+def test_the_module_imports_no_paddle():
+    import subprocess
+    import sys
+
+    code = "import sys, gankit.field_metrics; sys.exit('paddle' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fm.__file__)))
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_memmapped_data_in_small_batches_gives_the_same_stats(tmp_path, real_fields):
+    np.save(tmp_path / "real.npy", real_fields[:20].astype(np.float32))
+    on_disk = np.load(tmp_path / "real.npy", mmap_mode="r")
+    in_memory = real_fields[:20].astype(np.float32)
+    from_disk = fm.reference_stats(on_disk, **dict(SMALL, batch_size=7))
+    for name, array in fm.reference_stats(in_memory, **SMALL).items():
+        if name != "setting_batch_size":  # the batch size changes the memory needed, no more
+            np.testing.assert_allclose(from_disk[name], array, rtol=1e-12, atol=1e-12)

@@ -54,7 +54,7 @@ def _check_fields(x, min_resolution: int = 16) -> None:
 def _batches(x, indices: np.ndarray, batch_size: int):
     """The images x[indices] as float64 arrays, batch_size at a time (memmaps stay on disk)."""
     for start in range(0, len(indices), batch_size):
-        yield np.asarray(x[np.sort(indices[start : start + batch_size])], dtype=np.float64)
+        yield np.asarray(x[indices[start : start + batch_size]], dtype=np.float64)
 
 
 # ---- the Laplacian pyramid ----
@@ -120,17 +120,29 @@ def reconstruct_from_pyramid(pyramid: Sequence[np.ndarray]) -> np.ndarray:
 # ---- the sliced Wasserstein distance ----
 
 
-def random_patches(images: np.ndarray, per_image: int, size: int, rng) -> np.ndarray:
-    """per_image square patches size x size of each image, all channels, at uniformly random
-    positions wholly inside it: n*per_image x C x size x size (image by image)."""
-    n, _, h, w = images.shape
+def patch_centres(count: int, height: int, width: int, size: int, rng) -> np.ndarray:
+    """count uniformly random centres (row, column) of size x size patches wholly inside an
+    image height x width: count x 2."""
     half = size // 2
-    offsets = np.arange(-half, half + 1)
-    rows = rng.integers(half, h - half, size=n * per_image)[:, None] + offsets
-    cols = rng.integers(half, w - half, size=n * per_image)[:, None] + offsets
-    image = np.repeat(np.arange(n), per_image)[:, None, None]
-    patches = images[image, :, rows[:, :, None], cols[:, None, :]]  # n*k x size x size x C
+    rows = rng.integers(half, height - half, size=count)
+    return np.stack([rows, rng.integers(half, width - half, size=count)], axis=1)
+
+
+def patches_at(images: np.ndarray, centres: np.ndarray, size: int) -> np.ndarray:
+    """The square patches size x size, all channels, of images N x C x H x W around centres
+    (N*k x 2, k an image, image by image): N*k x C x size x size."""
+    offsets = np.arange(-(size // 2), size // 2 + 1)
+    rows = centres[:, 0, None] + offsets
+    cols = centres[:, 1, None] + offsets
+    image = np.repeat(np.arange(len(images)), len(centres) // len(images))[:, None, None]
+    patches = images[image, :, rows[:, :, None], cols[:, None, :]]  # N*k x size x size x C
     return patches.transpose(0, 3, 1, 2)
+
+
+def random_patches(images: np.ndarray, per_image: int, size: int, rng) -> np.ndarray:
+    """per_image patches size x size of each image at random positions (patch_centres)."""
+    n, _, h, w = images.shape
+    return patches_at(images, patch_centres(n * per_image, h, w, size, rng), size)
 
 
 def normalise_descriptors(patches: np.ndarray) -> np.ndarray:
@@ -147,11 +159,17 @@ def pyramid_patches(
     x, indices: np.ndarray, levels: int, per_image: int, size: int, rng, batch_size: int = 256
 ) -> List[np.ndarray]:
     """Random patches of each pyramid level of the images x[indices], not yet normalised:
-    one array P x C x size x size per level, finest first."""
+    one array P x C x size x size per level, finest first. The positions are drawn before
+    the images are read, so batch_size changes the memory needed, never the patches."""
+    n, h, w = len(indices), x.shape[2], x.shape[3]
+    count = n * per_image
+    centres = [patch_centres(count, h >> level, w >> level, size, rng) for level in range(levels)]
     per_level = [[] for _ in range(levels)]
-    for images in _batches(x, indices, batch_size):
+    for start in range(0, n, batch_size):
+        images = np.asarray(x[indices[start : start + batch_size]], dtype=np.float64)
+        chosen = slice(start * per_image, (start + len(images)) * per_image)
         for level, band in enumerate(laplacian_pyramid(images, levels)):
-            per_level[level].append(random_patches(band, per_image, size, rng))
+            per_level[level].append(patches_at(band, centres[level][chosen], size))
     return [np.concatenate(p) for p in per_level]
 
 
@@ -278,7 +296,7 @@ def _one_side(x, indices: np.ndarray, settings: dict, rng) -> Dict[str, np.ndarr
     indices = np.sort(indices)  # a memmap is read in order
     chosen = indices
     if len(indices) > settings["patch_images"]:
-        chosen = rng.choice(indices, settings["patch_images"], replace=False)
+        chosen = np.sort(rng.choice(indices, settings["patch_images"], replace=False))
     patches = pyramid_patches(
         x,
         chosen,
@@ -399,8 +417,9 @@ def load_reference_stats(path: str) -> Dict[str, np.ndarray]:
 
 def reference_stats_path(cache_dir: str, key: str, seed: int = 0, **settings) -> str:
     """The cache file for data with content_key `key`, this seed and these settings."""
-    recipe = json.dumps({"format": FORMAT, "seed": seed, **_settings(settings)}, sort_keys=True)
-    recipe_key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    recipe = {"format": FORMAT, "seed": seed, **_settings(settings)}
+    recipe.pop("batch_size")  # changes the memory needed, not the stats
+    recipe_key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     return os.path.join(cache_dir, f"field-stats-{key}-{recipe_key}.npz")
 
 
