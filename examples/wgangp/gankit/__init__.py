@@ -4,8 +4,9 @@ The alternating trainer (trainer.py) and what it stands on: the time budget (bud
 progress lines and records (progress.py), the files of a run (run_files.py, checkpoints.py,
 files.py), the one module that knows ppsci's internals (ppsci_adapter.py), processes and
 signals (parallel.py, signals.py, startup.py); the data sets' readers (datasets.py), the
-metrics' arithmetic (metrics.py, classifier.py), the paper's networks (networks/), Inception
-(inception/) and PaddleScience's published networks (published/).
+metrics' arithmetic (metrics.py, classifier.py; field_metrics.py: the network-free ones for a
+user's own fields), the paper's networks (networks/), Inception (inception/) and
+PaddleScience's published networks (published/).
 
 The names below are the scripts' API; importing the package imports none of its modules
 (environment.py runs before Paddle is imported), each name loads its module when used.
