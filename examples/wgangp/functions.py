@@ -17,6 +17,7 @@ import ppsci
 from gankit import networks
 from gankit.classifier import digit_metrics
 from gankit.datasets import FixedPoints, ToyDistribution, toy_training_points
+from gankit.field_metrics import field_metrics
 from gankit.metrics import as_numpy, critic_scores, numbers, toy_metrics
 from gankit.parallel import local_rows
 from gankit.progress import TermMeter
@@ -379,4 +380,20 @@ class CriticScores:
             else ()
         )
         self.results = critic_scores(self.critic, real, fake, self.batch_size, *labels)
+        return numbers(self.results)
+
+
+class FieldMetrics:
+    """Metrics of generated fields that need no pretrained network (gankit.field_metrics):
+    swd, value_w1 and spectrum_error of the samples in the data's units (`units`, the
+    generator's DataUnits) against the real data's reference statistics, beside each its
+    floor (two halves of the real data)."""
+
+    def __init__(self, stats: dict, units):
+        self.stats, self.units = stats, units
+        self.samples = self.results = None
+
+    def __call__(self, output_dict, label_dict=None):
+        self.samples = self.units.scaling().to_data(as_numpy(output_dict["fake"]))
+        self.results = field_metrics(self.samples, self.stats)
         return numbers(self.results)

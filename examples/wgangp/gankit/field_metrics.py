@@ -435,3 +435,19 @@ def cached_reference_stats(real, cache_dir: str, seed: int = 0, **settings):
     stats["content_key"] = np.array(key)
     save_reference_stats(stats, path)
     return stats
+
+
+def cached_stats_of(real, raw, how: str, cache_dir: str, seed: int = 0, **settings):
+    """(reference_stats of `real`, an array-like read on demand, its cache file): read from
+    `cache_dir` when computed before for the same content, else computed and saved there.
+    The content is `raw`'s (the stored samples `real` is made from, read in chunks) and
+    `how` (what makes `real` of them, e.g. the resolution): another file name with the same
+    content finds the same statistics."""
+    key = hashlib.sha256(f"{content_key(raw)} {how}".encode()).hexdigest()
+    path = reference_stats_path(cache_dir, key, seed, **settings)
+    if os.path.exists(path):
+        return load_reference_stats(path), path
+    stats = reference_stats(real, seed, **settings)
+    stats["content_key"] = np.array(key)
+    save_reference_stats(stats, path)
+    return stats, path

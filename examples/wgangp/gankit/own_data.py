@@ -115,6 +115,27 @@ class OwnData:
             self.source.handle.close()
 
 
+class Samples:
+    """`data`'s samples alone as an array-like N x C x R x R, read on demand: in [-1, 1] (the
+    training loader's, as ppsci's NamedArrayDataset indexes its arrays) or, with
+    `data_units`, in the data's own units (float64, what the metrics compare). Indexed by
+    indices, a slice, or (indices, channel ...)."""
+
+    def __init__(self, data: OwnData, data_units: bool = False):
+        self.data, self.data_units = data, data_units
+        self.shape = (len(data), data.channels, data.resolution, data.resolution)
+        self.ndim = 4
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        indices, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        x = self.data[indices][0]
+        x = self.data.scaling.to_data(x) if self.data_units else x
+        return x[(slice(None), *rest)] if rest else x
+
+
 def check_enough(n: int, batch_size: int, where: str) -> None:
     """One line unless `n` samples make at least one batch of `batch_size`."""
     if n < batch_size:

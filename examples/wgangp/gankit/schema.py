@@ -34,6 +34,9 @@ class Data(Section):
     fixed_points: Optional[CountOrZero] = None
     data_path: Path = None
     md5: Md5 = None
+    key: Optional[str] = None
+    resolution: Optional[Literal[32, 64]] = None
+    resize: Optional[StrictBool] = None
 
 
 class Model(Section):
@@ -104,6 +107,7 @@ class Eval(Section):
     fid_stats_path: Path = None
     paddlescience_score: Optional[StrictBool] = None
     paddle_inception_weights: Path = None
+    stats_dir: Path = None
 
 
 class Infer(Section):

@@ -7,6 +7,7 @@ initialised as the paper's tflib does.
 
 from .arch import Generator, GeneratorAndCritic, frozen
 from .cifar import CifarCritic, CifarGenerator, cifar_models, cifar_models_of
+from .fields import DataUnits, FieldGenerator, own_data_models
 from .layers import (
     Conv2D,
     Conv2DTranspose,
@@ -37,6 +38,9 @@ from .resnet64 import ResNet64Critic, ResNet64Generator, resnet64_models
 from .toy import ToyMLP, toy_models
 
 __all__ = [
+    "DataUnits",
+    "FieldGenerator",
+    "own_data_models",
     "Generator",
     "GeneratorAndCritic",
     "frozen",

@@ -1,0 +1,103 @@
+"""The networks for a user's own data: the paper's ResNets for 32x32 or 64x64 fields of any
+number of channels, the generator carrying the data's units with its weights.
+
+The generator works in [-1, 1]; the data's per-channel range (own_data.Scaling) is kept in
+two buffers of the generator, so it is saved with the weights (model_generator.pdparams)
+and travels into the exported model, whose output is in the data's own units.
+"""
+
+from typing import Tuple
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from ..errors import UsageError
+from ..own_data import Scaling
+from .arch import Generator
+from .cifar import cifar_models
+from .norms import local_bn_groups
+from .resnet64 import resnet64_models
+
+
+class DataUnits(nn.Layer):
+    """[-1, 1] -> the data's units, per channel: lo + (y + 1) (hi - lo) / 2 (float64 buffers,
+    the Scaling's exact numbers); and the classes the generator is conditioned on (0: none),
+    so that export reads from the weights alone what network they are."""
+
+    def __init__(self, channels: int, classes: int = 0):
+        super().__init__()
+        shape = [1, channels, 1, 1]
+        self.register_buffer("lo", paddle.zeros(shape, "float64"), persistable=True)
+        self.register_buffer("hi", paddle.ones(shape, "float64"), persistable=True)
+        self.register_buffer("classes", paddle.to_tensor([classes], "int64"), persistable=True)
+
+    def set(self, scaling: Scaling) -> None:
+        shape = self.lo.shape
+        self.lo.set_value(np.asarray(scaling.lo, np.float64).reshape(shape))
+        self.hi.set_value(np.asarray(scaling.hi, np.float64).reshape(shape))
+
+    def scaling(self) -> Scaling:
+        return Scaling(
+            tuple(float(v) for v in self.lo.numpy().ravel()),
+            tuple(float(v) for v in self.hi.numpy().ravel()),
+        )
+
+    def forward(self, y):
+        lo, hi = self.lo.astype(y.dtype), self.hi.astype(y.dtype)
+        return (y + 1.0) * ((hi - lo) * 0.5) + lo
+
+
+class FieldGenerator(Generator):
+    """A Generator holding its data's units (`units`, saved with its weights); with
+    `in_data_units` set (export), its "fake" comes in the data's units."""
+
+    def __init__(self, net: nn.Layer, input_keys: Tuple[str, ...], channels: int, classes: int):
+        super().__init__(net, input_keys)
+        self.units = DataUnits(channels, classes)
+        self.in_data_units = False
+
+    def forward(self, inputs):
+        out = super().forward(inputs)
+        return {"fake": self.units(out["fake"])} if self.in_data_units else out
+
+
+def own_data_models(
+    model_cfg, resolution: int, channels: int, classes: int, batch_sizes: tuple, processes: int
+):
+    """(FieldGenerator, critic) for `resolution` x `resolution` fields of `channels` planes:
+    at 32, gan_cifar_resnet.py's ResNets (cifar_models); at 64, gan_64x64.py's (resnet64_models).
+    MODEL.dim_g, dim_d and layer_norm null: the paper's for the size (128, 128, none at 32;
+    64, 64, layer norm at 64); conditional (AC-GAN over `classes`) when MODEL.conditional
+    says, or when null and there are several classes; the generator with this process's
+    share of MODEL.bn_groups over `processes`."""
+    m = model_cfg
+    try:
+        groups = local_bn_groups(m.bn_groups, processes, batch_sizes)
+    except ValueError as e:
+        raise UsageError(f"MODEL.bn_groups: {e}") from None
+    conditional = classes > 1 if m.conditional is None else bool(m.conditional)
+    labels = classes if conditional else 0
+    paper = {32: (128, 128, False), 64: (64, 64, True)}[resolution]
+    dim_g, dim_d, layer_norm = (
+        paper[i] if value is None else value
+        for i, value in enumerate((m.dim_g, m.dim_d, m.layer_norm))
+    )
+    if resolution == 32:
+        generator, critic = cifar_models(
+            m.noise_dim, dim_g, dim_d, conditional, layer_norm, groups, channels, labels
+        )
+    else:
+        generator, critic = resnet64_models(
+            m.noise_dim, dim_g, dim_d, channels, labels, layer_norm, groups
+        )
+    return FieldGenerator(generator.net, generator.input_keys, channels, labels), critic
+
+
+def recorded_shape(state: dict) -> Tuple[int, int]:
+    """(channels, classes the generator is conditioned on, 0: none) that a FieldGenerator's
+    weights record; a ValueError for weights without them (not this example's)."""
+    if "units.lo" not in state or "units.classes" not in state:
+        raise ValueError("no units.lo / units.classes: not a generator of wgangp_custom.py")
+    lo, classes = (np.asarray(state[k]) for k in ("units.lo", "units.classes"))
+    return int(lo.shape[1]), int(classes.reshape(-1)[0])
