@@ -277,3 +277,5 @@ def test_memmapped_data_in_small_batches_gives_the_same_stats(tmp_path, real_fie
     for name, array in fm.reference_stats(in_memory, **SMALL).items():
         if name != "setting_batch_size":  # the batch size changes the memory needed, no more
             np.testing.assert_allclose(from_disk[name], array, rtol=1e-12, atol=1e-12)
+    scores = fm.field_metrics(on_disk, from_disk, batch_size=5)
+    assert scores == pytest.approx(fm.field_metrics(in_memory, from_disk), rel=1e-9)
