@@ -275,8 +275,10 @@ def test_rmsprop_step_is_tensorflows_rule_from_a_zero_mean_square():
 
     layer = paddle.nn.Linear(2, 1)
     w0 = layer.weight.numpy().astype("float64")
-    train = OmegaConf.create({"optimizer": "rmsprop", "learning_rate": 5e-5, "epochs": 1})
-    opt = solvers.optimizer(train, 1, "critic")(layer)
+    train = OmegaConf.create(
+        {"optimizer": "rmsprop", "learning_rate": 5e-5, "epochs": 1, "iters_per_epoch": 1}
+    )
+    opt = solvers.optimizer(train, "critic")(layer)
     x = np.array([[1.0, -2.0], [0.5, 3.0]], "float32")
     ms, w = np.zeros_like(w0), w0.copy()
     for _ in range(2):

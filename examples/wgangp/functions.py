@@ -33,11 +33,11 @@ def draw_noise(n: int, noise_dim: int, rng) -> np.ndarray:
     return rng.standard_normal((n, noise_dim)).astype("float32")
 
 
-def draw_inputs(cfg, n: int, rng: np.random.Generator, labels=None) -> dict:
-    """Generator inputs: noise, and (conditional) labels, uniform unless given."""
+def draw_inputs(cfg, n: int, rng: np.random.Generator, labels=None, classes: int = 10) -> dict:
+    """Generator inputs: noise, and (conditional) labels, uniform over `classes` unless given."""
     inputs = {"noise": draw_noise(n, cfg.MODEL.noise_dim, rng)}
     if cfg.MODEL.conditional:
-        inputs["labels"] = rng.integers(0, 10, n) if labels is None else labels
+        inputs["labels"] = rng.integers(0, classes, n) if labels is None else labels
     return inputs
 
 

@@ -80,10 +80,8 @@ def train(cfg: DictConfig):
 
     # set optimizer: Adam for each network at TRAIN.learning_rate (the critic at
     # TRAIN.critic_learning_rate if set); with TRAIN.lr_decay both decay to 0
-    critic_optimizer = optimizer(
-        cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic, "critic"
-    )(critic)
-    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch, "generator")(generator)
+    critic_optimizer = optimizer(cfg.TRAIN, "critic")(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
     # each epoch; at the end of TRAIN.final_eval_samples

@@ -21,10 +21,20 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import AlternatingTrainer, array_loader, cpu, evaluation, inference, networks
-from gankit import optimizer, plots, quiet, startup
+from gankit import (
+    AlternatingTrainer,
+    array_loader,
+    cpu,
+    evaluation,
+    inference,
+    networks,
+    optimizer,
+    plots,
+    quiet,
+    startup,
+)
 from gankit.errors import UsageError
-from gankit.field_metrics import cached_stats_of
+from gankit.field_metrics import cached_stats_of, field_metrics
 from gankit.files import read_weights
 from gankit.metrics import generate
 from gankit.own_data import Samples, check_enough, read
@@ -102,10 +112,8 @@ def train(cfg: DictConfig):
 
     # set optimizer: Adam for each network at TRAIN.learning_rate (the critic at
     # TRAIN.critic_learning_rate if set); with TRAIN.lr_decay both decay to 0
-    critic_optimizer = optimizer(
-        cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic, "critic"
-    )(critic)
-    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch, "generator")(generator)
+    critic_optimizer = optimizer(cfg.TRAIN, "critic")(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: the field metrics (SWD, value W1, spectrum error, beside their floors)
     # of TRAIN.metric_samples samples each epoch, of TRAIN.final_eval_samples at the end
@@ -159,7 +167,10 @@ def train(cfg: DictConfig):
         generator_solver,
         critic_loss.meter,
         check=evaluation.epoch_check(
-            generator_solver, generator, lambda: epoch_metric.results, FIELD_CHECK,
+            generator_solver,
+            generator,
+            lambda: epoch_metric.results,
+            FIELD_CHECK,
             cfg.EVAL.sample_norm,
         ),
         plot=plot,
@@ -233,8 +244,7 @@ def inference_mode(cfg: DictConfig):
     predictor = inference.GeneratorPredictor(cfg)
     inputs = draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
     samples = predictor.predict(inputs, cfg.INFER.batch_size)  # in the data's units
-    stats = reference_stats(cfg, data)
-    evaluation.field_files(cfg, samples, data.scaling, stats)
+    evaluation.field_files(cfg, samples, field_metrics(samples, reference_stats(cfg, data)))
 
 
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_custom.yaml")

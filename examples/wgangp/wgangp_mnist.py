@@ -85,10 +85,8 @@ def train(cfg: DictConfig):
     # set optimizer: TRAIN.optimizer for each network, Adam (wgan-gp, dcgan) or RMSProp
     # (wgan), at TRAIN.learning_rate (the critic at TRAIN.critic_learning_rate if set);
     # with TRAIN.lr_decay both decay to 0
-    critic_optimizer = optimizer(
-        cfg.TRAIN, cfg.TRAIN.iters_per_epoch * cfg.TRAIN.n_critic, "critic"
-    )(critic)
-    generator_optimizer = optimizer(cfg.TRAIN, cfg.TRAIN.iters_per_epoch, "generator")(generator)
+    critic_optimizer = optimizer(cfg.TRAIN, "critic")(critic)
+    generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: each epoch the classifier's IS and Frechet distance of
     # TRAIN.metric_samples digits; at the end all metrics of EVAL.num_samples. Every process

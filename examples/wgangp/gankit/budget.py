@@ -146,7 +146,7 @@ class TimeBudget:
             (trainer.generator_solver, trainer.model.generator, 1, "generator"),
         ):
             rate = learning_rate(cfg, cfg.iters_per_epoch * steps, network)
-            trial = optimizer(cfg, cfg.iters_per_epoch * steps, network, rate)(layer)
+            trial = optimizer(cfg, network, rate)(layer)
             if dist.get_world_size() > 1:
                 trial = fleet.distributed_optimizer(trial)
             scheduler = rate if isinstance(rate, paddle.optimizer.lr.LRScheduler) else None

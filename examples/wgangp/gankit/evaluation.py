@@ -15,7 +15,7 @@ from ppsci.utils import logger
 
 from . import parallel, plots
 from .files import save_json, save_npz
-from .metrics import generate, to_uint8
+from .metrics import generate, numbers, to_uint8
 from .networks import batch_statistics, sampling
 from .solvers import quiet
 
@@ -171,3 +171,28 @@ def image_files(cfg, metrics: dict, images: np.ndarray, labels=None) -> dict:
         save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
     logger.info(f"[{cfg.mode}] {metrics}")
     return metrics
+
+
+def field_results(cfg, solver, generator, metric, **extra) -> dict:
+    """The own-data example's evaluation: `solver`'s validator (a FieldMetrics `metric`,
+    the generator sampling as EVAL.sample_norm says), then its files."""
+    with sampling(generator, cfg.EVAL.sample_norm):
+        solver.eval()
+    return field_files(cfg, metric.samples, metric.results, **extra)
+
+
+def field_files(cfg, samples: np.ndarray, metrics: dict, **extra) -> dict:
+    """samples.npz (in the data's units), metrics.json and the grid of the first 64 samples
+    (the first channel unless RGB, each sample's range as the data's range maps it)."""
+    results = {"num_samples": len(samples), **metrics, **extra}
+    lo = samples.min(axis=(0, 2, 3), keepdims=True)
+    span = np.maximum(samples.max(axis=(0, 2, 3), keepdims=True) - lo, 1e-30)
+    shown = 2 * (samples[:64] - lo) / span - 1  # the grid: the samples' own range per channel
+    _write(
+        cfg.output_dir,
+        results,
+        lambda path: plots.save_image_grid(plots.to_unit_range(shown), path, nrow=8),
+        samples=samples.astype(np.float32),
+    )
+    logger.info(f"[{cfg.mode}] {numbers(results)}")
+    return results

@@ -109,6 +109,13 @@ def plot_losses(history: list, path: str) -> None:
     plt.close(fig)
 
 
+def to_unit_range(samples: np.ndarray) -> np.ndarray:
+    """Generated samples in [-1, 1], N x C x H x W, as a grid shows them: [0, 1]; RGB as it
+    is, any other number of channels by the first."""
+    samples = samples if samples.shape[1] in (1, 3) else samples[:, :1]
+    return (np.clip(samples, -1, 1) + 1) / 2
+
+
 def save_image_grid(images: np.ndarray, path: str, nrow: int, row_labels=None) -> None:
     """Save images [N, C, H, W] in [0, 1] as one PNG grid of nrow columns; row_labels
     (one per row) are written to the left of the rows."""

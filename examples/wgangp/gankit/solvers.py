@@ -47,11 +47,18 @@ def learning_rate(train_cfg, steps_per_epoch: int, network: str):
     )()
 
 
-def optimizer(train_cfg, steps_per_epoch: int, network: str, rate=None):
+def steps_per_epoch(train_cfg, network: str) -> int:
+    """`network`'s optimizer steps in an epoch: TRAIN.n_critic per generator iteration for
+    the critic, one for the generator."""
+    return train_cfg.iters_per_epoch * (train_cfg.get("n_critic", 1) if network == "critic" else 1)
+
+
+def optimizer(train_cfg, network: str, rate=None):
     """ppsci's optimizer TRAIN.optimizer names for `network` ("critic" or "generator"), at
-    learning_rate(...) (or `rate`): Adam with TRAIN.beta1 and beta2, or RMSProp with
-    TensorFlow's decay 0.9 and epsilon 1e-10 (weight clipping)."""
-    rate = learning_rate(train_cfg, steps_per_epoch, network) if rate is None else rate
+    learning_rate(...) over its steps_per_epoch (or `rate`): Adam with TRAIN.beta1 and
+    beta2, or RMSProp with TensorFlow's decay 0.9 and epsilon 1e-10 (weight clipping)."""
+    if rate is None:
+        rate = learning_rate(train_cfg, steps_per_epoch(train_cfg, network), network)
     if train_cfg.get("optimizer", "adam") == "rmsprop":
         return ppsci.optimizer.RMSProp(rate, rho=0.9, epsilon=1e-10)
     return ppsci.optimizer.Adam(rate, train_cfg.beta1, train_cfg.beta2)
