@@ -115,8 +115,12 @@ def test_export_reads_the_network_from_the_weights(tmp_path):
     path = own_files.npz(str(tmp_path / "two.npz"))
     out = custom(f"DATA.data_path={path} DATA.key=u DATA.resolution=64 {SMALL}", tmp_path)
     run = printed_run_dir(out)
-    custom(f"mode=export INFER.pretrained_model_path={run}/model_generator.pdparams {SMALL}", tmp_path)
-    out = custom(f"mode=infer DATA.data_path={path} DATA.key=u DATA.resolution=64 {SMALL}", tmp_path)
+    custom(
+        f"mode=export INFER.pretrained_model_path={run}/model_generator.pdparams {SMALL}", tmp_path
+    )
+    out = custom(
+        f"mode=infer DATA.data_path={path} DATA.key=u DATA.resolution=64 {SMALL}", tmp_path
+    )
     samples = samples_of(printed_run_dir(out))
     u = np.load(path)["u"]
     assert samples.shape == (32, 2, 64, 64)
@@ -148,5 +152,7 @@ def test_bad_data_stops_in_one_line_before_training(tmp_path):
     line = one_error_line(run_script("wgangp_custom.py", cwd=tmp_path))
     assert "DATA.data_path is not set" in line
     assert not os.path.exists(tmp_path / "outputs_wgangp_custom") or not any(
-        f.endswith(".pdparams") for _, _, fs in os.walk(tmp_path / "outputs_wgangp_custom") for f in fs
+        f.endswith(".pdparams")
+        for _, _, fs in os.walk(tmp_path / "outputs_wgangp_custom")
+        for f in fs
     )

@@ -3,6 +3,7 @@
 import gzip
 import os
 import pickle
+import socket
 
 import numpy as np
 from mnist_files import synthetic_digits, write_idx, write_idx_dir, write_pkl
@@ -44,10 +45,16 @@ def test_unset_path_uses_paddles_cache(tmp_path, monkeypatch):
     assert datasets.load_mnist(None)["train"][0].shape == (300, 28, 28)
 
 
-def test_unset_path_without_cache_says_where_to_download(tmp_path, monkeypatch, capsys):
+def test_unset_path_without_cache_offline_says_where_to_download(tmp_path, monkeypatch, capsys):
+    """The files it lacks are downloaded (test_data_downloads.py); offline, one line."""
     monkeypatch.setattr(datasets, "PADDLE_MNIST_CACHE", str(tmp_path / "none"))
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    monkeypatch.setattr(datasets, "_settings", {"url": url})
     err = usage_error(capsys, datasets.load_mnist, None)
     assert "DATA.data_path is not set" in err and "mnist.pkl.gz" in err and "idx" in err
+    assert url in err and "could not be reached" in err
 
 
 def test_missing_path(tmp_path, capsys):

@@ -75,11 +75,12 @@ class CheckedDownloader:
             kind = kind_of(f.read(512))
         if kind:
             sent = f"Content-Type {self.content_type}" if self.content_type else "no Content-Type"
+            why = f"the server answered with {kind} ({sent}), not {self.what}"
             raise DownloadError(
-                f"could not download {url}: the server answered with {kind} ({sent}), not "
-                f"{self.what} (a login or error page, or a link to a page about the file); "
-                "check that the URL names the file itself, or fetch the file in a browser "
-                "and pass its path."
+                f"could not download {url}: {why} (a login or error page, or a link to a page "
+                "about the file); check that the URL names the file itself, or fetch the file "
+                "in a browser and pass its path.",
+                why,
             )
         return result
 

@@ -36,6 +36,7 @@ FREE = (
     "TRAIN.replan",
     "DATA.data_path",
     "DATA.md5",
+    "DATA.url",  # where the data came from: the data's fingerprint says what it is
 )
 # settings added after the first checkpoints, each with the value that computes what the
 # versions before it did: a checkpoint written without one resumes as if it had that value

@@ -11,7 +11,9 @@ from os import path as osp
 from typing import Dict, Optional
 
 import numpy as np
+from ppsci.utils import logger
 
+from . import download
 from .errors import UsageError
 from .files import NumpyOnlyUnpickler, file_digest
 
@@ -103,6 +105,29 @@ def toy_training_points(data_cfg) -> int:
     return n
 
 
+# Where an unset DATA.data_path downloads from: the run's DATA.url and DATA.md5 (startup
+# calls use_settings), else the official URL and hashes
+_settings = {}
+
+
+def use_settings(data_cfg) -> None:
+    """Take DATA.url and DATA.md5 of this run for the downloads of an unset DATA.data_path."""
+    _settings.clear()
+    _settings.update({k: data_cfg[k] for k in ("url", "md5") if k in data_cfg})
+
+
+def _fetch(url: str, md5: Optional[str], into: str, help_text: str) -> None:
+    """Download `url` to `into` (paddle's cache), its MD5 checked before it is kept; offline
+    or refused, one line with the reason and `help_text`."""
+    try:
+        download.download(url, f"md5:{md5}" if md5 else None, osp.basename(into), into=into)
+    except download.DownloadError as e:
+        raise UsageError(
+            f"DATA.data_path is not set and the download of {url} failed ({e.reason}); "
+            f"{help_text}, or check DATA.url and DATA.md5."
+        ) from None
+
+
 # ---------------------------------------------------------------------------
 # MNIST: the seed's mnist.pkl.gz, or the four official idx files
 # ---------------------------------------------------------------------------
@@ -111,6 +136,12 @@ MNIST_IDX_URL = "https://dataset.bj.bcebos.com/mnist/"  # paddle.vision's mirror
 MNIST_IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MNIST_MD5 = {  # of the official .gz files (paddle.vision.datasets.MNIST's and torchvision's)
+    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
 }
 PADDLE_MNIST_CACHE = osp.expanduser("~/.cache/paddle/dataset/mnist")
 _MNIST_HELP = (
@@ -158,18 +189,41 @@ def _find_idx(directory: str, name: str) -> str:
     raise UsageError(f"DATA.data_path={directory} has no {name}.gz; {_MNIST_HELP}.")
 
 
+def _cached_mnist() -> str:
+    """paddle.vision's MNIST cache, the idx files it lacks downloaded first (DATA.url, each
+    checked against its DATA.md5)."""
+    cache = PADDLE_MNIST_CACHE
+    names = [name for pair in MNIST_IDX_FILES.values() for name in pair]
+    missing = [n for n in names if not any(osp.isfile(osp.join(cache, n + e)) for e in (".gz", ""))]
+    if missing:
+        url = str(_settings.get("url") or MNIST_IDX_URL)
+        md5 = _settings.get("md5", MNIST_MD5) or {}
+        if isinstance(md5, str):
+            raise UsageError(
+                f"DATA.md5={md5}: MNIST has four files; give each its own, "
+                "DATA.md5.train-images-idx3-ubyte=... (or DATA.md5=null: no check)."
+            )
+        logger.info(f"DATA.data_path is not set: downloading MNIST's idx files into {cache}")
+        for name in missing:
+            _fetch(
+                f"{url.rstrip('/')}/{name}.gz",
+                md5.get(name),
+                osp.join(cache, name + ".gz"),
+                _MNIST_HELP,
+            )
+        logger.info(f"MNIST's idx files are in {cache}; later runs read them from there")
+    return cache
+
+
 def load_mnist(data_path: Optional[str]) -> Dict[str, tuple]:
     """{"train", "dev", "test": (images, labels)}: float32 [N, 28, 28] in [0, 1].
 
     data_path: mnist.pkl.gz (its 50 000 training digits; "dev" is its validation split,
     the paper's held-out digits), or a directory with the official idx files ("dev" is
-    the test split, as they have no other); unset, paddle.vision's MNIST cache if present.
+    the test split, as they have no other); unset, paddle.vision's MNIST cache, where the
+    files it lacks are downloaded first.
     """
-    if not data_path:
-        if not osp.isdir(PADDLE_MNIST_CACHE):
-            raise UsageError(f"DATA.data_path is not set: {_MNIST_HELP}.")
-        data_path = PADDLE_MNIST_CACHE
-    data_path = osp.expanduser(str(data_path))
+    data_path = osp.expanduser(str(data_path)) if data_path else _cached_mnist()
     if osp.isdir(data_path):
         splits = {}
         for split, (image_name, label_name) in MNIST_IDX_FILES.items():
@@ -231,12 +285,16 @@ def load_cifar10(data_path: Optional[str], md5: Optional[str]) -> Dict[str, tupl
 
     data_path: the official cifar-10-python.tar.gz (its MD5 checked against `md5`, the
     config's DATA.md5, unless that is empty), or its extracted cifar-10-batches-py
-    directory; unset, paddle.vision's cached tarball if present. Every data_batch_* is used.
+    directory; unset, paddle.vision's cached tarball, downloaded there first if missing
+    (DATA.url). Every data_batch_* is used.
     """
     if not data_path:
-        if not osp.isfile(PADDLE_CIFAR10_CACHE):
-            raise UsageError(f"DATA.data_path is not set: {_CIFAR10_HELP}.")
         data_path = PADDLE_CIFAR10_CACHE
+        if not osp.isfile(data_path):
+            url = str(_settings.get("url") or CIFAR10_URL)
+            logger.info(f"DATA.data_path is not set: downloading {url} into {data_path}")
+            _fetch(url, md5, data_path, _CIFAR10_HELP)
+            logger.info(f"CIFAR-10 is in {data_path}; later runs read it from there")
     data_path = osp.expanduser(str(data_path))
     if osp.isdir(data_path):
         names = sorted(

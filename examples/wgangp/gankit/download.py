@@ -19,7 +19,12 @@ _unreachable = {}  # host -> why, for the rest of this run
 
 
 class DownloadError(ValueError):
-    """A download that failed; the message is one line naming the URL and what to do."""
+    """A download that failed; the message is one line naming the URL and what to do, `reason`
+    the few words of what went wrong (for a caller that gives its own advice)."""
+
+    def __init__(self, message: str, reason: Optional[str] = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def configure(timeout: float) -> None:
@@ -31,9 +36,12 @@ def is_url(source) -> bool:
     return urllib.parse.urlparse(str(source)).scheme in ("http", "https")
 
 
-def download(url: str, known_hash: Optional[str] = None, what: str = "the file") -> str:
+def download(
+    url: str, known_hash: Optional[str] = None, what: str = "the file", into: Optional[str] = None
+) -> str:
     """Local path of `url` in the cache, downloaded on first use; known_hash ("sha256:...",
-    "md5:...") is checked before the file is kept. DownloadError says what went wrong."""
+    "md5:...") is checked before the file is kept. `into`: the file to download to instead
+    (a data set's place in paddle's cache). DownloadError says what went wrong."""
     import pooch
     import requests
 
@@ -41,15 +49,18 @@ def download(url: str, known_hash: Optional[str] = None, what: str = "the file")
 
     host = urllib.parse.urlparse(url).netloc
     if host in _unreachable:
+        why = f"{host} {_unreachable[host]} earlier in this run"
         raise DownloadError(
-            f"could not download {url}: {host} {_unreachable[host]} earlier in "
-            f"this run; fetch {what} on a connected machine and pass its path."
+            f"could not download {url}: {why}; fetch {what} on a connected machine and "
+            "pass its path.",
+            why,
         )
+    folder, name = (osp.dirname(into), osp.basename(into)) if into else (CACHE, None)
     timeout = _settings["timeout"]
     downloader = answers.downloader(what, timeout=(timeout, timeout), progressbar=False)
     pooch.get_logger().setLevel("WARNING")  # its hints are for its own API
     try:
-        path = pooch.retrieve(url, known_hash, path=CACHE, downloader=downloader)
+        path = pooch.retrieve(url, known_hash, fname=name, path=folder, downloader=downloader)
         logger.info(f"{url}: {path}")
         return path
     except DownloadError:  # answers.py: a page, not the file
@@ -63,33 +74,36 @@ def download(url: str, known_hash: Optional[str] = None, what: str = "the file")
         )
     except requests.exceptions.HTTPError as e:
         status = e.response.status_code if e.response is not None else "an error"
-        raise DownloadError(
-            f"could not download {url}: the server answered HTTP {status}; check the URL."
-        ) from None
+        why = f"the server answered HTTP {status}"
+        raise DownloadError(f"could not download {url}: {why}; check the URL.", why) from None
     except requests.exceptions.ConnectionError as e:
         why = f"could not be reached ({_reason(e)})"
     except requests.exceptions.RequestException as e:  # a broken transfer, a bad answer
-        raise DownloadError(
-            f"could not download {url}: the transfer failed ({_reason(e)}); try again."
-        ) from None
+        why = f"the transfer failed ({_reason(e)})"
+        raise DownloadError(f"could not download {url}: {why}; try again.", why) from None
     except OSError as e:  # the download folder: full, read-only
+        why = f"{folder}: {e.strerror}"
         raise DownloadError(
-            f"could not download {url} into {CACHE} ({e.strerror}); free some "
-            "space there or make it writable."
+            f"could not download {url} into {folder} ({e.strerror}); free some "
+            "space there or make it writable.",
+            why,
         ) from None
     except ValueError:  # pooch: the file's hash is not the known one (not kept)
         algorithm, expected = (
             known_hash.split(":", 1) if ":" in known_hash else ("sha256", known_hash)
         )
+        why = (
+            f"its {algorithm.upper().replace('SHA256', 'SHA-256')} is not the expected "
+            f"{expected}; it was not kept"
+        )
         raise DownloadError(
-            f"refused the download of {url}: its {algorithm.upper().replace('SHA256', 'SHA-256')} "
-            f"is not the expected {expected}; it was not kept in the download "
-            "cache."
+            f"refused the download of {url}: {why} in the download cache.", why
         ) from None
     _unreachable[host] = why
     raise DownloadError(
         f"could not download {url}: {host} {why}; offline, fetch {what} on a "
-        "connected machine and pass its path."
+        "connected machine and pass its path.",
+        f"{host} {why}",
     )
 
 

@@ -5,9 +5,18 @@ into one line naming the setting, its value and what is allowed. The sections ar
 by the three examples; a setting an example does not have is simply absent.
 """
 
-from typing import Literal, Optional
+from typing import Dict, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    Tag,
+    ValidationError,
+)
 from typing_extensions import Annotated
 
 from .errors import UsageError
@@ -21,6 +30,14 @@ Seconds = Annotated[float, Field(gt=0)]
 Path = Optional[str]
 Sha256 = Optional[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]]
 Md5 = Optional[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")]]
+Url = Optional[Annotated[str, Field(pattern=r"^https?://")]]
+# one MD5 (CIFAR-10's tarball) or one per file (MNIST's four): checked as the value's kind,
+# so a bad one is told as such; the tags are no part of a setting's name (describe)
+_ONE, _EACH = "<one>", "<each>"
+Md5s = Annotated[
+    Union[Annotated[Md5, Tag(_ONE)], Annotated[Dict[str, Md5], Tag(_EACH)]],
+    Discriminator(lambda value: _EACH if isinstance(value, dict) else _ONE),
+]
 
 
 class Section(BaseModel):
@@ -33,7 +50,8 @@ class Data(Section):
     mode: Optional[Literal["8gaussians", "25gaussians", "swissroll"]] = None
     fixed_points: Optional[CountOrZero] = None
     data_path: Path = None
-    md5: Md5 = None
+    url: Url = None  # where an unset data_path downloads from
+    md5: Md5s = None  # CIFAR-10's tarball's, or MNIST's file by file
     key: Optional[str] = None
     resolution: Optional[Literal[32, 64]] = None
     resize: Optional[StrictBool] = None
@@ -151,7 +169,7 @@ def check(cfg) -> None:
 
 def describe(error: dict) -> str:
     """One line for one pydantic error: the setting, its value and what is allowed."""
-    key = ".".join(str(part) for part in error["loc"])
+    key = ".".join(str(part) for part in error["loc"] if part not in (_ONE, _EACH))
     value, kind, ctx = error.get("input"), error["type"], error.get("ctx", {})
     if kind == "missing":
         return f"{key} is missing; give {key}=..."
@@ -176,9 +194,12 @@ def describe(error: dict) -> str:
     if kind == "greater_than_equal" and _counts(error["loc"]):
         allowed = "a positive integer" if ctx.get("ge") == 1 else f"an integer >= {ctx.get('ge')}"
     if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern", "")
         allowed = (
-            "64 hexadecimal digits (sha256sum's output)"
-            if "64" in ctx.get("pattern", "")
+            "an http:// or https:// URL"
+            if "http" in pattern
+            else "64 hexadecimal digits (sha256sum's output)"
+            if "64" in pattern
             else "32 hexadecimal digits (md5sum's output)"
         )
     if key.startswith("TRAIN.beta") and kind in ("greater_than_equal", "less_than"):

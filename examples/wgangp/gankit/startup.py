@@ -18,7 +18,7 @@ from omegaconf import open_dict, read_write
 from ppsci.utils import callbacks as ppsci_callbacks
 from ppsci.utils import logger
 
-from . import download, parallel, schema, signals
+from . import datasets, download, parallel, schema, signals
 from .errors import UsageError
 from .files import shell_word
 from .last_resort import guard
@@ -295,4 +295,5 @@ class InitCallback(ppsci_callbacks.InitCallback):
         if not parallel.is_main_process():
             parallel.log_to_own_file(config)
         download.configure(config.download_timeout)
+        datasets.use_settings(config.DATA)  # where an unset DATA.data_path downloads from
         signals.install()  # again: ppsci's and Paddle's set-up may have put their own back
