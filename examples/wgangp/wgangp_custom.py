@@ -36,6 +36,7 @@ from gankit import (
 from gankit.errors import UsageError
 from gankit.field_metrics import cached_stats_of, field_metrics
 from gankit.files import read_weights
+from gankit.inception import own_images
 from gankit.metrics import generate
 from gankit.own_data import Samples, check_enough, read
 from gankit.published import weights as published_weights
@@ -68,12 +69,19 @@ def build_models(cfg: DictConfig, channels: int, classes: int):
 
 def reference_stats(cfg: DictConfig, data) -> dict:
     """The metrics' statistics of the real data, computed once and cached by its content."""
-    how = f"resolution {cfg.DATA.resolution}"
-    stats, path = cached_stats_of(
-        Samples(data, data_units=True), data.array, how, osp.expanduser(cfg.EVAL.stats_dir)
-    )
+    how, cache = f"resolution {cfg.DATA.resolution}", osp.expanduser(cfg.EVAL.stats_dir)
+    real = Samples(data, data_units=True)
+    stats, path = cached_stats_of(real, data.array, how, cache, patch_images=cfg.EVAL.swd_images)
     logger.info(f"Reference statistics of the data: {path}")
     return stats
+
+
+def inception_distances(cfg: DictConfig, data, stats: dict):
+    """FID and KID against the data's images when they are RGB (None otherwise)."""
+    real = Samples(data, data_units=True)
+    return own_images.maybe(
+        cfg, real, str(stats["content_key"]), osp.expanduser(cfg.EVAL.stats_dir)
+    )
 
 
 def draw_inputs(cfg: DictConfig, n: int, seed: int, classes: int, grid: bool = False) -> dict:
@@ -120,7 +128,9 @@ def train(cfg: DictConfig):
     stats = reference_stats(cfg, data)
     epoch_metric = functions.FieldMetrics(stats, generator.units)
     epoch_inputs = draw_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3, classes)
-    final_metric = functions.FieldMetrics(stats, generator.units)
+    final_metrics = {"fields": functions.FieldMetrics(stats, generator.units)}
+    images = inception_distances(cfg, data, stats)  # RGB data: also FID and KID at the end
+    final_metrics.update({"images": images} if images else {})
     final_inputs = draw_inputs(cfg, cfg.TRAIN.final_eval_samples, cfg.seed + 4, classes)
 
     # initialize solver: one per network, both running the generator ((noise[, labels]) ->
@@ -147,7 +157,7 @@ def train(cfg: DictConfig):
             output_dir=cfg.output_dir,
             log_freq=cfg.log_freq,
             device=cfg.device,
-            validator=functions.validator(final_inputs, {"fields": final_metric}, 100),
+            validator=functions.validator(final_inputs, final_metrics, cfg.EVAL.batch_size),
             eval_with_no_grad=True,
         )
 
@@ -179,7 +189,8 @@ def train(cfg: DictConfig):
     trainer.train()
 
     # evaluate the trained generator
-    evaluation.field_results(cfg, eval_solver, generator, final_metric, architecture="paper")
+    fields = final_metrics["fields"]
+    evaluation.field_results(cfg, eval_solver, generator, fields, images, architecture="paper")
 
 
 def evaluate(cfg: DictConfig):
@@ -191,10 +202,15 @@ def evaluate(cfg: DictConfig):
         cfg, "custom", "generator", generator, "EVAL.pretrained_gen_model_path"
     )
 
-    # set validator: the field metrics of EVAL.num_samples samples
-    metric = functions.FieldMetrics(reference_stats(cfg, data), generator.units)
+    # set validator: the field metrics (RGB data: also FID and KID) of EVAL.num_samples samples
+    stats = reference_stats(cfg, data)
+    metric, images = (
+        functions.FieldMetrics(stats, generator.units),
+        inception_distances(cfg, data, stats),
+    )
     inputs = draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
-    validator = functions.validator(inputs, {"fields": metric}, cfg.EVAL.batch_size)
+    metrics = {"fields": metric, **({"images": images} if images else {})}
+    validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size)
 
     # initialize solver
     solver = ppsci.solver.Solver(
@@ -207,7 +223,7 @@ def evaluate(cfg: DictConfig):
     )
 
     # evaluate, and visualize the grid of the first 64 samples
-    evaluation.field_results(cfg, solver, generator, metric, architecture=architecture)
+    evaluation.field_results(cfg, solver, generator, metric, images, architecture=architecture)
 
 
 def export(cfg: DictConfig):

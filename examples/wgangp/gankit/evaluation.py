@@ -173,11 +173,14 @@ def image_files(cfg, metrics: dict, images: np.ndarray, labels=None) -> dict:
     return metrics
 
 
-def field_results(cfg, solver, generator, metric, **extra) -> dict:
-    """The own-data example's evaluation: `solver`'s validator (a FieldMetrics `metric`,
-    the generator sampling as EVAL.sample_norm says), then its files."""
+def field_results(cfg, solver, generator, metric, images=None, **extra) -> dict:
+    """The own-data example's evaluation: `solver`'s validator (a FieldMetrics `metric`;
+    for RGB data `images`, FID and KID), the generator sampling as EVAL.sample_norm says;
+    then its files."""
     with sampling(generator, cfg.EVAL.sample_norm):
         solver.eval()
+    if images is not None:
+        extra["inception"] = images.results
     return field_files(cfg, metric.samples, metric.results, **extra)
 
 

@@ -126,6 +126,7 @@ class Eval(Section):
     paddlescience_score: Optional[StrictBool] = None
     paddle_inception_weights: Path = None
     stats_dir: Path = None
+    swd_images: Optional[Count] = None
 
 
 class Infer(Section):
