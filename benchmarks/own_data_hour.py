@@ -43,10 +43,10 @@ RECIPES = {
         "TRAIN.metric_samples=500 TRAIN.final_eval_samples=10000 log_freq=50"
     ),
     "grf": (
-        "DATA.resolution=64 MODEL.dim_g=16 MODEL.dim_d=16 TRAIN.batch_size=32 "
+        "DATA.resolution=64 MODEL.dim_g=8 MODEL.dim_d=8 TRAIN.batch_size=32 "
         "TRAIN.generator_batch_size=64 TRAIN.n_critic=2 TRAIN.learning_rate=1e-3 "
-        "TRAIN.beta2=0.99 TRAIN.iters_per_epoch=100 TRAIN.metric_samples=500 "
-        "TRAIN.final_eval_samples=2000 log_freq=50"
+        "TRAIN.beta2=0.99 TRAIN.iters_per_epoch=100 TRAIN.metric_samples=250 "
+        "TRAIN.final_eval_samples=1000 log_freq=50"
     ),
 }
 

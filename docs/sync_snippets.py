@@ -38,6 +38,7 @@ SUBPAGES = (
     "baselines",
     "speed",
     "mnist_recipes",
+    "own_data",
     "published",
     "reference",
 )  # under the example in the navigation
