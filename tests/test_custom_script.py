@@ -156,3 +156,33 @@ def test_bad_data_stops_in_one_line_before_training(tmp_path):
         for _, _, fs in os.walk(tmp_path / "outputs_wgangp_custom")
         for f in fs
     )
+
+
+def test_two_processes_train_one_model_and_a_stopped_run_resumes(tmp_path):
+    from test_data_parallel import (
+        assert_rank_0_alone_wrote_files,
+        assert_trained_replicas_identical,
+        run,
+    )
+
+    path = own_files.npy(str(tmp_path / "fields.npy"), n=32)
+    settings = [f"DATA.data_path={path}", *SMALL.split(), f"EVAL.stats_dir={tmp_path}/stats"]
+    two = tmp_path / "two"
+    result = run("wgangp_custom.py", two, *settings)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_trained_replicas_identical(two)
+    assert_rank_0_alone_wrote_files(two)
+    # the run continues from its checkpoint for a second epoch, in one process
+    checkpoint = two / "run" / "checkpoints" / "latest"
+    more = tmp_path / "more"
+    result = run(
+        "wgangp_custom.py",
+        more,
+        *settings,
+        "TRAIN.epochs=2",
+        f"TRAIN.checkpoint_path={checkpoint}",
+        processes=1,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    history = json.loads((more / "run" / "losses.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2] and "swd" in history[1]

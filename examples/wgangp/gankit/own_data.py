@@ -129,6 +129,11 @@ class Samples:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def __deepcopy__(self, memo) -> "Samples":
+        # ppsci's build_dataset deep-copies its config: a view of a file is shared, never
+        # copied (a memmap's copy would read the whole file into memory; h5py's cannot)
+        return self
+
     def __getitem__(self, key):
         indices, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         x = self.data[indices][0]

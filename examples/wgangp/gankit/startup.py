@@ -104,6 +104,7 @@ def check_config(cfg) -> None:
         and on_cpu
         and _setting(cfg, "EVAL.inception")
         and _setting(cfg, "TRAIN.eval_during_train")
+        and _setting(cfg, "DATA.resolution") is None  # own data: Inception at the end only
     ):
         # gloo, CPU data parallelism's backend, drops a process that waits 30 s
         raise UsageError(
