@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from gankit import field_cache
 from gankit import field_metrics as fm
 
 SMALL = dict(patches_per_image=16, directions=64, repeats=2, quantile_levels=1024)
@@ -218,23 +219,23 @@ def test_content_key_follows_the_content_not_the_file(tmp_path):
     data = np.random.default_rng(16).standard_normal((10, 1, 16, 16)).astype(np.float32)
     first = tmp_path / "a.npy"
     np.save(first, data)
-    key = fm.content_key(np.load(first, mmap_mode="r"), chunk_bytes=3000)  # several chunks
-    assert key == fm.content_key(data)
+    key = field_cache.content_key(np.load(first, mmap_mode="r"), chunk_bytes=3000)  # several chunks
+    assert key == field_cache.content_key(data)
     renamed = tmp_path / "b.npy"
     os.rename(first, renamed)
-    assert fm.content_key(np.load(renamed, mmap_mode="r")) == key
+    assert field_cache.content_key(np.load(renamed, mmap_mode="r")) == key
     changed = data.copy()
     changed[7, 0, 3, 4] += 1e-3
-    assert fm.content_key(changed) != key
-    assert fm.content_key(data.astype(np.float64)) != key
+    assert field_cache.content_key(changed) != key
+    assert field_cache.content_key(data.astype(np.float64)) != key
 
 
 def test_cached_stats_round_trip(tmp_path, real_fields):
     fields = real_fields[:20]
-    stats = fm.cached_reference_stats(fields, str(tmp_path), seed=3, **SMALL)
+    stats = field_cache.cached_reference_stats(fields, str(tmp_path), seed=3, **SMALL)
     (path,) = tmp_path.iterdir()
-    assert fm.content_key(fields) in path.name
-    again = fm.cached_reference_stats(fields, str(tmp_path), seed=3, **SMALL)
+    assert field_cache.content_key(fields) in path.name
+    again = field_cache.cached_reference_stats(fields, str(tmp_path), seed=3, **SMALL)
     assert list(tmp_path.iterdir()) == [path]
     assert again.keys() == stats.keys()
     for name in stats:
@@ -242,7 +243,7 @@ def test_cached_stats_round_trip(tmp_path, real_fields):
         assert again[name].dtype == stats[name].dtype
     fake = real_fields[20:30]
     assert fm.field_metrics(fake, again) == fm.field_metrics(fake, stats)
-    fm.cached_reference_stats(fields, str(tmp_path), seed=4, **SMALL)  # another recipe
+    field_cache.cached_reference_stats(fields, str(tmp_path), seed=4, **SMALL)  # another recipe
     assert len(list(tmp_path.iterdir())) == 2
 
 

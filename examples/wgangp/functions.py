@@ -33,8 +33,10 @@ def draw_noise(n: int, noise_dim: int, rng) -> np.ndarray:
     return rng.standard_normal((n, noise_dim)).astype("float32")
 
 
-def draw_inputs(cfg, n: int, rng: np.random.Generator, labels=None, classes: int = 10) -> dict:
-    """Generator inputs: noise, and (conditional) labels, uniform over `classes` unless given."""
+def draw_inputs(cfg, n: int, rng, labels=None, classes: int = 10) -> dict:
+    """Generator inputs: noise, and (conditional) labels, uniform over `classes` unless given
+    (`rng`: a Generator or a seed)."""
+    rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
     inputs = {"noise": draw_noise(n, cfg.MODEL.noise_dim, rng)}
     if cfg.MODEL.conditional:
         inputs["labels"] = rng.integers(0, classes, n) if labels is None else labels

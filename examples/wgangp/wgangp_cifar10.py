@@ -14,7 +14,6 @@ import sys
 from os import path as osp
 
 import hydra
-import numpy as np
 import paddle.distributed as dist
 import ppsci
 from omegaconf import DictConfig
@@ -86,20 +85,16 @@ def train(cfg: DictConfig):
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
     # each epoch; at the end of TRAIN.final_eval_samples
     epoch_metric = ImageMetrics(cfg) if cfg.TRAIN.eval_during_train else None
-    epoch_inputs = functions.draw_inputs(
-        cfg, cfg.TRAIN.metric_samples, np.random.default_rng(cfg.seed + 3)
-    )
+    epoch_inputs = functions.draw_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3)
     final_metrics = {"images": ImageMetrics(cfg)}
-    final_inputs = functions.draw_inputs(
-        cfg, cfg.TRAIN.final_eval_samples, np.random.default_rng(cfg.seed + 4)
-    )
+    final_inputs = functions.draw_inputs(cfg, cfg.TRAIN.final_eval_samples, cfg.seed + 4)
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples test images
     # (the paper's dev_cost), against images generated for their labels
     dev_images, dev_labels = (x[: cfg.TRAIN.dev_samples] for x in data["test"])
     dev_inputs = functions.draw_inputs(
         cfg,
         len(dev_images),
-        np.random.default_rng(cfg.seed + 6),
+        cfg.seed + 6,
         dev_labels if conditional else None,
     )
     dev_metric = functions.HeldOutCriticCost(
@@ -204,7 +199,7 @@ def evaluate(cfg: DictConfig):
 
     # set validator: IS and FID (and the critic's scores) of EVAL.num_samples images
     metrics = {"images": ImageMetrics(cfg, paddlescience=True)}
-    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
+    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4)
     real = None
     if critic is not None:
         metrics["critic"] = functions.CriticScores(
@@ -261,7 +256,7 @@ def inference_mode(cfg: DictConfig):
     if not images.available:  # no samples for metrics that cannot be computed
         evaluation.image_files(cfg, images.unavailable(), grid_images, grid.get("labels"))
         return
-    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, np.random.default_rng(cfg.seed + 4))
+    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4)
     images({"fake": predictor.predict(inputs, cfg.INFER.batch_size)})
     evaluation.image_files(cfg, images.results, images.samples, inputs.get("labels"))
 

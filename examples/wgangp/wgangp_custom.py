@@ -34,7 +34,8 @@ from gankit import (
     startup,
 )
 from gankit.errors import UsageError
-from gankit.field_metrics import cached_stats_of, field_metrics
+from gankit.field_cache import cached_reference_stats
+from gankit.field_metrics import field_metrics
 from gankit.files import read_weights
 from gankit.inception import own_images
 from gankit.metrics import generate
@@ -69,10 +70,10 @@ def build_models(cfg: DictConfig, channels: int, classes: int):
 
 def reference_stats(cfg: DictConfig, data) -> dict:
     """The metrics' statistics of the real data, computed once and cached by its content."""
-    how, cache = f"resolution {cfg.DATA.resolution}", osp.expanduser(cfg.EVAL.stats_dir)
-    real = Samples(data, data_units=True)
-    stats, path = cached_stats_of(real, data.array, how, cache, patch_images=cfg.EVAL.swd_images)
-    logger.info(f"Reference statistics of the data: {path}")
+    real, cache = Samples(data, data_units=True), osp.expanduser(cfg.EVAL.stats_dir)
+    how, swd_images = f"resolution {cfg.DATA.resolution}", cfg.EVAL.swd_images
+    stats = cached_reference_stats(real, cache, raw=data.array, how=how, patch_images=swd_images)
+    logger.info(f"Reference statistics of the data: {stats['path']}")
     return stats
 
 
@@ -84,10 +85,10 @@ def inception_distances(cfg: DictConfig, data, stats: dict):
     )
 
 
-def draw_inputs(cfg: DictConfig, n: int, seed: int, classes: int, grid: bool = False) -> dict:
+def generator_inputs(cfg: DictConfig, n: int, seed: int, classes: int, grid: bool = False) -> dict:
     """Generator inputs; conditional: uniform labels, or for the 8x8 grid a class a row."""
     labels = (np.arange(n) // 8) % classes if grid and cfg.MODEL.conditional else None
-    return functions.draw_inputs(cfg, n, np.random.default_rng(seed), labels, classes)
+    return functions.draw_inputs(cfg, n, seed, labels, classes)
 
 
 def train(cfg: DictConfig):
@@ -127,11 +128,11 @@ def train(cfg: DictConfig):
     # of TRAIN.metric_samples samples each epoch, of TRAIN.final_eval_samples at the end
     stats = reference_stats(cfg, data)
     epoch_metric = functions.FieldMetrics(stats, generator.units)
-    epoch_inputs = draw_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3, classes)
+    epoch_inputs = generator_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3, classes)
     final_metrics = {"fields": functions.FieldMetrics(stats, generator.units)}
     images = inception_distances(cfg, data, stats)  # RGB data: also FID and KID at the end
     final_metrics.update({"images": images} if images else {})
-    final_inputs = draw_inputs(cfg, cfg.TRAIN.final_eval_samples, cfg.seed + 4, classes)
+    final_inputs = generator_inputs(cfg, cfg.TRAIN.final_eval_samples, cfg.seed + 4, classes)
 
     # initialize solver: one per network, both running the generator ((noise[, labels]) ->
     # "fake"), one step a call (the critic's n_critic calls), one to evaluate at the end
@@ -163,7 +164,7 @@ def train(cfg: DictConfig):
 
     # train model: per generator iteration, n_critic critic steps and one generator step;
     # after each epoch the field metrics and an 8x8 grid of samples (the first channel)
-    grid = draw_inputs(cfg, 64, cfg.seed + 2, classes, grid=True)
+    grid = generator_inputs(cfg, 64, cfg.seed + 2, classes, grid=True)
 
     def plot(epoch):
         fakes = generate(generator, grid, len(grid["noise"]), cfg.EVAL.sample_norm)
@@ -208,7 +209,7 @@ def evaluate(cfg: DictConfig):
         functions.FieldMetrics(stats, generator.units),
         inception_distances(cfg, data, stats),
     )
-    inputs = draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
+    inputs = generator_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
     metrics = {"fields": metric, **({"images": images} if images else {})}
     validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size)
 
@@ -258,7 +259,7 @@ def export(cfg: DictConfig):
 def inference_mode(cfg: DictConfig):
     data = read_data(cfg)
     predictor = inference.GeneratorPredictor(cfg)
-    inputs = draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
+    inputs = generator_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
     samples = predictor.predict(inputs, cfg.INFER.batch_size)  # in the data's units
     evaluation.field_files(cfg, samples, field_metrics(samples, reference_stats(cfg, data)))
 

@@ -6,7 +6,7 @@ gave and the kind of document, before the download is kept in the cache."""
 import json
 from typing import Callable, Optional
 
-from .download import DownloadError
+from .errors import DownloadError
 
 
 def kind_of(head: bytes) -> Optional[str]:

@@ -13,18 +13,11 @@ from typing import Optional
 
 from ppsci.utils import logger
 
+from .errors import DownloadError  # noqa: F401 (download.DownloadError, as callers name it)
+
 CACHE = osp.expanduser("~/.paddlesci/weights")  # ppsci's download folder
 _settings = {"timeout": 30.0}
 _unreachable = {}  # host -> why, for the rest of this run
-
-
-class DownloadError(ValueError):
-    """A download that failed; the message is one line naming the URL and what to do, `reason`
-    the few words of what went wrong (for a caller that gives its own advice)."""
-
-    def __init__(self, message: str, reason: Optional[str] = None):
-        super().__init__(message)
-        self.reason = reason or message
 
 
 def configure(timeout: float) -> None:

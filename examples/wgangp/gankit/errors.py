@@ -1,6 +1,7 @@
 """One-line errors for problems users can act on: a bad setting or file, never a traceback."""
 
 import sys
+from typing import Optional
 
 from . import launch_status
 
@@ -13,3 +14,13 @@ class UsageError(SystemExit):
         print(f"ERROR: {message}", file=sys.stderr, flush=True)
         super().__init__(code)
         launch_status.note_failure(code)
+
+
+class DownloadError(ValueError):
+    """A download that failed (download.py; answers.py: a page, not the file); the message is
+    one line naming the URL and what to do, `reason` the few words of what went wrong (for a
+    caller that gives its own advice)."""
+
+    def __init__(self, message: str, reason: Optional[str] = None):
+        super().__init__(message)
+        self.reason = reason or message

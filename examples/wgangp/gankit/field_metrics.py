@@ -23,13 +23,10 @@ of the real data, what sampling noise alone gives):
   it, a spectrum twice too high and one half too high score the same (ln 2 = 0.69), and the
   decades of a steep spectrum weigh alike. The mean (k = 0) is left to value_w1.
 
-The real side's part (reference_stats) is computed once and can be cached by the data's
-content (content_key, cached_reference_stats). numpy only: no Paddle, no network.
+The real side's part (reference_stats) is computed once and cached by the data's content
+(field_cache.py). numpy only: no Paddle, no network.
 """
 
-import hashlib
-import json
-import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -402,73 +399,3 @@ def field_metrics(
     )
     scores.update({f"{k}_floor": float(stats[f"floor_{k}"]) for k in list(scores)})
     return scores
-
-
-# ---- caching by content ----
-
-
-def content_key(x, chunk_bytes: int = 1 << 24) -> str:
-    """sha256 (hex) of an array's dtype, shape and values, read chunk_bytes at a time along
-    the first axis (a memmapped file is never loaded whole): the same data under another
-    file name has the same key; one changed value gives another."""
-    x = x if isinstance(x, np.ndarray) else np.asarray(x)
-    x = x.reshape(1) if x.ndim == 0 else x
-    digest = hashlib.sha256(f"{x.dtype.str} {tuple(x.shape)}".encode())
-    rows = max(1, chunk_bytes // max(1, x[:1].nbytes))
-    for start in range(0, len(x), rows):
-        digest.update(memoryview(np.ascontiguousarray(x[start : start + rows])).cast("B"))
-    return digest.hexdigest()
-
-
-def save_reference_stats(stats: Dict[str, np.ndarray], path: str) -> None:
-    """Write stats to the .npz `path` (no pickled objects), via a temporary file renamed into
-    place, so a reader never sees half a file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        np.savez(f, **stats)
-    os.replace(temporary, path)
-
-
-def load_reference_stats(path: str) -> Dict[str, np.ndarray]:
-    """The stats save_reference_stats wrote (arrays only: allow_pickle=False)."""
-    with np.load(path, allow_pickle=False) as saved:
-        return {name: saved[name] for name in saved.files}
-
-
-def reference_stats_path(cache_dir: str, key: str, seed: int = 0, **settings) -> str:
-    """The cache file for data with content_key `key`, this seed and these settings."""
-    recipe = {"format": FORMAT, "seed": seed, **_settings(settings)}
-    recipe.pop("batch_size")  # changes the memory needed, not the stats
-    recipe_key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
-    return os.path.join(cache_dir, f"field-stats-{key}-{recipe_key}.npz")
-
-
-def cached_reference_stats(real, cache_dir: str, seed: int = 0, **settings):
-    """reference_stats of `real`, read from cache_dir when computed before for the same
-    content, seed and settings, else computed and saved there; stats["content_key"] holds
-    the data's key."""
-    key = content_key(real)
-    path = reference_stats_path(cache_dir, key, seed, **settings)
-    if os.path.exists(path):
-        return load_reference_stats(path)
-    stats = reference_stats(real, seed, **settings)
-    stats["content_key"] = np.array(key)
-    save_reference_stats(stats, path)
-    return stats
-
-
-def cached_stats_of(real, raw, how: str, cache_dir: str, seed: int = 0, **settings):
-    """(reference_stats of `real`, an array-like read on demand, its cache file): read from
-    `cache_dir` when computed before for the same content, else computed and saved there.
-    The content is `raw`'s (the stored samples `real` is made from, read in chunks) and
-    `how` (what makes `real` of them, e.g. the resolution): another file name with the same
-    content finds the same statistics."""
-    key = hashlib.sha256(f"{content_key(raw)} {how}".encode()).hexdigest()
-    path = reference_stats_path(cache_dir, key, seed, **settings)
-    if os.path.exists(path):
-        return load_reference_stats(path), path
-    stats = reference_stats(real, seed, **settings)
-    stats["content_key"] = np.array(key)
-    save_reference_stats(stats, path)
-    return stats, path
