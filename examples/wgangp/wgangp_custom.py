@@ -68,6 +68,21 @@ def build_models(cfg: DictConfig, channels: int, classes: int):
     )
 
 
+def recorded_network(cfg: DictConfig, setting: str) -> tuple:
+    """(channels, classes) of the generator whose weights `setting` names; the settings of its
+    size (DATA.resolution, MODEL.noise_dim, MODEL.dim_g, MODEL.conditional) follow them."""
+    section, key = setting.split(".")
+    sha256 = cfg[section][key.replace("model_path", "sha256")]
+    _, state = read_weights(cfg[section][key], setting, sha256)
+    try:
+        net = networks.fields.recorded(state)
+    except ValueError as e:
+        raise UsageError(f"{setting}={cfg[section][key]}: {e}") from None
+    cfg.DATA.resolution, cfg.MODEL.noise_dim = net["resolution"], net["noise_dim"]
+    cfg.MODEL.dim_g, cfg.MODEL.conditional = net["dim_g"], net["classes"] > 0
+    return net["channels"], max(net["classes"], 1)
+
+
 def reference_stats(cfg: DictConfig, data) -> dict:
     """The metrics' statistics of the real data, computed once and cached by its content."""
     real, cache = Samples(data, data_units=True), osp.expanduser(cfg.EVAL.stats_dir)
@@ -195,6 +210,7 @@ def train(cfg: DictConfig):
 
 
 def evaluate(cfg: DictConfig):
+    recorded_network(cfg, "EVAL.pretrained_gen_model_path")  # its size, as the weights say
     data = read_data(cfg)
 
     # set model: the paper's ResNets, with the weights' own record of the data's range
@@ -230,16 +246,9 @@ def evaluate(cfg: DictConfig):
 def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
-    # set model: the network the weights record (channels, classes)
-    _, state = read_weights(
-        cfg.INFER.pretrained_model_path, "INFER.pretrained_model_path", cfg.INFER.pretrained_sha256
-    )
-    try:
-        channels, classes = networks.fields.recorded_shape(state)
-    except ValueError as e:
-        raise UsageError(f"INFER.pretrained_model_path={cfg.INFER.pretrained_model_path}: {e}")
-    cfg.MODEL.conditional = classes > 0
-    generator, _ = build_models(cfg, channels, max(classes, 1))
+    # set model: the network the weights record
+    channels, classes = recorded_network(cfg, "INFER.pretrained_model_path")
+    generator, _ = build_models(cfg, channels, classes)
     generator, _ = published_weights.load_setting(
         cfg, "custom", "generator", generator, "INFER.pretrained_model_path"
     )
@@ -251,7 +260,7 @@ def export(cfg: DictConfig):
 
     # export model: the batch norms with their running averages
     input_spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
-    if classes:
+    if cfg.MODEL.conditional:
         input_spec["labels"] = InputSpec([None], "int64", name="labels")
     solver.export([input_spec], cfg.INFER.export_path, with_onnx=with_onnx)
 

@@ -22,15 +22,15 @@ from .resnet64 import resnet64_models
 
 class DataUnits(nn.Layer):
     """[-1, 1] -> the data's units, per channel: lo + (y + 1) (hi - lo) / 2 (float64 buffers,
-    the Scaling's exact numbers); and the classes the generator is conditioned on (0: none),
-    so that export reads from the weights alone what network they are."""
+    the Scaling's exact numbers); and what network the generator is (`network`: resolution,
+    noise_dim, dim_g, classes it is conditioned on or 0), so that its weights alone say."""
 
-    def __init__(self, channels: int, classes: int = 0):
+    def __init__(self, channels: int, network: Tuple[int, int, int, int] = (32, 128, 128, 0)):
         super().__init__()
         shape = [1, channels, 1, 1]
         self.register_buffer("lo", paddle.zeros(shape, "float64"), persistable=True)
         self.register_buffer("hi", paddle.ones(shape, "float64"), persistable=True)
-        self.register_buffer("classes", paddle.to_tensor([classes], "int64"), persistable=True)
+        self.register_buffer("network", paddle.to_tensor(list(network), "int64"), persistable=True)
 
     def set(self, scaling: Scaling) -> None:
         shape = self.lo.shape
@@ -52,9 +52,9 @@ class FieldGenerator(Generator):
     """A Generator holding its data's units (`units`, saved with its weights); with
     `in_data_units` set (export), its "fake" comes in the data's units."""
 
-    def __init__(self, net: nn.Layer, input_keys: Tuple[str, ...], channels: int, classes: int):
+    def __init__(self, net: nn.Layer, input_keys: Tuple[str, ...], channels: int, network: tuple):
         super().__init__(net, input_keys)
-        self.units = DataUnits(channels, classes)
+        self.units = DataUnits(channels, network)
         self.in_data_units = False
 
     def forward(self, inputs):
@@ -91,13 +91,18 @@ def own_data_models(
         generator, critic = resnet64_models(
             m.noise_dim, dim_g, dim_d, channels, labels, layer_norm, groups
         )
-    return FieldGenerator(generator.net, generator.input_keys, channels, labels), critic
+    network = (resolution, m.noise_dim, dim_g, labels)
+    return FieldGenerator(generator.net, generator.input_keys, channels, network), critic
 
 
-def recorded_shape(state: dict) -> Tuple[int, int]:
-    """(channels, classes the generator is conditioned on, 0: none) that a FieldGenerator's
-    weights record; a ValueError for weights without them (not this example's)."""
-    if "units.lo" not in state or "units.classes" not in state:
-        raise ValueError("no units.lo / units.classes: not a generator of wgangp_custom.py")
-    lo, classes = (np.asarray(state[k]) for k in ("units.lo", "units.classes"))
-    return int(lo.shape[1]), int(classes.reshape(-1)[0])
+def recorded(state: dict) -> dict:
+    """What a FieldGenerator's weights record of its network: channels, resolution,
+    noise_dim, dim_g and the classes it is conditioned on (0: none); a ValueError for weights
+    without the record (not a generator of wgangp_custom.py)."""
+    if "units.lo" not in state or "units.network" not in state:
+        raise ValueError("no units.lo / units.network: not a generator of wgangp_custom.py")
+    resolution, noise_dim, dim_g, classes = (int(v) for v in np.asarray(state["units.network"]))
+    channels = int(np.asarray(state["units.lo"]).shape[1])
+    return dict(
+        channels=channels, resolution=resolution, noise_dim=noise_dim, dim_g=dim_g, classes=classes
+    )
