@@ -40,6 +40,7 @@ from gankit.files import read_weights
 from gankit.inception import own_images
 from gankit.metrics import generate
 from gankit.own_data import Samples, check_enough, read
+from gankit.parallel import is_main_process
 from gankit.published import weights as published_weights
 
 logger = ppsci.utils.logger
@@ -87,7 +88,9 @@ def reference_stats(cfg: DictConfig, data) -> dict:
     """The metrics' statistics of the real data, computed once and cached by its content."""
     real, cache = Samples(data, data_units=True), osp.expanduser(cfg.EVAL.stats_dir)
     how, swd_images = f"resolution {cfg.DATA.resolution}", cfg.EVAL.swd_images
-    stats = cached_reference_stats(real, cache, raw=data.array, how=how, patch_images=swd_images)
+    stats = cached_reference_stats(
+        real, cache, raw=data.array, how=how, write=is_main_process(), patch_images=swd_images
+    )
     logger.info(f"Reference statistics of the data: {stats['path']}")
     return stats
 

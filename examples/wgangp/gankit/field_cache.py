@@ -48,13 +48,14 @@ def reference_stats_path(cache_dir: str, key: str, seed: int = 0, **settings) ->
 
 
 def cached_reference_stats(
-    real, cache_dir: str, seed: int = 0, raw=None, how: str = "", **settings
+    real, cache_dir: str, seed: int = 0, raw=None, how: str = "", write: bool = True, **settings
 ) -> Dict[str, np.ndarray]:
     """reference_stats of `real` (an array, or an array-like read on demand), read from
     cache_dir when computed before for the same content, seed and settings, else computed
     and saved there. The content is `real`'s, or `raw`'s (the stored samples `real` is made
     from) and `how` (what makes `real` of them, e.g. the resolution); stats["content_key"]
-    holds the key, stats["path"] the file."""
+    holds the key, stats["path"] the file. With write=False (a process other than the
+    launcher's first: each computes the same), nothing is saved."""
     key = content_key(real if raw is None else raw)
     key = hashlib.sha256(f"{key} {how}".encode()).hexdigest() if how else key
     path = reference_stats_path(cache_dir, key, seed, **settings)
@@ -63,5 +64,6 @@ def cached_reference_stats(
     else:
         stats = reference_stats(real, seed, **settings)
         stats["content_key"] = np.array(key)
-        save_reference_stats(stats, path)
+        if write:
+            save_reference_stats(stats, path)
     return {**stats, "path": np.array(path)}

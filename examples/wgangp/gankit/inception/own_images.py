@@ -17,6 +17,7 @@ from ..metrics import (
     numbers,
     to_uint8,
 )
+from ..parallel import is_main_process
 from . import networks
 from . import weights as inception_weights
 
@@ -61,6 +62,8 @@ class InceptionDistances:
         )
         mu, sigma = feature_statistics(features)
         kid_features = features[np.sort(rows)].astype("float32")
+        if not is_main_process():  # each process computes the same; the first saves them
+            return mu, sigma, kid_features
         os.makedirs(osp.dirname(self.path), exist_ok=True)
         temporary = f"{self.path}.{os.getpid()}.tmp"
         with open(temporary, "wb") as f:

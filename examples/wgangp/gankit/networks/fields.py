@@ -58,7 +58,7 @@ class FieldGenerator(Generator):
         self.in_data_units = False
 
     def forward(self, inputs):
-        out = super().forward(inputs)
+        out = Generator.forward(self, inputs)  # not super(): export's dy2static (layers.Conv2D)
         return {"fake": self.units(out["fake"])} if self.in_data_units else out
 
 

@@ -132,7 +132,9 @@ class Conv2D(nn.Conv2D):
 
     def forward(self, x):
         if not (self.fast_bias and _cpu_dynamic(x)):
-            return super().forward(x)
+            # the class by name: export's dy2static resolves a bare super() by the instance's
+            # class, which recurses in a subclass (resnet64's UpsampleConv, ...)
+            return nn.Conv2D.forward(self, x)
         return _add_bias(F.conv2d(x, self.weight, None, **self.conv_args), self.bias)
 
 
@@ -160,5 +162,5 @@ class Conv2DTranspose(nn.Conv2DTranspose):
 
     def forward(self, x, output_size=None):
         if not (self.fast_bias and _cpu_dynamic(x)) or output_size is not None:
-            return super().forward(x, output_size)
+            return nn.Conv2DTranspose.forward(self, x, output_size)  # as Conv2D's
         return _add_bias(F.conv2d_transpose(x, self.weight, None, **self.conv_args), self.bias)

@@ -37,21 +37,21 @@ class UpsampleConv(Conv2D):
     """gan_64x64.py's UpsampleConv: 2x upsampling, then the convolution."""
 
     def forward(self, x):
-        return super().forward(_upsample(x))
+        return Conv2D.forward(self, _upsample(x))  # not super(): export (layers.Conv2D)
 
 
 class ConvMeanPool(Conv2D):
     """gan_64x64.py's ConvMeanPool: the convolution, then 2x2 mean pooling."""
 
     def forward(self, x):
-        return _mean_pool(super().forward(x))
+        return _mean_pool(Conv2D.forward(self, x))
 
 
 class MeanPoolConv(Conv2D):
     """gan_64x64.py's MeanPoolConv: 2x2 mean pooling, then the convolution."""
 
     def forward(self, x):
-        return super().forward(_mean_pool(x))
+        return Conv2D.forward(self, _mean_pool(x))
 
 
 def _convolutions(c_in: int, c_out: int, resample):
