@@ -3,10 +3,11 @@
 The alternating trainer (trainer.py) and what it stands on: the time budget (budget.py),
 progress lines and records (progress.py), the files of a run (run_files.py, checkpoints.py,
 files.py), the one module that knows ppsci's internals (ppsci_adapter.py), processes and
-signals (parallel.py, signals.py, startup.py); the data sets' readers (datasets.py), the
-metrics' arithmetic (metrics.py, classifier.py; field_metrics.py: the network-free ones for a
-user's own fields), the paper's networks (networks/), Inception (inception/) and
-PaddleScience's published networks (published/).
+signals (parallel.py, signals.py, startup.py); the data sets' readers (datasets.py; a user's
+own data: own_data.py), evaluations (evaluation.py), the metrics' arithmetic (metrics.py,
+classifier.py; field_metrics.py and field_cache.py: the network-free ones for a user's own
+fields), the paper's networks (networks/), Inception (inception/) and PaddleScience's
+published networks (published/).
 
 The names below are the scripts' API; importing the package imports none of its modules
 (environment.py runs before Paddle is imported), each name loads its module when used.
