@@ -378,3 +378,21 @@ def test_a_budget_must_be_positive(capsys):
 
     line = usage_error(capsys, startup.check_config, compose("toy", "TRAIN.minutes=0"))
     assert "TRAIN.minutes" in line
+
+
+def test_the_final_evaluation_kept_is_the_one_training_ends_with():
+    """CIFAR-10 and own data end training with TRAIN.final_eval_samples, not EVAL.num_samples
+    (mode=eval's): the time kept for it scales the epoch's check to those."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(
+        {
+            "TRAIN": {"minutes": 60, "metric_samples": 200, "iters_per_epoch": 50},
+            "EVAL": {"num_samples": 10000},
+        }
+    )
+    without = plan_epochs(cfg, 1.0, 0.0, 10.0, 6.0, 30.0)["reserved"]
+    assert without == pytest.approx(10.0 + 6.0 * (10000 / 200 - 1) + 0.02 * 3600)
+    cfg.TRAIN.final_eval_samples = 400
+    kept = plan_epochs(cfg, 1.0, 0.0, 10.0, 6.0, 30.0)["reserved"]
+    assert kept == pytest.approx(10.0 + 6.0 * (400 / 200 - 1) + 0.02 * 3600)

@@ -33,11 +33,13 @@ def plan_epochs(
     no part of an epoch is lost to rounding): each iteration `per_iteration` s plus a
     held-out cost (`dev` s) every TRAIN.dev_freq iterations, each epoch's end (check, plot,
     files) `epoch_end` s, of which `check` s the validator's check of TRAIN.metric_samples.
-    The final evaluation is kept that end with the check scaled to EVAL.num_samples (twice
-    with TRAIN.ema_decay); 2 % of the budget is spare for the machine's variation."""
+    The final evaluation is kept that end with the check scaled to the samples it scores
+    (TRAIN.final_eval_samples where the example has it, else EVAL.num_samples; twice with
+    TRAIN.ema_decay); 2 % of the budget is spare for the machine's variation."""
     train = cfg.TRAIN
     budget = 60 * train.minutes
-    scale = cfg.EVAL.num_samples / train.metric_samples if train.get("metric_samples") else 1.0
+    final = train.get("final_eval_samples") or cfg.EVAL.num_samples  # what training ends with
+    scale = final / train.metric_samples if train.get("metric_samples") else 1.0
     evaluated = 2 if train.get("ema_decay") else 1  # the generator and its moving average
     reserved = epoch_end + check * (evaluated * max(scale, 1.0) - 1.0) + 0.02 * budget
     per_iteration += dev / train.dev_freq if train.get("dev_freq") else 0.0
