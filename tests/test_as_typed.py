@@ -255,7 +255,9 @@ def test_cifar10_round_trip_as_typed(tmp_path):
     assert "Resumed from" in more and "[Epoch 2/2]" in more
 
 
-@pytest.mark.parametrize("name", ["wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py"])
+@pytest.mark.parametrize(
+    "name", ["wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py", "wgangp_custom.py"]
+)
 def test_help_describes_the_modes(name, tmp_path):
     out = shell(f"{script(name)} --help", tmp_path)
     for word in ("train", "eval", "export", "infer", "TRAIN.epochs", "log_freq"):

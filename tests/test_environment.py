@@ -47,7 +47,9 @@ def test_a_home_that_is_a_file_falls_back_with_one_warning(tmp_path):
     assert (tmp_path / f"wgangp-home-{os.getuid()}" / ".cache" / "paddle").is_dir()
 
 
-@pytest.mark.parametrize("script", ["wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py"])
+@pytest.mark.parametrize(
+    "script", ["wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py", "wgangp_custom.py"]
+)
 def test_every_script_checks_home_and_the_cache_variables(tmp_path, script):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -62,7 +62,7 @@ def fill_placeholders(command: str, where: str) -> str:
 
 def test_the_pages_print_commands():
     assert len(EXAMPLE_COMMANDS) >= 20
-    for name in ("wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py"):
+    for name in ("wgangp_toy.py", "wgangp_mnist.py", "wgangp_cifar10.py", "wgangp_custom.py"):
         assert any(name in c for _, c in EXAMPLE_COMMANDS), name
 
 
