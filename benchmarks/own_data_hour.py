@@ -188,12 +188,12 @@ def mnist_scores(run_dir: str, source: str) -> None:
     metric = functions.DigitMetrics(classifier, references, real)
     metric({"fake": digits[:, None].astype(np.float32)})
     print(f"\nthe MNIST example's classifier on {len(samples)} samples:")
-    print("| digits | classifier IS | Frechet distance to held-out | KID x1000 | classes |")
+    print("| digits | classifier IS | Frechet distance to held-out | KID to held-out | classes |")
     print("|---|---|---|---|---|")
     for name, r in metric.results.items():
         print(
             f"| {name} | {r['inception_score']:.2f} | {r.get('frechet_distance', float('nan')):.2f} "
-            f"| {1000 * r.get('kid', float('nan')):.2f} | {r.get('classes_covered', '-')} |"
+            f"| {r.get('kid', float('nan')):.3f} | {r.get('classes_covered', '-')} |"
         )
 
 
