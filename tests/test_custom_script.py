@@ -128,7 +128,20 @@ def test_array_files_train_and_sample_in_their_units(kind, settings, tmp_path):
         assert_field_metrics(metrics_of(printed_run_dir(out)), 32)
     if kind == "npz":  # so does export; the exported model samples in the data's units
         custom(f"mode=export INFER.pretrained_model_path={run}/model_generator.pdparams", tmp_path)
-        out = custom(f"mode=infer DATA.data_path={path} {settings} EVAL.num_samples=32", tmp_path)
+        line = one_error_line(  # the run's noise size, not the config's default
+            run_script(
+                "wgangp_custom.py",
+                "mode=infer",
+                f"DATA.data_path={path}",
+                *settings.split(),
+                cwd=tmp_path,
+            )
+        )
+        assert "takes noise of size 16, not MODEL.noise_dim=128" in line
+        out = custom(
+            f"mode=infer DATA.data_path={path} {settings} EVAL.num_samples=32 MODEL.noise_dim=16",
+            tmp_path,
+        )
         inferred = samples_of(printed_run_dir(out))
         assert inferred.shape == (32, 2, 64, 64)
         for c in range(2):

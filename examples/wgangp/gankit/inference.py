@@ -68,7 +68,22 @@ class GeneratorPredictor(GeneralPredictor):
 
     def predict(self, input_dict: Dict[str, np.ndarray], batch_size: int = 64) -> np.ndarray:
         """The exported generator's one output for `input_dict`, in batches of batch_size."""
+        self.check_noise(input_dict["noise"].shape[1])
         outputs = super().predict(input_dict, batch_size)
         n = len(next(iter(input_dict.values())))
         logger.info(f"Generated {n} samples with the inference model {self.model_path}")
         return next(iter(outputs.values()))
+
+    def check_noise(self, noise_dim: int) -> None:
+        """One line when the exported generator takes another noise size than MODEL.noise_dim
+        (the run's settings, not the export's, draw the noise)."""
+        if self.engine == "onnx":
+            shape = self.predictor.get_inputs()[0].shape  # onnxruntime: ["noise" first]
+        else:
+            shape = self.predictor.get_input_handle("noise").shape()
+        exported = shape[-1] if shape and isinstance(shape[-1], int) and shape[-1] > 0 else None
+        if exported is not None and exported != noise_dim:
+            raise UsageError(
+                f"{self.model_path} takes noise of size {exported}, not MODEL.noise_dim="
+                f"{noise_dim}; give MODEL.noise_dim={exported}, as the run it was exported from."
+            )

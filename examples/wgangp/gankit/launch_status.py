@@ -13,8 +13,10 @@ for the launcher's end, at most WAIT seconds) before it ends.
 """
 
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import time
 from os import path as osp
@@ -39,9 +41,15 @@ def _folder() -> Optional[str]:
 
 def note_failure(code: int) -> None:
     """Note that this process ends on a usage error with `code` (the first note stays); the
-    launcher's first process needs none, the launcher reports its status first."""
+    launcher's first process needs none, the launcher reports its status first. From here
+    on the launcher's SIGTERM is ignored: the process is ending with `code` already, and a
+    SIGTERM during the interpreter's shutdown (its handlers gone) would end it with 143."""
     folder = _folder()
-    if folder is None or os.environ.get("PADDLE_LOCAL_RANK", "0") == "0":
+    if folder is None:
+        return
+    with contextlib.suppress(ValueError):  # not the main thread: the handler stays
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.environ.get("PADDLE_LOCAL_RANK", "0") == "0":
         return
     try:
         os.makedirs(folder, exist_ok=True)
