@@ -137,7 +137,7 @@ def test_array_files_train_and_sample_in_their_units(kind, settings, tmp_path):
                 cwd=tmp_path,
             )
         )
-        assert "takes noise of size 16, not MODEL.noise_dim=128" in line
+        assert "does not take noise of MODEL.noise_dim=128" in line
         out = custom(
             f"mode=infer DATA.data_path={path} {settings} EVAL.num_samples=32 MODEL.noise_dim=16",
             tmp_path,
