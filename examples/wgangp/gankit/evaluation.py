@@ -56,12 +56,15 @@ def epoch_check(
     return check
 
 
-def _write(output_dir: str, metrics: dict, picture: Callable[[str], None], **arrays) -> None:
-    """samples.npz, metrics.json and samples.png (drawn by `picture`), by rank 0."""
+def _write(
+    output_dir: str, metrics: dict, picture: Optional[Callable[[str], None]], **arrays
+) -> None:
+    """samples.npz, metrics.json and samples.png (drawn by `picture`, if any), by rank 0."""
     if parallel.is_main_process():
         save_npz(osp.join(output_dir, "samples.npz"), **arrays)
         save_json(metrics, osp.join(output_dir, "metrics.json"))
-        picture(osp.join(output_dir, "samples.png"))
+        if picture is not None:
+            picture(osp.join(output_dir, "samples.png"))
 
 
 def toy_results(cfg, solver, metric, toy, critic=None, title: str = "", **extra) -> dict:
@@ -165,10 +168,8 @@ def image_results(
 def image_files(cfg, metrics: dict, images: np.ndarray, labels=None) -> dict:
     """samples.npz and metrics.json; the metrics into the log."""
     metrics = {"num_samples": len(images), **metrics}
-    if parallel.is_main_process():
-        arrays = {"samples": images, **({"labels": labels} if labels is not None else {})}
-        save_npz(osp.join(cfg.output_dir, "samples.npz"), **arrays)
-        save_json(metrics, osp.join(cfg.output_dir, "metrics.json"))
+    arrays = {"samples": images, **({"labels": labels} if labels is not None else {})}
+    _write(cfg.output_dir, metrics, None, **arrays)  # the grid is drawn before the samples
     logger.info(f"[{cfg.mode}] {metrics}")
     return metrics
 

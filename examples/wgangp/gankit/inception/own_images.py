@@ -10,6 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 from ppsci.utils import logger
 
+from ..files import save_npz
 from ..metrics import (
     feature_statistics,
     frechet_distance,
@@ -65,10 +66,7 @@ class InceptionDistances:
         if not is_main_process():  # each process computes the same; the first saves them
             return mu, sigma, kid_features
         os.makedirs(osp.dirname(self.path), exist_ok=True)
-        temporary = f"{self.path}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as f:
-            np.savez(f, mu=mu, sigma=sigma, kid_features=kid_features)
-        os.replace(temporary, self.path)  # a reader never sees half a file
+        save_npz(self.path, mu=mu, sigma=sigma, kid_features=kid_features)  # atomically
         return mu, sigma, kid_features
 
     def __call__(self, output_dict, label_dict=None) -> dict:

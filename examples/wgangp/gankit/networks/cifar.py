@@ -157,16 +157,22 @@ def cifar_models(
     return generator, CifarCritic(dim_d, classes, layer_norm, channels)
 
 
+def bn_groups_of(model_cfg, batch_sizes: tuple, processes: int) -> int:
+    """This process's share of MODEL.bn_groups (local_bn_groups); one line naming the setting
+    when the processes or batches cannot share them."""
+    try:
+        return local_bn_groups(model_cfg.bn_groups, processes, batch_sizes)
+    except ValueError as e:
+        raise UsageError(f"MODEL.bn_groups: {e}") from None
+
+
 def cifar_models_of(
     model_cfg, batch_sizes: tuple, processes: int, channels: int = 3, num_classes: int = 10
 ):
     """cifar_models of the MODEL settings, the generator with this process's share of
     MODEL.bn_groups over `processes` (batch_sizes: the critic's and the generator's global
     batches, which the groups must divide)."""
-    try:
-        groups = local_bn_groups(model_cfg.bn_groups, processes, batch_sizes)
-    except ValueError as e:
-        raise UsageError(f"MODEL.bn_groups: {e}") from None
+    groups = bn_groups_of(model_cfg, batch_sizes, processes)
     m = model_cfg
     return cifar_models(
         m.noise_dim, m.dim_g, m.dim_d, m.conditional, m.layer_norm, groups, channels, num_classes

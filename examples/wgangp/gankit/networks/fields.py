@@ -12,11 +12,9 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from ..errors import UsageError
 from ..own_data import Scaling
 from .arch import Generator
-from .cifar import cifar_models
-from .norms import local_bn_groups
+from .cifar import bn_groups_of, cifar_models
 from .resnet64 import resnet64_models
 
 
@@ -72,10 +70,7 @@ def own_data_models(
     says, or when null and there are several classes; the generator with this process's
     share of MODEL.bn_groups over `processes`."""
     m = model_cfg
-    try:
-        groups = local_bn_groups(m.bn_groups, processes, batch_sizes)
-    except ValueError as e:
-        raise UsageError(f"MODEL.bn_groups: {e}") from None
+    groups = bn_groups_of(m, batch_sizes, processes)
     conditional = classes > 1 if m.conditional is None else bool(m.conditional)
     labels = classes if conditional else 0
     paper = {32: (128, 128, False), 64: (64, 64, True)}[resolution]
