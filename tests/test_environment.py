@@ -67,6 +67,40 @@ def test_every_script_checks_home_and_the_cache_variables(tmp_path, script):
     )
 
 
+def read_only_folder():
+    """A folder no one can write in, even root (these tests run as root on CI): a read-only
+    file system such as /sys or /proc in a container."""
+    for folder in ("/sys", "/proc"):
+        probe = os.path.join(folder, "wgangp-write-probe")
+        try:
+            os.mkdir(probe)
+        except OSError:
+            return folder
+        os.rmdir(probe)
+    return None
+
+
+def test_a_home_that_cannot_be_written_falls_back_with_one_warning(tmp_path):
+    home = read_only_folder()
+    if home is None:
+        pytest.skip("no read-only folder on this machine")
+    result = run(
+        tmp_path,
+        {"HOME": home, "TMPDIR": str(tmp_path)},
+        os.path.join(EXAMPLE_DIR, "wgangp_toy.py"),
+        *TOY,
+        "TRAIN.epochs=1",
+        "TRAIN.iters_per_epoch=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING:")]
+    assert len(warnings) == 1 and warnings[0].startswith(f"WARNING: HOME={home} ("), warnings
+    assert f"this run uses {tmp_path / 'wgangp-home-'}{os.getuid()} instead" in warnings[0]
+    assert (tmp_path / f"wgangp-home-{os.getuid()}" / ".cache" / "paddle").is_dir()
+    assert list(tmp_path.glob("outputs_wgangp_toy/*/*/*_train/model_generator.pdparams"))
+
+
 def test_no_usable_folder_at_all_is_one_line_naming_the_variable(tmp_path):
     """HOME a file and the temporary folder unusable too (root can write in any folder, so
     the temporary folder is a file here)."""
