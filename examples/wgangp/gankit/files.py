@@ -16,6 +16,7 @@ from ppsci.utils import logger
 
 from . import download
 from .errors import UsageError
+from .provenance import check_network
 
 
 class NumpyOnlyUnpickler:
@@ -213,6 +214,7 @@ def load_state(
     """Copy `state` into `layer`, strictly: every name and shape must match (paddle's own
     loading only warns)."""
     problems = state_problems(layer, state)
+    check_network(setting, path, state, layer.state_dict())  # another example's, or a critic
     if set(state) != set(layer.state_dict()):
         one_sided = set(state) ^ set(layer.state_dict())
         hint = (

@@ -13,6 +13,7 @@ import paddle
 from paddle import nn
 
 from ..own_data import Scaling
+from ..provenance import network_of
 from .arch import Generator
 from .cifar import bn_groups_of, cifar_models
 from .resnet64 import resnet64_models
@@ -95,7 +96,12 @@ def recorded(state: dict) -> dict:
     noise_dim, dim_g and the classes it is conditioned on (0: none); a ValueError for weights
     without the record (not a generator of wgangp_custom.py)."""
     if "units.lo" not in state or "units.network" not in state:
-        raise ValueError("no units.lo / units.network: not a generator of wgangp_custom.py")
+        what = network_of(state)
+        if what is None:
+            raise ValueError("no units.lo / units.network: not a generator of wgangp_custom.py")
+        other = what[1] and what[1] != "wgangp_custom.py"
+        script = f"; give it to examples/wgangp/{what[1]}" if other else ""
+        raise ValueError(f"holds the weights of {what[0]}, not of this example's generator{script}")
     resolution, noise_dim, dim_g, classes = (int(v) for v in np.asarray(state["units.network"]))
     channels = int(np.asarray(state["units.lo"]).shape[1])
     return dict(
