@@ -280,6 +280,23 @@ def _cifar_batch(raw: bytes, source: str):
     return images.reshape(-1, 3, 32, 32), labels
 
 
+def _check_cifar10_md5(data_path: str, md5: Optional[str]) -> None:
+    """UsageError when the tarball's MD5 is not `md5` (DATA.md5; empty: no check)."""
+    actual = file_digest(data_path, "md5") if md5 else None
+    if actual and actual != md5:
+        size = osp.getsize(data_path)
+        what = (
+            f"a partial download ({size} of {CIFAR10_SIZE} bytes)"
+            if size < CIFAR10_SIZE
+            else "a different or damaged file"
+        )
+        raise UsageError(
+            f"DATA.data_path={data_path} has MD5 {actual}, not "
+            f"{md5}: {what}; download {CIFAR10_URL} again (or set "
+            "DATA.md5=null to skip the check for your own copy)."
+        )
+
+
 def load_cifar10(data_path: Optional[str], md5: Optional[str]) -> Dict[str, tuple]:
     """{"train": (images, labels), "test": (images, labels)}, uint8 [N, 3, 32, 32].
 
@@ -303,19 +320,7 @@ def load_cifar10(data_path: Optional[str], md5: Optional[str]) -> Dict[str, tupl
         members = {n: osp.join(data_path, n) for n in names}
         read = lambda n: open(members[n], "rb").read()  # noqa: E731
     elif osp.isfile(data_path):
-        actual = file_digest(data_path, "md5") if md5 else None
-        if actual and actual != md5:
-            size = osp.getsize(data_path)
-            what = (
-                f"a partial download ({size} of {CIFAR10_SIZE} bytes)"
-                if size < CIFAR10_SIZE
-                else "a different or damaged file"
-            )
-            raise UsageError(
-                f"DATA.data_path={data_path} has MD5 {actual}, not "
-                f"{md5}: {what}; download {CIFAR10_URL} again (or set "
-                "DATA.md5=null to skip the check for your own copy)."
-            )
+        _check_cifar10_md5(data_path, md5)
         try:
             archive = tarfile.open(data_path, "r:gz")
             members = {

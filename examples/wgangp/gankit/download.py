@@ -49,39 +49,51 @@ def download(
             why,
         )
     folder, name = (osp.dirname(into), osp.basename(into)) if into else (CACHE, None)
-    timeout = _settings["timeout"]
+    timeout = _settings["timeout"]  # to connect, and between data
     downloader = answers.downloader(what, timeout=(timeout, timeout), progressbar=False)
     pooch.get_logger().setLevel("WARNING")  # its hints are for its own API
     try:
         path = pooch.retrieve(url, known_hash, fname=name, path=folder, downloader=downloader)
-        logger.info(f"{url}: {path}")
-        return path
     except DownloadError:  # answers.py: a page, not the file
         raise
-    except requests.exceptions.ConnectTimeout:
+    except (requests.exceptions.RequestException, OSError, ValueError) as e:
+        raise _failure(e, url, what, folder, known_hash) from None
+    logger.info(f"{url}: {path}")
+    return path
+
+
+def _failure(
+    e: Exception, url: str, what: str, folder: str, known_hash: Optional[str]
+) -> DownloadError:
+    """The DownloadError of a failed retrieve, in words; an unreachable host is remembered
+    so that the run's next download from it fails at once."""
+    import requests
+
+    timeout, host = _settings["timeout"], urllib.parse.urlparse(url).netloc
+    if isinstance(e, requests.exceptions.ConnectTimeout):
         why = f"did not accept a connection within {timeout:g} s"
-    except requests.exceptions.ReadTimeout:
+    elif isinstance(e, requests.exceptions.ReadTimeout):
         why = (
             f"accepted the connection but sent no data for {timeout:g} s "
             "(download_timeout sets the wait)"
         )
-    except requests.exceptions.HTTPError as e:
+    elif isinstance(e, requests.exceptions.HTTPError):
         status = e.response.status_code if e.response is not None else "an error"
         why = f"the server answered HTTP {status}"
-        raise DownloadError(f"could not download {url}: {why}; check the URL.", why) from None
-    except requests.exceptions.ConnectionError as e:
+        return DownloadError(f"could not download {url}: {why}; check the URL.", why)
+    elif isinstance(e, requests.exceptions.ConnectionError):
         why = f"could not be reached ({_reason(e)})"
-    except requests.exceptions.RequestException as e:  # a broken transfer, a bad answer
+    elif isinstance(e, requests.exceptions.RequestException):  # a broken transfer, a bad answer
         why = f"the transfer failed ({_reason(e)})"
-        raise DownloadError(f"could not download {url}: {why}; try again.", why) from None
-    except OSError as e:  # the download folder: full, read-only
+        return DownloadError(f"could not download {url}: {why}; try again.", why)
+    elif isinstance(e, OSError):  # the download folder: full, read-only
         why = f"{folder}: {e.strerror}"
-        raise DownloadError(
+        return DownloadError(
             f"could not download {url} into {folder} ({e.strerror}); free some "
             "space there or make it writable.",
             why,
-        ) from None
-    except ValueError:  # pooch: the file's hash is not the known one (not kept)
+        )
+    else:  # ValueError, pooch: the file's hash is not the known one (not kept)
         algorithm, expected = (
             known_hash.split(":", 1) if ":" in known_hash else ("sha256", known_hash)
         )
@@ -89,11 +101,9 @@ def download(
             f"its {algorithm.upper().replace('SHA256', 'SHA-256')} is not the expected "
             f"{expected}; it was not kept"
         )
-        raise DownloadError(
-            f"refused the download of {url}: {why} in the download cache.", why
-        ) from None
+        return DownloadError(f"refused the download of {url}: {why} in the download cache.", why)
     _unreachable[host] = why
-    raise DownloadError(
+    return DownloadError(
         f"could not download {url}: {host} {why}; offline, fetch {what} on a "
         "connected machine and pass its path.",
         f"{host} {why}",
