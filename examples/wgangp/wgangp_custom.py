@@ -10,7 +10,6 @@ python wgangp_custom.py mode=infer DATA.data_path=...
 import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 
 # isort: split
-import sys
 from os import path as osp
 
 import hydra
@@ -24,6 +23,7 @@ import functions
 from gankit import (
     AlternatingTrainer,
     array_loader,
+    command_line,
     cpu,
     evaluation,
     inference,
@@ -276,6 +276,7 @@ def inference_mode(cfg: DictConfig):
     evaluation.field_files(cfg, samples, field_metrics(samples, reference_stats(cfg, data)))
 
 
+@command_line.entry  # what Hydra cannot read: one line; paths as a shell gives them
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_custom.yaml")
 @gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
@@ -285,5 +286,4 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
-    startup.quote_paths(sys.argv)  # Hydra reads paths with spaces or non-ASCII letters quoted
     main()

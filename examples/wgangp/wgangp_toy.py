@@ -10,7 +10,6 @@ python wgangp_toy.py mode=infer
 import gankit.environment  # noqa: F401 (first: a usable HOME before paddle makes its caches)
 
 # isort: split
-import sys
 from os import path as osp
 
 import hydra
@@ -23,6 +22,7 @@ import functions
 from gankit import (
     AlternatingTrainer,
     StreamConstraint,
+    command_line,
     cpu,
     evaluation,
     inference,
@@ -210,6 +210,7 @@ def inference_mode(cfg: DictConfig):
     evaluation.toy_files(cfg, samples, toy_metrics(samples, toy, rng), toy, rng, None, title)
 
 
+@command_line.entry  # what Hydra cannot read: one line; paths as a shell gives them
 @hydra.main(version_base=None, config_path="./conf", config_name="wgangp_toy.yaml")
 @gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
@@ -219,5 +220,4 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
-    startup.quote_paths(sys.argv)  # Hydra reads paths with spaces or non-ASCII letters quoted
     main()

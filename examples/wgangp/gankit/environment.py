@@ -1,5 +1,6 @@
 """What the process needs from its environment, checked before `import paddle`: the scripts'
-first import. Nothing heavy is imported here.
+first import. It imports Paddle itself once the folders are sound, and then installs the
+scripts' signal handler over Paddle's.
 
 `import paddle` makes ~/.cache/paddle/dataset and stops with a traceback when it cannot (HOME
 naming a file, or a folder under one); ppsci caches downloads in ~/.paddlesci, matplotlib its
@@ -96,5 +97,16 @@ def check() -> None:
     )
 
 
+def import_paddle() -> None:
+    """Import Paddle now, then put the scripts' signal handler in place of the one Paddle
+    installs (a SIGTERM in the seconds of start-up printed Paddle's C++ stack)."""
+    import paddle  # noqa: F401
+
+    from . import signals
+
+    signals.install()
+
+
 last_resort.install()  # an unexpected exception: one line, its traceback saved in a file
 check()
+import_paddle()

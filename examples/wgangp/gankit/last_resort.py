@@ -11,6 +11,7 @@ A console whose reader has gone (a pipe into `head`) no longer prints a tracebac
 log line (_logging_error).
 """
 
+import contextlib
 import functools
 import logging
 import os
@@ -63,7 +64,7 @@ def save(error: BaseException, run_dir: Optional[str]) -> Optional[str]:
 
 def report(error: BaseException, run_dir: Optional[str] = None) -> None:
     """Print the one line for `error` and save its traceback."""
-    if isinstance(error, KeyboardInterrupt):  # Ctrl-C before the scripts' handler is set
+    if interrupted(error):  # Ctrl-C before the scripts' handler is set
         _print("\nStopped by Ctrl-C (SIGINT).")
         return
     what = (str(error).strip().splitlines() or [""])[0][:200]
@@ -87,6 +88,18 @@ def report(error: BaseException, run_dir: Optional[str] = None) -> None:
     except Exception:  # noqa: B902
         where = "no frame"
     _print(f"ERROR: unexpected {what} ({where}){hint}; {kept}.")
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether `error` is, or was raised by, a Ctrl-C (`import paddle` turns one into an
+    ImportError of its own)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def place(error: BaseException) -> str:
@@ -120,14 +133,20 @@ def guard(function):
             raise
         except BaseException as error:  # noqa: B902 (the last resort)
             report(error, run_dir_of([*args, *kwargs.values()]))
-            raise SystemExit(130 if isinstance(error, KeyboardInterrupt) else 1) from None
+            raise SystemExit(130 if interrupted(error) else 1) from None
 
     return guarded
 
 
 def _excepthook(kind, error, tb) -> None:
-    """What escapes outside guard(): Python exits with status 1 after it."""
+    """What escapes outside guard(): Python exits with status 1 after it (130 after a
+    Ctrl-C, as the shells' status for SIGINT)."""
     report(error)
+    if interrupted(error):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(130)
 
 
 def _logging_error(self, record) -> None:

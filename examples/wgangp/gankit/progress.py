@@ -199,6 +199,13 @@ def log_start(cfg, done: int, total: int, trial_iterations: int = 0) -> None:
         if trial_iterations
         else total
     )
+    if done >= total and not trial_iterations:  # a resume of a run that had finished
+        logger.info(
+            f"Nothing left to train: the checkpoint has done all {total} generator "
+            f"iterations of TRAIN.epochs={cfg.TRAIN.epochs}; its networks are saved here "
+            "and evaluated (a larger TRAIN.epochs trains on)."
+        )
+        return
     logger.info(
         f"Training {describe_method(cfg)}: generator iterations {done + 1} to "
         f"{last} ({steps} and 1 generator step each); a progress line follows "

@@ -5,7 +5,7 @@ from os import path as osp
 
 from ppsci.utils import logger
 
-from . import parallel, plots
+from . import parallel, plots, signals
 from .checkpoints import save_checkpoint
 from .files import save_json, save_weights, shell_word
 from .monitor import Monitor
@@ -21,6 +21,7 @@ class RunFiles:
         self.average = average
         self.monitor = Monitor(cfg) if parallel.is_main_process() else None
         self.latest = osp.join(osp.abspath(cfg.output_dir), "checkpoints", "latest")
+        self.saved = False  # whether this run has written its networks and a checkpoint
 
     def continue_with(self) -> str:
         """The setting that continues the run, quoted for a shell."""
@@ -45,6 +46,7 @@ class RunFiles:
             return
         record, output_dir = history[-1], self.cfg.output_dir
         self.save_networks()
+        self.saved = True
         save_checkpoint(
             output_dir, self.cfg.TRAIN.get("save_freq", 0), history, self.resumable, self.settings
         )
@@ -70,12 +72,20 @@ class RunFiles:
             self.monitor.close()
 
     def save_final(self, history: list) -> None:
-        """losses.png and losses.json, and the closing line."""
+        """losses.png and losses.json, and the closing line; the networks and a checkpoint
+        too when this run trained no epoch (a resume of a finished run)."""
         if parallel.is_main_process():
+            if not self.saved and history:
+                self.save_epoch(history)
             plots.plot_losses(history, osp.join(self.cfg.output_dir, "losses.png"))
             save_json(history, osp.join(self.cfg.output_dir, "losses.json"))
             self.monitor.close()
             logger.info(
                 f"Training done after epoch {len(history)}; a longer run continues "
                 f"with {self.continue_with()}"
+            )
+            weights = osp.join(osp.abspath(self.cfg.output_dir), "model_generator.pdparams")
+            signals.note(
+                "Training had finished, and its weights are saved; the metrics come from "
+                f"mode=eval {shell_word('EVAL.pretrained_gen_model_path=' + weights)}."
             )

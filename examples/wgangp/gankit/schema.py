@@ -23,10 +23,12 @@ from .errors import UsageError
 
 Count = Annotated[StrictInt, Field(ge=1)]
 CountOrZero = Annotated[StrictInt, Field(ge=0)]
-Rate = Annotated[float, Field(gt=0)]
-Weight = Annotated[float, Field(ge=0)]
+Finite = Field(allow_inf_nan=False)  # inf passed gt=0 and failed as a diverged run
+Rate = Annotated[float, Finite, Field(gt=0)]
+Weight = Annotated[float, Finite, Field(ge=0)]
 Beta = Annotated[float, Field(ge=0, lt=1)]  # Adam's betas
-Seconds = Annotated[float, Field(gt=0)]
+Seconds = Annotated[float, Finite, Field(gt=0)]
+Batch = Annotated[StrictInt, Field(ge=2)]  # batch statistics (norms, their spread) need 2
 Path = Optional[str]
 Sha256 = Optional[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]]
 Md5 = Optional[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")]]
@@ -82,11 +84,11 @@ class Loss(Section):
 class Train(Section):
     epochs: Count
     iters_per_epoch: Count
-    minutes: Optional[Annotated[float, Field(gt=0)]] = None
+    minutes: Optional[Seconds] = None
     replan: StrictBool = True
     n_critic: Count
-    batch_size: Count
-    generator_batch_size: Optional[Count] = None
+    batch_size: Batch
+    generator_batch_size: Optional[Batch] = None
     optimizer: Literal["adam", "rmsprop"] = "adam"
     learning_rate: Rate
     critic_learning_rate: Optional[Rate] = None
@@ -163,9 +165,20 @@ def check(cfg) -> None:
     keys = [key for key in cfg if key not in ("hydra", "output_dir")]  # Hydra's own run dir
     plain = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
     try:
-        Settings(**plain)
+        settings = Settings(**plain)
     except ValidationError as e:
         raise UsageError(describe(e.errors()[0])) from None
+    return settings
+
+
+def as_read(cfg, settings: BaseModel, prefix: str = "") -> None:
+    """A number setting given as an integer (TRAIN.learning_rate=1, TRAIN.beta1=0) becomes
+    the float the schema read it as: Paddle's optimizers refuse an int rate."""
+    for name, value in settings:
+        if isinstance(value, BaseModel) and name in cfg:
+            as_read(cfg[name], value, f"{prefix}{name}.")
+        elif isinstance(value, float) and type(cfg.get(name)) is int:
+            cfg[name] = value
 
 
 def describe(error: dict) -> str:
@@ -187,6 +200,7 @@ def describe(error: dict) -> str:
         "int_from_float": "an integer",
         "float_type": "a number",
         "float_parsing": "a number",
+        "finite_number": "a finite number",
         "bool_type": "true or false",
         "bool_parsing": "true or false",
         "string_type": "a text (a path)",
@@ -203,6 +217,8 @@ def describe(error: dict) -> str:
             if "64" in pattern
             else "32 hexadecimal digits (md5sum's output)"
         )
+    if key.endswith("batch_size") and ctx.get("ge") == 2:
+        allowed += " (a batch's statistics, its gradient norms' spread, need two samples)"
     if key.startswith("TRAIN.beta") and kind in ("greater_than_equal", "less_than"):
         allowed = "a number in [0, 1)"
     return f"{key}={value!r} must be {allowed}."

@@ -33,7 +33,7 @@ for _signum, _name in (
 ):
     CODES[_signum], NAMES[_signum] = 128 + int(_signum), _name
 REPEAT = 1.0  # seconds within which a repeated signal is the same one
-_state = {"graceful": False, "requested": None, "at": 0.0}
+_state = {"graceful": False, "requested": None, "at": 0.0, "note": ""}
 
 
 def install() -> None:
@@ -95,8 +95,13 @@ def _handle(signum, frame) -> None:
             f"run stands ({again} again stops at once)."
         )
         return
-    _say(f"\nStopped by {NAMES[signum]}.")
+    _say(f"\nStopped by {NAMES[signum]}.{_state['note']}")
     raise SystemExit(CODES[signum])
+
+
+def note(text: str) -> None:
+    """What a stop from now on adds to its line (after training: where the results are)."""
+    _state["note"] = f" {text}" if text else ""
 
 
 @contextlib.contextmanager

@@ -8,9 +8,7 @@ import logging
 import os
 import re
 import shutil
-import sys
 from os import path as osp
-from typing import List
 
 import paddle
 import paddle.distributed as dist
@@ -18,10 +16,12 @@ from omegaconf import open_dict, read_write
 from ppsci.utils import callbacks as ppsci_callbacks
 from ppsci.utils import logger
 
-from . import datasets, download, parallel, schema, signals
+from . import command_line, datasets, download, parallel, schema, signals
 from .errors import UsageError
 from .files import shell_word
 from .last_resort import guard
+
+TOY_W1_MOST = 10000  # toy points whose exact W1 fits: 0.8 GB of distances, about a minute
 
 # ppsci switches these examples do not implement, with the values they accept and the reason
 UNSUPPORTED = {
@@ -113,6 +113,12 @@ def check_config(cfg) -> None:
             "use TRAIN.eval_during_train=false and score the saved weights with "
             "mode=eval."
         )
+    samples = _setting(cfg, "EVAL.num_samples")
+    if _setting(cfg, "DATA.mode") and samples and samples > TOY_W1_MOST:  # the toy's
+        raise UsageError(
+            f"EVAL.num_samples={samples}: the exact W1 to real points is an assignment over "
+            f"an N x N distance matrix (memory N^2, time N^3); give at most {TOY_W1_MOST}."
+        )
     if _setting(cfg, "MODEL.architecture") == "paddlescience" and cfg.mode == "train":
         raise UsageError(
             "MODEL.architecture=paddlescience: PaddleScience's published networks "
@@ -124,42 +130,6 @@ def check_config(cfg) -> None:
             "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "
             "(see README) or use device=cpu."
         )
-
-
-PATH_SETTING = re.compile(r"^[+~]*(hydra\.(run|sweep)\.dir|\S*(path|_dir|weights))$")
-PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./:\\-]*$")  # what Hydra reads unquoted as it is
-
-
-def quote_paths(argv: List[str]) -> None:
-    """Quote, in place, the path settings of the command line that Hydra's override grammar
-    reads only quoted (non-ASCII letters, spaces, ~, commas, brackets, ...): users type
-    paths as their shell gives them. Any override Hydra still cannot read stops here with
-    one line saying how to write it."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    for i, arg in enumerate(argv[1:], start=1):
-        key, sep, value = arg.partition("=")
-        if not sep or arg.startswith("-"):
-            continue
-        if (
-            PATH_SETTING.match(key)
-            and value
-            and value[0] not in "'\""
-            and not PLAIN_PATH.match(value)
-            and "${" not in value
-        ):
-            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-            argv[i] = f"{key}={value}"
-        try:
-            parser.parse_overrides([argv[i]])
-        except Exception:  # Hydra's parse errors come in several types
-            print(
-                f"ERROR: {arg}: Hydra cannot read this setting; quote its value for Hydra, "
-                f"and the whole word for the shell: \"{key}='{value}'\"",
-                file=sys.stderr,
-            )
-            raise SystemExit(2) from None
 
 
 def resolve_generator_alias(cfg) -> None:
@@ -228,7 +198,8 @@ def _remove_failed_start(run_dir: str, mode: str) -> None:
     """Remove what a run that stopped before writing any result left: its claim, config
     copy (.hydra), empty log, and the directories it created."""
     left = set(os.listdir(run_dir)) if osp.isdir(run_dir) else set()
-    if not left <= {CLAIM, ".hydra", f"{mode}.log"}:
+    logs = re.compile(rf"^{mode}(\.rank\d+)?\.log$")  # the other processes' own logs too
+    if any(name not in (CLAIM, ".hydra") and not logs.match(name) for name in left):
         return  # results (or someone else's files) are there: keep everything
     for handler in list(logging.getLogger("ppsci").handlers):
         if isinstance(handler, logging.FileHandler):
@@ -243,12 +214,12 @@ def _remove_failed_start(run_dir: str, mode: str) -> None:
 @contextlib.contextmanager
 def run_directory(cfg):
     """Say where the run's files go, first and last; a run that stops on a bad setting or
-    file before writing any result leaves no directory behind."""
+    file, or by a signal, before writing any result leaves no directory behind."""
     run_dir = osp.abspath(cfg.output_dir)
     logger.info(f"Run directory: {shell_word(run_dir)}")
     try:
         yield run_dir
-    except UsageError:
+    except SystemExit:
         if parallel.is_main_process():
             _remove_failed_start(run_dir, cfg.mode)
         raise
@@ -285,8 +256,10 @@ class InitCallback(ppsci_callbacks.InitCallback):
         if dist.get_world_size() > 1:
             join_processes(config)
         check_config(config)
+        command_line.check_added(config)
         with read_write(config), open_dict(config):
             resolve_generator_alias(config)
+            schema.as_read(config, schema.check(config))  # TRAIN.learning_rate=1: a float
         if parallel.is_main_process():
             claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
 
