@@ -16,7 +16,14 @@ from ppsci.utils import logger
 
 from . import parallel
 from .errors import UsageError
-from .files import NumpyOnlyUnpickler, nonfinite, state_problems, summarise, write_atomically
+from .files import (
+    NumpyOnlyUnpickler,
+    nonfinite,
+    shell_word,
+    state_problems,
+    summarise,
+    write_atomically,
+)
 from .provenance import check_example
 
 # settings that do not change what a run computes, or that a resume may change
@@ -166,6 +173,18 @@ def load_checkpoint(
             "export; a run resumes from <run dir>/checkpoints/latest."
         )
     file = checkpoint_file(path)
+    if osp.isdir(path):  # a run directory, or its checkpoints folder
+        inside = [
+            osp.join(path, *sub, "latest")
+            for sub in (("checkpoints",), ())
+            if osp.isfile(checkpoint_file(osp.join(path, *sub, "latest")))
+        ]
+        where = (
+            f"give {shell_word('TRAIN.checkpoint_path=' + inside[0])}"
+            if inside
+            else "it holds none; give <run dir>/checkpoints/latest of an earlier run"
+        )
+        raise UsageError(f"TRAIN.checkpoint_path={path} is a folder, not a checkpoint; {where}.")
     if not osp.isfile(file):
         raise UsageError(
             f"TRAIN.checkpoint_path={path}: no such checkpoint ({file}); give "

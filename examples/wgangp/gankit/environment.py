@@ -70,7 +70,9 @@ def check() -> None:
     bad = {}
     for name, sub in FOLDERS.items():
         value = os.path.expanduser("~") if name == "HOME" else os.environ.get(name)
-        if value:
+        if name == "HOME" and not value:  # set but empty: caches at the file system's root
+            bad[name] = ("", "empty")
+        elif value:
             why = problem(value, *sub)
             if why:
                 bad[name] = (value, why)

@@ -46,10 +46,18 @@ class GeneratorPredictor(GeneralPredictor):
                     "mode=export first or point INFER.export_path at an exported "
                     "model."
                 )
-        super().__init__(cfg)
         self.model_path = (
             cfg.INFER.onnx_path if cfg.INFER.engine == "onnx" else cfg.INFER.pdmodel_path
         )
+        try:
+            super().__init__(cfg)
+        except Exception as e:  # noqa: B902 (the engine's errors have no common type)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UsageError(
+                f"INFER.export_path={cfg.INFER.export_path}: the exported model cannot be "
+                f"read ({first}); export it again with mode=export."
+            ) from None
+        self.samples = samples_of(cfg)
 
     def _create_paddle_predictor(self):
         # ppsci's, without config.enable_memory_optim(): Paddle 3.3's CPU inference engine
@@ -79,12 +87,35 @@ class GeneratorPredictor(GeneralPredictor):
         (the run's settings, not the export's, draw it): a one-sample probe first."""
         probe = {name: value[:1] for name, value in input_dict.items()}
         try:
-            GeneralPredictor.predict(self, probe, 1)
-        except ValueError as e:  # Paddle's shape check, as the engine words it
+            made = next(iter(GeneralPredictor.predict(self, probe, 1).values()))
+        except (ValueError, RuntimeError) as e:  # the engine's checks, as it words them
             if "dimension" not in str(e) and "shape" not in str(e):
-                raise
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                raise UsageError(
+                    f"{self.model_path} does not take this example's inputs "
+                    f"({', '.join(input_dict)}): {first}; it was exported from another "
+                    "example, or with other settings (MODEL.conditional)."
+                ) from None
             raise UsageError(
                 f"{self.model_path} does not take noise of MODEL.noise_dim="
                 f"{input_dict['noise'].shape[1]}; give the MODEL.noise_dim of the run it "
                 "was exported from."
             ) from None
+        if self.samples and tuple(made.shape[1:]) != self.samples[1]:
+            raise UsageError(
+                f"{self.model_path} makes samples of shape {list(made.shape[1:])}, not "
+                f"{self.samples[0]}'s {list(self.samples[1])}: it was exported from another "
+                "example; give INFER.export_path of this example's export."
+            )
+
+
+def samples_of(cfg):
+    """(example, the shape of one sample) that this example's generator makes, told by its
+    settings; None for own data (its channels come from the data)."""
+    if cfg.get("DATA", {}).get("mode"):
+        return "the toy example", (2,)
+    if "dim_g" in cfg.MODEL and "resolution" not in cfg.DATA:
+        return "the CIFAR-10 example", (3, 32, 32)
+    if "dim" in cfg.MODEL:
+        return "the MNIST example", (1, 28, 28)
+    return None

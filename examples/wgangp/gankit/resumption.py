@@ -63,11 +63,13 @@ def stop(trainer, done_in_epoch: int, iteration: int, signum: int) -> None:
     """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
     parallel.average_statistics(trainer.model.generator, trainer.model.critic)
     trainer.files.save_stop(trainer.history, stop_state(trainer, done_in_epoch))
-    parallel.log_every_rank(
+    line = (
         f"Stopped by {signals.NAMES[signum]} after generator iteration {iteration} of "
         f"{trainer.progress.total}, with a checkpoint of where it stands; the run continues "
         f"with {trainer.files.continue_with()}"
     )
+    parallel.log_every_rank(line)
+    signals.tell_launcher_console(line)
     raise SystemExit(signals.CODES[signum])
 
 

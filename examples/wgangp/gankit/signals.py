@@ -33,6 +33,7 @@ for _signum, _name in (
 ):
     CODES[_signum], NAMES[_signum] = 128 + int(_signum), _name
 REPEAT = 1.0  # seconds within which a repeated signal is the same one
+_console = {"fd": None}  # the launcher's standard error, for rank 0's stop line
 _state = {"graceful": False, "requested": None, "at": 0.0, "note": ""}
 
 
@@ -43,6 +44,28 @@ def install() -> None:
             signal.signal(signum, _handle)
     follow_launcher()
     launch_status.listen()
+    keep_launcher_console()
+
+
+def keep_launcher_console() -> None:
+    """Under paddle.distributed.launch, rank 0 keeps the launcher's own console (its standard
+    error) open: on Ctrl-C or SIGTERM the launcher ends at once and no longer echoes rank 0's
+    output, so the stop's line would be in <log_dir>/workerlog.0 and train.log only."""
+    if (
+        _console["fd"] is not None
+        or "PADDLE_TRAINER_ID" not in os.environ
+        or os.environ.get("PADDLE_LOCAL_RANK", "0") != "0"
+    ):
+        return
+    with contextlib.suppress(OSError):
+        _console["fd"] = os.open(f"/proc/{os.getppid()}/fd/2", os.O_WRONLY | os.O_APPEND)
+
+
+def tell_launcher_console(line: str) -> None:
+    """`line` on the launcher's console too (a stop's line: the launcher has ended)."""
+    if _console["fd"] is not None:
+        with contextlib.suppress(OSError):
+            os.write(_console["fd"], f"{line}\n".encode())
 
 
 def follow_launcher() -> None:

@@ -167,10 +167,12 @@ class AlternatingTrainer:
                 yield epoch
             signum = parallel.max_over_processes(signals.requested() or 0)
             if signum:
-                parallel.log_every_rank(
+                line = (
                     f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues "
                     f"with {self.files.continue_with()}"
                 )
+                parallel.log_every_rank(line)
+                signals.tell_launcher_console(line)
                 raise SystemExit(signals.CODES[signum])
 
     def iterations(self, epoch: int) -> Iterator[int]:
