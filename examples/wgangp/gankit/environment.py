@@ -70,7 +70,7 @@ def check() -> None:
     bad = {}
     for name, sub in FOLDERS.items():
         value = os.path.expanduser("~") if name == "HOME" else os.environ.get(name)
-        if name == "HOME" and not value:  # set but empty: caches at the file system's root
+        if name == "HOME" and os.environ.get("HOME") == "":  # "~" is then "/": caches there
             bad[name] = ("", "empty")
         elif value:
             why = problem(value, *sub)

@@ -80,12 +80,12 @@ class RunFiles:
             plots.plot_losses(history, osp.join(self.cfg.output_dir, "losses.png"))
             save_json(history, osp.join(self.cfg.output_dir, "losses.json"))
             self.monitor.close()
-            logger.info(
-                f"Training done after epoch {len(history)}; a longer run continues "
-                f"with {self.continue_with()}"
-            )
             weights = osp.join(osp.abspath(self.cfg.output_dir), "model_generator.pdparams")
             signals.note(
                 "Training had finished, and its weights are saved; the metrics come from "
                 f"mode=eval {shell_word('EVAL.pretrained_gen_model_path=' + weights)}."
+            )
+            logger.info(
+                f"Training done after epoch {len(history)}; a longer run continues "
+                f"with {self.continue_with()}"
             )
