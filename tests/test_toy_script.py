@@ -109,7 +109,7 @@ def test_runs_from_the_example_directory_too(tmp_path):
         ),
         (["mode=tune"], "mode='tune': use train, eval, export or infer."),
         (["TRAIN.n_critic=0"], "TRAIN.n_critic=0 must be a positive integer"),
-        (["TRAIN.batch_size=-4"], "TRAIN.batch_size=-4 must be a positive integer"),
+        (["TRAIN.batch_size=-4"], "TRAIN.batch_size=-4 must be an integer >= 2"),
         (["TRAIN.epochs=0"], "TRAIN.epochs=0 must be a positive integer"),
         (["TRAIN.iters_per_epoch=0"], "TRAIN.iters_per_epoch=0 must be a positive integer"),
         (

@@ -30,15 +30,38 @@ def entry(hydra_main):
     def run():
         quote_paths(sys.argv)
         signals.install()
-        if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's traceback
-            return hydra_main()
-        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its own
         try:
-            return hydra_main()
-        except Exception as error:  # noqa: B902 (the task and callbacks are guarded: Hydra's)
-            raise UsageError(hydra_error(error)) from None
+            if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's traceback
+                return hydra_main()
+            os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its own
+            try:
+                return hydra_main()
+            except Exception as error:  # noqa: B902 (task and callbacks are guarded: Hydra's)
+                raise UsageError(hydra_error(error)) from None
+        except SystemExit as stop:
+            end(stop.code)
 
     return run
+
+
+def end(code) -> None:
+    """Exit with `code` once the files and logs are closed, without the interpreter's
+    teardown: a stop at once (a signal in an evaluation) can leave Paddle's data loader
+    thread running, and tearing it down aborted the process ("terminate called without an
+    active exception", status -6 instead of 143)."""
+    import atexit
+    import logging
+
+    if isinstance(code, str):  # sys.exit("message"): Python prints it
+        print(code, file=sys.stderr)
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 def hydra_error(error: Exception) -> str:
