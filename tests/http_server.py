@@ -1,7 +1,8 @@
 """A local HTTP server on 127.0.0.1 standing in for the internet in the tests.
 
 GET /<path>: the file under the served directory (404 if none); /fail/...: HTTP 500;
-/stall/...: accepts the request and never answers (the client's time-out ends it);
+/stall/...: accepts the request and never answers (the client's time-out ends it); /loop/...:
+a redirect to itself;
 /truncated/<path>: the file's first half, then the connection closes; /login/...: 200 with
 a login portal's HTML page, /json/...: 200 with a JSON error, /text/...: 200 with plain text
 (a server that answers with a page instead of the file).
@@ -34,6 +35,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.path.startswith("/fail/"):
             self.send_error(500, "broken")
+            return
+        if self.path.startswith("/loop/"):  # a redirect to itself
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.end_headers()
             return
         for prefix, content_type, body in PAGES:
             if self.path.startswith(prefix):

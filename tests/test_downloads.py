@@ -93,6 +93,14 @@ def test_a_server_that_never_answers_times_out_in_one_line(server, tmp_path):
     assert "/stall/model_generator.pdparams" in line and "sent no data for 2 s" in line
 
 
+def test_a_redirect_loop_is_one_line_saying_to_check_the_url(server, tmp_path):
+    url = f"{server}/loop/model_generator.pdparams"
+    line = one_error_line(evaluate(url, tmp_path, tmp_path / "loop"))
+    assert line.endswith(
+        f"could not download {url}: the server's redirects go round in a loop; check the URL."
+    ), line
+
+
 def test_an_unreachable_host_is_said_once_and_not_retried(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

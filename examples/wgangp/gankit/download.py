@@ -81,6 +81,9 @@ def _failure(
         status = e.response.status_code if e.response is not None else "an error"
         why = f"the server answered HTTP {status}"
         return DownloadError(f"could not download {url}: {why}; check the URL.", why)
+    elif isinstance(e, requests.exceptions.TooManyRedirects):
+        why = "the server's redirects go round in a loop"
+        return DownloadError(f"could not download {url}: {why}; check the URL.", why)
     elif isinstance(e, requests.exceptions.ConnectionError):
         why = f"could not be reached ({_reason(e)})"
     elif isinstance(e, requests.exceptions.RequestException):  # a broken transfer, a bad answer
