@@ -20,7 +20,7 @@ from gankit.datasets import FixedPoints, ToyDistribution, toy_training_points
 from gankit.field_metrics import field_metrics
 from gankit.metrics import as_numpy, critic_scores, numbers, toy_metrics
 from gankit.parallel import local_rows
-from gankit.progress import TermMeter
+from gankit.progress import TermMeter, spread
 
 
 # ---------------------------------------------------------------------------
@@ -157,8 +157,9 @@ class CriticLoss:
                 self.critic, real, fake, create_graph=self.create_graph
             )
             terms["critic_penalty"] = self.lambda_gp * penalty
+            norms = norms.detach()  # logged only: no graph for their mean and spread
             measured.update(
-                gradient_penalty=penalty, grad_norm_mean=norms.mean(), grad_norm_std=norms.std()
+                gradient_penalty=penalty, grad_norm_mean=norms.mean(), grad_norm_std=spread(norms)
             )
         if self.acgan_scale:
             labels = output_dict[self.label_key]

@@ -27,6 +27,16 @@ _BOOKKEEPING = (
 )
 
 
+def spread(x):
+    """The sample standard deviation of a 1-D tensor, bit for bit as paddle.std computes it
+    on a CPU, without its degrees-of-freedom check: that check reads to the host every call
+    (a logged term of every critic step; CUDA builds use a kernel of their own)."""
+    u = paddle.mean(x, None, True)
+    out = paddle.sum(paddle.pow(x - u, 2), None, keepdim=False, dtype=x.dtype)
+    out /= paddle.full([], x.shape[0] - 1, x.dtype)
+    return paddle.sqrt(out)
+
+
 class TermMeter:
     """Running means of loss terms, kept on the device and read once per epoch."""
 
