@@ -157,3 +157,25 @@ def test_generator_loss_is_minus_mean_critic_score_and_leaves_critic_untouched(f
     # d loss / d bias_G = -w (mean over the batch of the critic's slope)
     np.testing.assert_allclose(generator.bias.grad.numpy(), -np.array(w), rtol=1e-12)
     assert all(not p.stop_gradient for p in critic.parameters())  # unfrozen again
+
+
+def test_the_logged_spread_is_paddles_std_bit_for_bit_without_a_host_read(monkeypatch):
+    from gankit.progress import spread
+
+    rng = np.random.default_rng(0)
+    vectors = [
+        rng.standard_normal(n) * s + rng.uniform(-2, 2)
+        for n in (2, 16, 64, 257)
+        for s in (1e-3, 1.0, 1e3)
+    ]
+    expected = [paddle.to_tensor(v.astype("float32")).std().numpy().tobytes() for v in vectors]
+    reads, numpy = [], paddle.Tensor.numpy
+    monkeypatch.setattr(
+        paddle.Tensor, "numpy", lambda self, *a, **k: reads.append(1) or numpy(self, *a, **k)
+    )
+    paddle.to_tensor(vectors[0].astype("float32")).std()
+    assert len(reads) == 1  # the count sees paddle.std's read of its degrees of freedom
+    results = [spread(paddle.to_tensor(v.astype("float32"))) for v in vectors]
+    assert len(reads) == 1  # and none of spread's
+    monkeypatch.undo()
+    assert [r.numpy().tobytes() for r in results] == expected
