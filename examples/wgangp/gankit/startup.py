@@ -68,6 +68,15 @@ def _setting(cfg, key: str):
     return node
 
 
+def _check_toy_samples(cfg) -> None:
+    samples = _setting(cfg, "EVAL.num_samples")
+    if _setting(cfg, "DATA.mode") and samples and samples > TOY_W1_MOST:  # the toy's
+        raise UsageError(
+            f"EVAL.num_samples={samples}: the exact W1 to real points is an assignment over "
+            f"an N x N distance matrix (memory N^2, time N^3); give at most {TOY_W1_MOST}."
+        )
+
+
 def check_config(cfg) -> None:
     """Check the settings before anything runs: ppsci's switches these examples do not
     implement, every setting's type, choices and range (schema.py), and what depends on
@@ -113,12 +122,7 @@ def check_config(cfg) -> None:
             "use TRAIN.eval_during_train=false and score the saved weights with "
             "mode=eval."
         )
-    samples = _setting(cfg, "EVAL.num_samples")
-    if _setting(cfg, "DATA.mode") and samples and samples > TOY_W1_MOST:  # the toy's
-        raise UsageError(
-            f"EVAL.num_samples={samples}: the exact W1 to real points is an assignment over "
-            f"an N x N distance matrix (memory N^2, time N^3); give at most {TOY_W1_MOST}."
-        )
+    _check_toy_samples(cfg)
     if _setting(cfg, "MODEL.architecture") == "paddlescience" and cfg.mode == "train":
         raise UsageError(
             "MODEL.architecture=paddlescience: PaddleScience's published networks "
