@@ -151,4 +151,7 @@ def test_weights_of_the_toy_example_are_refused(trained, tmp_path, data_dir):
             f"hydra.run.dir={tmp_path / 'eval'}",
         )
     )
-    assert "EVAL.pretrained_gen_model_path" in line and "another model" in line
+    assert "EVAL.pretrained_gen_model_path" in line and (
+        "holds the weights of the toy example's generator, not of the MNIST example's "
+        "generator; give it to examples/wgangp/wgangp_toy.py." in line
+    ), line

@@ -201,10 +201,13 @@ def claim_run_dir(run_dir: str) -> None:
 def _remove_failed_start(run_dir: str, mode: str) -> None:
     """Remove what a run that stopped before writing any result left: its claim, config
     copy (.hydra), empty log, and the directories it created."""
-    left = set(os.listdir(run_dir)) if osp.isdir(run_dir) else set()
     logs = re.compile(rf"^{mode}(\.rank\d+)?\.log$")  # the other processes' own logs too
-    if any(name not in (CLAIM, ".hydra") and not logs.match(name) for name in left):
-        return  # results (or someone else's files) are there: keep everything
+    for folder, _, names in os.walk(run_dir):
+        inside = osp.relpath(folder, run_dir)
+        if inside == ".hydra" or inside.startswith(".hydra" + os.sep):
+            continue
+        if any(inside != "." or (name != CLAIM and not logs.match(name)) for name in names):
+            return  # results (or someone else's files) are there: keep everything
     for handler in list(logging.getLogger("ppsci").handlers):
         if isinstance(handler, logging.FileHandler):
             handler.close()
