@@ -223,8 +223,8 @@ def run_directory(cfg):
     """Say where the run's files go, first and last; a run that stops on a bad setting or
     file, or by a signal, before writing any result leaves no directory behind."""
     run_dir = osp.abspath(cfg.output_dir)
-    logger.info(f"Run directory: {shell_word(run_dir)}")
-    try:
+    try:  # a signal while the first line is written is a stop in start-up too
+        logger.info(f"Run directory: {shell_word(run_dir)}")
         yield run_dir
     except SystemExit:
         if parallel.is_main_process():
