@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from test_faults import SCRIPT, TOY
+from test_faults import SCRIPT, TOY, start
 
 from conftest import EXAMPLE_DIR, one_error_line, run_script
 
@@ -79,19 +79,6 @@ def test_values_no_run_can_use_are_refused_before_it_starts(tmp_path, setting, a
     assert line.startswith(f"ERROR: {setting}") and allowed in line, line
 
 
-def started(tmp_path, *overrides):
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.Popen(
-        [sys.executable, SCRIPT, *TOY, *overrides],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def test_the_handler_replaces_paddles_as_soon_as_paddle_is_imported():
     probe = (
         f"import sys, signal; sys.path.insert(0, {EXAMPLE_DIR!r}); import gankit.environment; "
@@ -102,7 +89,7 @@ def test_the_handler_replaces_paddles_as_soon_as_paddle_is_imported():
 
 
 def test_ctrl_c_while_paddle_is_imported_is_a_stop(tmp_path):
-    run = started(tmp_path, "TRAIN.epochs=1")
+    run = start("TRAIN.epochs=1", cwd=str(tmp_path))
     time.sleep(0.8)  # inside `import paddle`, which takes seconds
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=300)
@@ -111,7 +98,7 @@ def test_ctrl_c_while_paddle_is_imported_is_a_stop(tmp_path):
 
 
 def test_sigterm_in_start_up_is_one_line_and_leaves_no_run_directory(tmp_path):
-    run = started(tmp_path, "TRAIN.epochs=1")
+    run = start("TRAIN.epochs=1", cwd=str(tmp_path))
     for line in run.stdout:
         if "CPU math:" in line:  # the run directory's second line: its files being set up
             run.send_signal(signal.SIGTERM)
@@ -127,7 +114,7 @@ def test_sigterm_in_start_up_is_one_line_and_leaves_no_run_directory(tmp_path):
 
 
 def test_a_stop_in_the_final_evaluation_says_where_the_weights_are(tmp_path):
-    run = started(tmp_path, "TRAIN.epochs=1", "EVAL.num_samples=6000")  # W1 takes a while
+    run = start("TRAIN.epochs=1", "EVAL.num_samples=6000", cwd=str(tmp_path))  # W1 takes a while
     for line in run.stdout:
         if "Training done after epoch 1" in line:
             run.send_signal(signal.SIGTERM)
