@@ -9,6 +9,7 @@ from deploy.python_infer import GeneralPredictor
 from ppsci.utils import logger
 
 from .errors import UsageError
+from .provenance import example_of
 
 
 def with_onnx(cfg) -> bool:
@@ -109,13 +110,15 @@ class GeneratorPredictor(GeneralPredictor):
             )
 
 
+SAMPLE_SHAPES = {"toy": (2,), "MNIST": (1, 28, 28), "CIFAR-10": (3, 32, 32)}
+
+
 def samples_of(cfg):
-    """(example, the shape of one sample) that this example's generator makes, told by its
-    settings; None for own data (its channels come from the data)."""
-    if cfg.get("DATA", {}).get("mode"):
-        return "the toy example", (2,)
-    if "dim_g" in cfg.MODEL and "resolution" not in cfg.DATA:
-        return "the CIFAR-10 example", (3, 32, 32)
-    if "dim" in cfg.MODEL:
-        return "the MNIST example", (1, 28, 28)
-    return None
+    """(example, the shape of one sample) that this example's generator makes, the example
+    told by its settings as a checkpoint's are (provenance.example_of); None for own data
+    (its channels come from the data)."""
+    settings = {f"{s}.{k}": v for s in ("DATA", "MODEL") for k, v in cfg.get(s, {}).items()}
+    found = example_of(settings)
+    if found is None or found[0] not in SAMPLE_SHAPES:
+        return None
+    return f"the {found[0]} example", SAMPLE_SHAPES[found[0]]
