@@ -67,6 +67,20 @@ CIFAR = [
     "TRAIN.dev_freq=2",
     "TRAIN.dev_samples=16",
 ]
+CUSTOM = [
+    "MODEL.dim_g=8",
+    "MODEL.dim_d=8",
+    "MODEL.noise_dim=16",
+    "TRAIN.batch_size=8",
+    "TRAIN.generator_batch_size=16",
+    "TRAIN.n_critic=2",
+    "TRAIN.epochs=2",
+    "TRAIN.iters_per_epoch=2",
+    "TRAIN.metric_samples=16",
+    "TRAIN.final_eval_samples=32",
+    "EVAL.num_samples=32",
+    "EVAL.batch_size=16",
+]
 
 
 def budget_replay(work: str) -> list:
@@ -91,6 +105,9 @@ def runs(data: dict, work: str) -> list:
     no_inception = f"EVAL.inception_weights={d('none.pdparams')}"
     mnist = [*MNIST, f"DATA.data_path={data['mnist']}"]
     cifar = [*CIFAR, f"DATA.data_path={data['cifar']}", no_inception]
+    own = [*CUSTOM, f"EVAL.stats_dir={d('stats')}", no_inception]
+    images = [*own, f"DATA.data_path={data['images']}"]
+    fields = [*own, f"DATA.data_path={data['fields']}", "DATA.key=u", "DATA.resolution=64"]
     return [
         ("toy", "wgangp_toy.py", TOY, 1),
         ("toy_wgan", "wgangp_toy.py", [*TOY, "LOSS.kind=wgan"], 1),
@@ -156,6 +173,32 @@ def runs(data: dict, work: str) -> list:
         ("cifar10", "wgangp_cifar10.py", cifar, 1),
         ("cifar10_unconditional", "wgangp_cifar10.py", [*cifar, "MODEL.conditional=false"], 1),
         ("cifar10_two_processes", "wgangp_cifar10.py", cifar, 2),
+        *exported("mnist", "wgangp_mnist.py", mnist, d),
+        *exported("cifar10", "wgangp_cifar10.py", cifar, d),
+        ("custom_images", "wgangp_custom.py", images, 1),
+        ("custom_fields", "wgangp_custom.py", fields, 1),
+        ("custom_two_processes", "wgangp_custom.py", [*images, "MODEL.bn_groups=2"], 2),
+        (
+            "custom_eval",
+            "wgangp_custom.py",
+            [
+                "mode=eval",
+                *images,
+                f"EVAL.pretrained_gen_model_path={d('custom_images')}/model_generator.pdparams",
+            ],
+            1,
+        ),
+        *exported("custom_fields", "wgangp_custom.py", fields, d),
+    ]
+
+
+def exported(trained: str, script: str, settings: list, d) -> list:
+    """Export the generator of the run `trained`, and infer with the export."""
+    export_path = f"INFER.export_path={d(trained + '_export')}/inference/model"
+    weights = f"INFER.pretrained_model_path={d(trained)}/model_generator.pdparams"
+    return [
+        (f"{trained}_export", script, ["mode=export", *settings, weights, export_path], 1),
+        (f"{trained}_infer", script, ["mode=infer", *settings, export_path], 1),
     ]
 
 
@@ -219,12 +262,15 @@ def fingerprint(run_dir: str) -> dict:
 def measure(out_file: str, work: str) -> None:
     from cifar_files import write_tarball
     from mnist_files import write_idx_dir
+    from own_files import image_folder, npz
 
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     data = {
         "mnist": write_idx_dir(os.path.join(work, "mnist")) or os.path.join(work, "mnist"),
         "cifar": write_tarball(os.path.join(work, "cifar-10-python.tar.gz")),
+        "images": image_folder(os.path.join(work, "images")),
+        "fields": npz(os.path.join(work, "fields.npz")),
     }
     env = dict(os.environ, PYTHONWARNINGS="ignore", MKL_NUM_THREADS="1")
     results = {}
