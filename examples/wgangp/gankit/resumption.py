@@ -73,6 +73,17 @@ def stop(trainer, done_in_epoch: int, iteration: int, signum: int) -> None:
     raise SystemExit(signals.CODES[signum])
 
 
+def stop_after_epoch(epoch: int, continue_with: str) -> None:
+    """A signal received during an epoch's evaluation or files stops the run once they are
+    written (in every process, when any received one): one line, exit status 128 + signum."""
+    signum = parallel.max_over_processes(signals.requested() or 0)
+    if signum:
+        line = f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues with "
+        parallel.log_every_rank(line + continue_with)
+        signals.tell_launcher_console(line + continue_with)
+        raise SystemExit(signals.CODES[signum])
+
+
 def stop_state(trainer, done_in_epoch: int) -> dict:
     """What a stop's checkpoint keeps beside the weights to continue mid-epoch: the
     iteration, the time spent, the plan, and the running means of the losses."""

@@ -21,12 +21,7 @@ from .average import GeneratorAverage
 from .budget import TimeBudget
 from .checkpoints import training_settings
 from .networks import frozen
-from .progress import (
-    HeldOutCosts,
-    TermMeter,
-    epoch_record,
-    log_epoch,
-)
+from .progress import HeldOutCosts, TermMeter, epoch_record, log_epoch
 from .solvers import peak_rate
 
 
@@ -165,15 +160,7 @@ class AlternatingTrainer:
             self.tic = time.perf_counter()
             with signals.graceful():
                 yield epoch
-            signum = parallel.max_over_processes(signals.requested() or 0)
-            if signum:
-                line = (
-                    f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues "
-                    f"with {self.files.continue_with()}"
-                )
-                parallel.log_every_rank(line)
-                signals.tell_launcher_console(line)
-                raise SystemExit(signals.CODES[signum])
+            resumption.stop_after_epoch(epoch, self.files.continue_with())
 
     def iterations(self, epoch: int) -> Iterator[int]:
         """The epoch's generator iterations, each from the random state its number gives
@@ -239,14 +226,8 @@ class AlternatingTrainer:
         self.signal_every = parallel.signal_every(
             self.epoch_seconds[0] / self.cfg.TRAIN.iters_per_epoch
         )
-        record = epoch_record(
-            self.cfg,
-            epoch,
-            self.critic_solver,
-            self.generator_solver,
-            self.critic_terms,
-            *self.epoch_seconds,
-        )
+        solvers = (self.critic_solver, self.generator_solver)
+        record = epoch_record(self.cfg, epoch, *solvers, self.critic_terms, *self.epoch_seconds)
         self.budget.follow_pace(epoch)
         record.update(self.budget.record())
         record.update(self.held_out.epoch_means())
