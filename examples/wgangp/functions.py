@@ -78,14 +78,6 @@ def cifar_real(images: paddle.Tensor) -> paddle.Tensor:
     return x + local_rows(paddle.uniform(shape, min=0.0, max=1 / 128))
 
 
-def to_uint8(images) -> np.ndarray:
-    """Generator output in [-1, 1], NCHW -> uint8 NHWC images, truncated as the paper's
-    Inception Score code does: int((x + 1) * 255.99 / 2)."""
-    images = images.numpy() if isinstance(images, paddle.Tensor) else np.asarray(images)
-    pixels = ((images + 1) * np.float32(255.99 / 2)).astype(np.int32)
-    return np.clip(pixels, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-
-
 # ---------------------------------------------------------------------------
 # Losses (ppsci.loss.FunctionalLoss functions), generic over key names and lambda
 # ---------------------------------------------------------------------------

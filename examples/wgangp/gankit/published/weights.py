@@ -85,6 +85,25 @@ def load_setting(
     return network, architecture
 
 
+def load_evaluated(cfg, example: str, generator: nn.Layer, critic: nn.Layer):
+    """(generator, critic, architecture) for mode=eval: load_setting of
+    EVAL.pretrained_gen_model_path into `generator`, and of the optional
+    EVAL.pretrained_dis_model_path into `critic` (None when unset)."""
+    generator, architecture = load_setting(
+        cfg, example, "generator", generator, "EVAL.pretrained_gen_model_path"
+    )
+    critic, _ = load_setting(
+        cfg, example, "critic", critic, "EVAL.pretrained_dis_model_path", optional=True
+    )
+    return generator, critic, architecture
+
+
+def load_exported(cfg, example: str, generator: nn.Layer) -> nn.Layer:
+    """`generator` with the weights INFER.pretrained_model_path names (load_setting), for
+    mode=export."""
+    return load_setting(cfg, example, "generator", generator, "INFER.pretrained_model_path")[0]
+
+
 # --- The Inception Score as PaddleScience computed it (not comparable with papers' scores) ---
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -99,7 +118,7 @@ def paddlescience_inception_score(
     net: paddle.vision's InceptionV3 or alike: logits from `fc` after dropout(0.2,
     downscale_in_infer), i.e. features x 0.8 in eval mode. images: floats in [-1, 1],
     [N, 3, 32, 32] or [N, 3072], mapped to (x + 1) 255.99 / 2 unrounded; or uint8 pixels,
-    NHWC (functions.to_uint8) or NCHW, used as they are. Then, as PaddleScience: net in
+    NHWC (metrics.to_uint8) or NCHW, used as they are. Then, as PaddleScience: net in
     eval mode, fc bias zeroed (restored afterwards); chunks of `batch_size` resized
     bilinearly (half-pixel) to 299x299, /255, ImageNet mean/std; p = softmax + eps (eps 0
     as its config: p = 0 gives NaN); IS_k = exp(mean KL) over `splits` consecutive splits
