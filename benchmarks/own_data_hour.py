@@ -79,8 +79,9 @@ def gaussian_random_fields(n: int, size: int = 64, slope: float = -3.0, seed: in
 
 def reference_stats(data_path: str, settings: str, stats_dir: str) -> float:
     """Seconds to compute (and cache) the data's reference statistics, as the script does."""
-    import wgangp_custom
     from omegaconf import OmegaConf
+
+    from gankit import own_data_run
 
     cfg = OmegaConf.load(os.path.join(EXAMPLE, "conf", "wgangp_custom.yaml"))
     cfg.DATA.data_path, cfg.EVAL.stats_dir = data_path, stats_dir
@@ -89,7 +90,7 @@ def reference_stats(data_path: str, settings: str, stats_dir: str) -> float:
         if key.startswith("DATA."):
             OmegaConf.update(cfg, key, int(value) if value.isdigit() else value)
     tic = time.time()
-    wgangp_custom.reference_stats(cfg, wgangp_custom.read_data(cfg))
+    own_data_run.reference_stats(cfg, own_data_run.read_data(cfg))
     return time.time() - tic
 
 

@@ -19,25 +19,15 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import (
-    AlternatingTrainer,
-    array_loader,
-    command_line,
-    cpu,
-    evaluation,
-    inference,
-    networks,
-    optimizer,
-    plots,
-    quiet,
-    startup,
-)
+from gankit import command_line, evaluation, inference, networks, plots, startup
 from gankit.datasets import load_cifar10
 from gankit.inception.image_metrics import ImageMetrics
 from gankit.metrics import generate, to_uint8
 from gankit.published import weights as published_weights
+from gankit.solvers import array_loader, optimizer
+from gankit.trainer import AlternatingTrainer
 
-logger = ppsci.utils.logger
+IMAGE_CHECK = ("inception_score", "fid", "kid")  # each epoch's metrics
 
 
 def build_models(cfg: DictConfig):  # the generator: this process's batch-norm groups
@@ -83,83 +73,55 @@ def train(cfg: DictConfig):
     generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: with TRAIN.eval_during_train, IS and FID of TRAIN.metric_samples images
-    # each epoch; at the end of TRAIN.final_eval_samples
+    # each epoch; at the end of TRAIN.final_eval_samples (Inception loads now: a network that
+    # cannot load is said before training)
     epoch_metric = ImageMetrics(cfg) if cfg.TRAIN.eval_during_train else None
-    epoch_inputs = functions.draw_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3)
     final_metrics = {"images": ImageMetrics(cfg)}
-    final_inputs = functions.draw_inputs(cfg, cfg.TRAIN.final_eval_samples, cfg.seed + 4)
+    epoch_inputs = functions.draw_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3)
+    validator = epoch_metric and functions.validator(
+        epoch_inputs, {"images": epoch_metric}, cfg.EVAL.batch_size
+    )
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples test images
     # (the paper's dev_cost), against images generated for their labels
     dev_images, dev_labels = (x[: cfg.TRAIN.dev_samples] for x in data["test"])
-    dev_inputs = functions.draw_inputs(
-        cfg,
-        len(dev_images),
-        cfg.seed + 6,
-        dev_labels if conditional else None,
-    )
-    dev_metric = functions.HeldOutCriticCost(
-        functions.losses(cfg.LOSS, critic, acgan_critic)[0],
-        cfg.TRAIN.batch_size,
-        prepare=functions.cifar_real,
-    )
+    dev_labelled = dev_labels if conditional else None
+    dev_inputs = functions.draw_inputs(cfg, len(dev_images), cfg.seed + 6, dev_labelled)
+    dev_loss = functions.losses(cfg.LOSS, critic, acgan_critic)[0]
+    dev_metric = functions.HeldOutCriticCost(dev_loss, cfg.TRAIN.batch_size, functions.cifar_real)
+    dev_real = {"real": dev_images, "real_labels": dev_labels}
     dev_validator = functions.validator(
-        dev_inputs,
-        {"dev": dev_metric},
-        cfg.TRAIN.batch_size,
-        {"real": dev_images, "real_labels": dev_labels},
+        dev_inputs, {"dev": dev_metric}, cfg.TRAIN.batch_size, dev_real
     )
 
     # initialize solver: one per network, both running the generator ((noise, labels) ->
-    # "fake"), one step a call (the critic's n_critic calls), one to evaluate the trained
-    # generator, and one for the held-out cost
+    # "fake"), one step a call (the critic's n_critic calls), and one for the held-out cost
     steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
-    with quiet():  # ppsci would log the first Solver's set-up lines again
-        generator_solver = ppsci.solver.Solver(
-            model,
-            {"generator": generator_constraint},
-            cfg.output_dir,
-            generator_optimizer,
-            log_freq=cfg.log_freq,
-            eval_with_no_grad=True,
-            validator=functions.validator(
-                epoch_inputs, {"images": epoch_metric}, cfg.EVAL.batch_size
-            )
-            if epoch_metric
-            else None,
-            **steps,
-        )
-        eval_solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            log_freq=cfg.log_freq,
-            device=cfg.device,
-            validator=functions.validator(final_inputs, final_metrics, cfg.EVAL.batch_size),
-            eval_with_no_grad=True,
-        )
+    generator_solver = ppsci.solver.Solver(
+        model,
+        {"generator": generator_constraint},
+        cfg.output_dir,
+        generator_optimizer,
+        log_freq=cfg.log_freq,
+        validator=validator,
+        eval_with_no_grad=True,
+        **steps,
+    )
     held_out_cost = evaluation.held_out_cost(cfg, generator, dev_validator, dev_metric)
 
     # train model: per generator iteration, n_critic critic steps and one generator step;
     # after each epoch the validator's check (when Inception's network loaded) and the grid
     check = None
     if epoch_metric and epoch_metric.available:
-        check = evaluation.epoch_check(
-            generator_solver,
-            generator,
-            lambda: epoch_metric.results,
-            ("inception_score", "fid", "kid"),
-            cfg.EVAL.sample_norm,
-        )
+        results = lambda: epoch_metric.results  # noqa: E731
+        check = evaluation.epoch_check(cfg, generator_solver, generator, results, IMAGE_CHECK)
 
     def plot(epoch):
         grid = generate(generator, functions.grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
-        plots.save_cifar_grid(
-            cfg.MODEL.conditional,
-            to_uint8(grid),
-            osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"),
-        )
+        path = osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png")
+        plots.save_cifar_grid(cfg.MODEL.conditional, to_uint8(grid), path)
 
     trainer = AlternatingTrainer(
         cfg,
@@ -175,40 +137,36 @@ def train(cfg: DictConfig):
     trainer.train()
 
     # evaluate the trained generator
-    evaluation.image_results(
-        cfg,
-        eval_solver,
-        generator,
-        final_metrics,
-        final_inputs,
-        functions.grid_inputs(cfg),
-        "paper",
-    )
+    evaluate_generator(cfg, generator, final_metrics, cfg.TRAIN.final_eval_samples)
 
 
 def evaluate(cfg: DictConfig):
-    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = build_models(cfg)
-    generator, architecture = published_weights.load_setting(
-        cfg, "cifar10", "generator", generator, "EVAL.pretrained_gen_model_path"
-    )
-    # optional: the critic's scores and class head
-    critic, _ = published_weights.load_setting(
-        cfg, "cifar10", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True
-    )
+    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys);
+    # the critic's weights are optional: its scores and class predictions
+    models = build_models(cfg)
+    generator, critic, architecture = published_weights.load_evaluated(cfg, "cifar10", *models)
 
-    # set validator: IS and FID (and the critic's scores) of EVAL.num_samples images
+    # set validator: IS and FID of EVAL.num_samples images; with the critic, its scores of
+    # them beside as many test images'
+    count = cfg.EVAL.num_samples
     metrics = {"images": ImageMetrics(cfg, paddlescience=True)}
-    inputs = functions.draw_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4)
     real = None
     if critic is not None:
-        metrics["critic"] = functions.CriticScores(
-            critic, cfg.EVAL.batch_size, acgan=cfg.MODEL.conditional
-        )
-        test_images, test_labels = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
-        real = (test_images[: cfg.EVAL.num_samples], test_labels[: cfg.EVAL.num_samples])
-    labels = None if real is None else {"real": real[0], "real_labels": real[1]}
-    validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size, labels)
+        acgan = cfg.MODEL.conditional
+        metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size, acgan=acgan)
+        images, labels = load_cifar10(cfg.DATA.data_path, cfg.DATA.md5)["test"]
+        real = {"real": images[:count], "real_labels": labels[:count]}
+
+    # evaluate, and visualize the 10x10 grid
+    evaluate_generator(cfg, generator, metrics, count, architecture, real)
+
+
+def evaluate_generator(cfg, generator, metrics: dict, count: int, architecture="paper", real=None):
+    """`metrics` of `count` generated images (`real`: real images and labels beside them),
+    and the 10x10 grid."""
+    # set validator
+    inputs = functions.draw_inputs(cfg, count, cfg.seed + 4)
+    validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size, real)
 
     # initialize solver
     solver = ppsci.solver.Solver(
@@ -220,7 +178,7 @@ def evaluate(cfg: DictConfig):
         eval_with_no_grad=True,
     )
 
-    # evaluate, and visualize the 10x10 grid
+    # evaluate
     grid = functions.grid_inputs(cfg)
     evaluation.image_results(cfg, solver, generator, metrics, inputs, grid, architecture, real)
 
@@ -229,10 +187,7 @@ def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = build_models(cfg)
-    generator, _ = published_weights.load_setting(
-        cfg, "cifar10", "generator", generator, "INFER.pretrained_model_path"
-    )
+    generator = published_weights.load_exported(cfg, "cifar10", build_models(cfg)[0])
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
@@ -266,7 +221,6 @@ def inference_mode(cfg: DictConfig):
 @gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
-        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
         {"train": train, "eval": evaluate, "export": export, "infer": inference_mode}[cfg.mode](cfg)
 
 

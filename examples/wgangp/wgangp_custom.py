@@ -20,45 +20,15 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import (
-    AlternatingTrainer,
-    array_loader,
-    command_line,
-    cpu,
-    evaluation,
-    inference,
-    networks,
-    optimizer,
-    plots,
-    quiet,
-    startup,
-)
-from gankit.errors import UsageError
-from gankit.field_cache import cached_reference_stats
+from gankit import command_line, evaluation, inference, networks, own_data_run, plots, startup
 from gankit.field_metrics import field_metrics
-from gankit.files import read_weights
-from gankit.inception import own_images
 from gankit.metrics import generate
-from gankit.own_data import Samples, check_enough, read
-from gankit.parallel import is_main_process
+from gankit.own_data import Samples, check_enough
 from gankit.published import weights as published_weights
+from gankit.solvers import array_loader, optimizer
+from gankit.trainer import AlternatingTrainer
 
-logger = ppsci.utils.logger
 FIELD_CHECK = ("swd", "value_w1", "spectrum_error")  # each epoch's metrics in the record
-
-
-def read_data(cfg: DictConfig):
-    """The data of DATA.data_path; MODEL.conditional null becomes: several classes."""
-    if not cfg.DATA.data_path:
-        raise UsageError(
-            "DATA.data_path is not set: give a folder of images (sub-folders: classes) "
-            "or an .npy, .npz, .mat or .h5 file of N x H x W or N x C x H x W samples."
-        )
-    data = read(cfg.DATA.data_path, cfg.DATA.key, cfg.DATA.resolution, cfg.DATA.resize)
-    logger.info(data.summary)
-    if cfg.MODEL.conditional is None:
-        cfg.MODEL.conditional = len(data.classes) > 1
-    return data
 
 
 def build_models(cfg: DictConfig, channels: int, classes: int):
@@ -69,40 +39,6 @@ def build_models(cfg: DictConfig, channels: int, classes: int):
     )
 
 
-def recorded_network(cfg: DictConfig, setting: str) -> tuple:
-    """(channels, classes) of the generator whose weights `setting` names; the settings of its
-    size (DATA.resolution, MODEL.noise_dim, MODEL.dim_g, MODEL.conditional) follow them."""
-    section, key = setting.split(".")
-    sha256 = cfg[section][key.replace("model_path", "sha256")]
-    _, state = read_weights(cfg[section][key], setting, sha256)
-    try:
-        net = networks.fields.recorded(state)
-    except ValueError as e:
-        raise UsageError(f"{setting}={cfg[section][key]}: {e}") from None
-    cfg.DATA.resolution, cfg.MODEL.noise_dim = net["resolution"], net["noise_dim"]
-    cfg.MODEL.dim_g, cfg.MODEL.conditional = net["dim_g"], net["classes"] > 0
-    return net["channels"], max(net["classes"], 1)
-
-
-def reference_stats(cfg: DictConfig, data) -> dict:
-    """The metrics' statistics of the real data, computed once and cached by its content."""
-    real, cache = Samples(data, data_units=True), osp.expanduser(cfg.EVAL.stats_dir)
-    how, swd_images = f"resolution {cfg.DATA.resolution}", cfg.EVAL.swd_images
-    stats = cached_reference_stats(
-        real, cache, raw=data.array, how=how, write=is_main_process(), patch_images=swd_images
-    )
-    logger.info(f"Reference statistics of the data: {stats['path']}")
-    return stats
-
-
-def inception_distances(cfg: DictConfig, data, stats: dict):
-    """FID and KID against the data's images when they are RGB (None otherwise)."""
-    real = Samples(data, data_units=True)
-    return own_images.maybe(
-        cfg, real, str(stats["content_key"]), osp.expanduser(cfg.EVAL.stats_dir)
-    )
-
-
 def generator_inputs(cfg: DictConfig, n: int, seed: int, classes: int, grid: bool = False) -> dict:
     """Generator inputs; conditional: uniform labels, or for the 8x8 grid a class a row."""
     labels = (np.arange(n) // 8) % classes if grid and cfg.MODEL.conditional else None
@@ -110,7 +46,7 @@ def generator_inputs(cfg: DictConfig, n: int, seed: int, classes: int, grid: boo
 
 
 def train(cfg: DictConfig):
-    data = read_data(cfg)
+    data = own_data_run.read_data(cfg)
     check_enough(len(data), cfg.TRAIN.batch_size, f"DATA.data_path={cfg.DATA.data_path}")
     classes = len(data.classes)
 
@@ -143,42 +79,29 @@ def train(cfg: DictConfig):
     generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: the field metrics (SWD, value W1, spectrum error, beside their floors)
-    # of TRAIN.metric_samples samples each epoch, of TRAIN.final_eval_samples at the end
-    stats = reference_stats(cfg, data)
-    epoch_metric = functions.FieldMetrics(stats, generator.units)
+    # of TRAIN.metric_samples samples each epoch; at the end of TRAIN.final_eval_samples,
+    # for RGB data also FID and KID (Inception loads now: a network that cannot is said first)
+    final_metrics = evaluation_metrics(cfg, data, generator)
+    epoch_metric = functions.FieldMetrics(final_metrics["fields"].stats, generator.units)
     epoch_inputs = generator_inputs(cfg, cfg.TRAIN.metric_samples, cfg.seed + 3, classes)
-    final_metrics = {"fields": functions.FieldMetrics(stats, generator.units)}
-    images = inception_distances(cfg, data, stats)  # RGB data: also FID and KID at the end
-    final_metrics.update({"images": images} if images else {})
-    final_inputs = generator_inputs(cfg, cfg.TRAIN.final_eval_samples, cfg.seed + 4, classes)
+    validator = functions.validator(epoch_inputs, {"fields": epoch_metric}, cfg.EVAL.batch_size)
 
     # initialize solver: one per network, both running the generator ((noise[, labels]) ->
-    # "fake"), one step a call (the critic's n_critic calls), one to evaluate at the end
+    # "fake"), one step a call (the critic's n_critic calls)
     steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
-    with quiet():  # ppsci would log the first Solver's set-up lines again
-        generator_solver = ppsci.solver.Solver(
-            model,
-            {"generator": generator_constraint},
-            cfg.output_dir,
-            generator_optimizer,
-            log_freq=cfg.log_freq,
-            eval_with_no_grad=True,
-            validator=functions.validator(
-                epoch_inputs, {"fields": epoch_metric}, cfg.EVAL.batch_size
-            ),
-            **steps,
-        )
-        eval_solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            log_freq=cfg.log_freq,
-            device=cfg.device,
-            validator=functions.validator(final_inputs, final_metrics, cfg.EVAL.batch_size),
-            eval_with_no_grad=True,
-        )
+    generator_solver = ppsci.solver.Solver(
+        model,
+        {"generator": generator_constraint},
+        cfg.output_dir,
+        generator_optimizer,
+        log_freq=cfg.log_freq,
+        validator=validator,
+        eval_with_no_grad=True,
+        **steps,
+    )
 
     # train model: per generator iteration, n_critic critic steps and one generator step;
     # after each epoch the field metrics and an 8x8 grid of samples (the first channel)
@@ -196,11 +119,7 @@ def train(cfg: DictConfig):
         generator_solver,
         critic_loss.meter,
         check=evaluation.epoch_check(
-            generator_solver,
-            generator,
-            lambda: epoch_metric.results,
-            FIELD_CHECK,
-            cfg.EVAL.sample_norm,
+            cfg, generator_solver, generator, lambda: epoch_metric.results, FIELD_CHECK
         ),
         plot=plot,
         data=data.array,
@@ -208,28 +127,39 @@ def train(cfg: DictConfig):
     trainer.train()
 
     # evaluate the trained generator
-    fields = final_metrics["fields"]
-    evaluation.field_results(cfg, eval_solver, generator, fields, images, architecture="paper")
+    count = cfg.TRAIN.final_eval_samples
+    evaluate_generator(cfg, generator, final_metrics, count, classes, "paper")
 
 
 def evaluate(cfg: DictConfig):
-    recorded_network(cfg, "EVAL.pretrained_gen_model_path")  # its size, as the weights say
-    data = read_data(cfg)
+    own_data_run.recorded_network(cfg, "EVAL.pretrained_gen_model_path")  # its size, as recorded
+    data = own_data_run.read_data(cfg)
+    classes = len(data.classes)
 
     # set model: the paper's ResNets, with the weights' own record of the data's range
-    generator, _ = build_models(cfg, data.channels, len(data.classes))
+    generator, _ = build_models(cfg, data.channels, classes)
     generator, architecture = published_weights.load_setting(
         cfg, "custom", "generator", generator, "EVAL.pretrained_gen_model_path"
     )
 
-    # set validator: the field metrics (RGB data: also FID and KID) of EVAL.num_samples samples
-    stats = reference_stats(cfg, data)
-    metric, images = (
-        functions.FieldMetrics(stats, generator.units),
-        inception_distances(cfg, data, stats),
-    )
-    inputs = generator_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
-    metrics = {"fields": metric, **({"images": images} if images else {})}
+    # evaluate: the field metrics (RGB data: also FID and KID) of EVAL.num_samples samples
+    metrics = evaluation_metrics(cfg, data, generator)
+    evaluate_generator(cfg, generator, metrics, cfg.EVAL.num_samples, classes, architecture)
+
+
+def evaluation_metrics(cfg: DictConfig, data, generator) -> dict:
+    """The field metrics against the data's statistics (computed once, cached), and for RGB
+    data FID and KID against its images."""
+    stats = own_data_run.reference_stats(cfg, data)
+    images = own_data_run.inception_distances(cfg, data, stats)
+    fields = {"fields": functions.FieldMetrics(stats, generator.units)}
+    return {**fields, **({"images": images} if images else {})}
+
+
+def evaluate_generator(cfg, generator, metrics: dict, count: int, classes: int, architecture):
+    """`metrics` of `count` samples, and the grid of the first 64."""
+    # set validator
+    inputs = generator_inputs(cfg, count, cfg.seed + 4, classes)
     validator = functions.validator(inputs, metrics, cfg.EVAL.batch_size)
 
     # initialize solver
@@ -242,19 +172,18 @@ def evaluate(cfg: DictConfig):
         eval_with_no_grad=True,
     )
 
-    # evaluate, and visualize the grid of the first 64 samples
-    evaluation.field_results(cfg, solver, generator, metric, images, architecture=architecture)
+    # evaluate
+    fields, images = metrics["fields"], metrics.get("images")
+    evaluation.field_results(cfg, solver, generator, fields, images, architecture=architecture)
 
 
 def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model: the network the weights record
-    channels, classes = recorded_network(cfg, "INFER.pretrained_model_path")
+    channels, classes = own_data_run.recorded_network(cfg, "INFER.pretrained_model_path")
     generator, _ = build_models(cfg, channels, classes)
-    generator, _ = published_weights.load_setting(
-        cfg, "custom", "generator", generator, "INFER.pretrained_model_path"
-    )
+    generator = published_weights.load_exported(cfg, "custom", generator)
     generator.in_data_units = True  # the exported model's samples in the data's units
 
     # initialize solver
@@ -269,11 +198,12 @@ def export(cfg: DictConfig):
 
 
 def inference_mode(cfg: DictConfig):
-    data = read_data(cfg)
+    data = own_data_run.read_data(cfg)
     predictor = inference.GeneratorPredictor(cfg)
     inputs = generator_inputs(cfg, cfg.EVAL.num_samples, cfg.seed + 4, len(data.classes))
     samples = predictor.predict(inputs, cfg.INFER.batch_size)  # in the data's units
-    evaluation.field_files(cfg, samples, field_metrics(samples, reference_stats(cfg, data)))
+    stats = own_data_run.reference_stats(cfg, data)
+    evaluation.field_files(cfg, samples, field_metrics(samples, stats))
 
 
 @command_line.entry  # what Hydra cannot read: one line; paths as a shell gives them
@@ -281,7 +211,6 @@ def inference_mode(cfg: DictConfig):
 @gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
-        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
         {"train": train, "eval": evaluate, "export": export, "infer": inference_mode}[cfg.mode](cfg)
 
 

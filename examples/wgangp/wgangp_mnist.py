@@ -19,40 +19,19 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import (
-    AlternatingTrainer,
-    array_loader,
-    command_line,
-    cpu,
-    evaluation,
-    inference,
-    networks,
-    optimizer,
-    plots,
-    quiet,
-    startup,
-)
-from gankit.classifier import digit_references, mnist_classifier
+from gankit import command_line, evaluation, inference, networks, plots, startup
+from gankit.classifier import digit_judge
 from gankit.datasets import load_mnist
 from gankit.metrics import generate
 from gankit.published import weights as published_weights
+from gankit.solvers import array_loader, optimizer
+from gankit.trainer import AlternatingTrainer
 
-logger = ppsci.utils.logger
+DIGIT_CHECK = ("inception_score", "frechet_distance", "kid")  # each epoch's metrics
 
 
 def build_models(cfg: DictConfig):  # with MODEL.batch_norm (LOSS.kind=wgan's) batch norms
     return networks.mnist_models(cfg.MODEL.noise_dim, cfg.MODEL.dim, cfg.MODEL.batch_norm)
-
-
-def final_metrics(cfg: DictConfig, data: dict, classifier, references, critic=None):
-    """The metrics of EVAL.num_samples digits: the classifier's, with real digits beside
-    them (the Inception Score's ceiling, the distances' floor); with a critic, its scores of
-    real and generated digits."""
-    real = {split: data[split][0][:, None] for split in ("test", "train")}
-    metrics = {"digits": functions.DigitMetrics(classifier, references, real)}
-    if critic is not None:
-        metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size)
-    return metrics
 
 
 def eval_noise(cfg: DictConfig) -> np.ndarray:  # the same for every mode's evaluation
@@ -89,22 +68,19 @@ def train(cfg: DictConfig):
     generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: each epoch the classifier's IS and Frechet distance of
-    # TRAIN.metric_samples digits; at the end all metrics of EVAL.num_samples. Every process
-    # trains the classifier: gloo, CPU data parallelism's backend, drops a process that
-    # waits 30 s, as the others would while rank 0 alone trained it
-    classifier, accuracy = mnist_classifier(cfg, data)
-    references = digit_references(classifier, data, cfg.EVAL.num_samples)
-    epoch_metric = functions.DigitMetrics(classifier, references)
-    epoch_noise = functions.draw_noise(
-        cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 3)
+    # TRAIN.metric_samples digits. Every process trains the classifier: gloo, CPU data
+    # parallelism's backend, drops a process that waits 30 s, as the others would while
+    # rank 0 alone trained it
+    judge = digit_judge(cfg, data)
+    epoch_metric = functions.DigitMetrics(judge.classifier, judge.references)
+    epoch_noise = functions.draw_noise(cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim, cfg.seed + 3)
+    validator = functions.validator(
+        {"noise": epoch_noise}, {"digits": epoch_metric}, cfg.EVAL.batch_size
     )
-    metrics = final_metrics(cfg, data, classifier, references)
     # and every TRAIN.dev_freq iterations the critic's cost on TRAIN.dev_samples held-out
     # digits (the paper's dev_cost), in batches of the training's
     dev_images = data["dev"][0][: cfg.TRAIN.dev_samples, None]
-    dev_noise = functions.draw_noise(
-        len(dev_images), cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 6)
-    )
+    dev_noise = functions.draw_noise(len(dev_images), cfg.MODEL.noise_dim, cfg.seed + 6)
     dev_metric = functions.HeldOutCriticCost(
         functions.losses(cfg.LOSS, critic)[0], cfg.TRAIN.batch_size
     )
@@ -113,51 +89,34 @@ def train(cfg: DictConfig):
     )
 
     # initialize solver: one per network, both running the generator (noise -> "fake"), one
-    # step a call (the critic's n_critic calls), one to evaluate the trained generator, and
-    # one for the held-out cost
+    # step a call (the critic's n_critic calls), and one for the held-out cost
     steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
-    with quiet():  # ppsci would log the first Solver's set-up lines again
-        generator_solver = ppsci.solver.Solver(
-            model,
-            {"generator": generator_constraint},
-            cfg.output_dir,
-            generator_optimizer,
-            log_freq=cfg.log_freq,
-            eval_with_no_grad=True,
-            validator=functions.validator(
-                {"noise": epoch_noise}, {"digits": epoch_metric}, cfg.EVAL.batch_size
-            ),
-            **steps,
-        )
-        eval_solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            log_freq=cfg.log_freq,
-            device=cfg.device,
-            validator=functions.validator({"noise": eval_noise(cfg)}, metrics, cfg.EVAL.batch_size),
-            eval_with_no_grad=True,
-        )
+    generator_solver = ppsci.solver.Solver(
+        model,
+        {"generator": generator_constraint},
+        cfg.output_dir,
+        generator_optimizer,
+        log_freq=cfg.log_freq,
+        validator=validator,
+        eval_with_no_grad=True,
+        **steps,
+    )
     held_out_cost = evaluation.held_out_cost(cfg, generator, dev_validator, dev_metric)
 
     # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
     # followed by clipping the critic's weights) and one generator step; after each epoch
     # the validator's check and a grid of 64 digits
-    grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, np.random.default_rng(cfg.seed + 2))
+    grid_noise = functions.draw_noise(64, cfg.MODEL.noise_dim, cfg.seed + 2)
 
     def plot(epoch):
         grid = generate(generator, {"noise": grid_noise}, len(grid_noise), cfg.EVAL.sample_norm)
         plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
 
-    check = evaluation.epoch_check(
-        generator_solver,
-        generator,
-        lambda: epoch_metric.results["generated"],
-        ("inception_score", "frechet_distance", "kid"),
-        cfg.EVAL.sample_norm,
-    )
+    results = lambda: epoch_metric.results["generated"]  # noqa: E731
+    check = evaluation.epoch_check(cfg, generator_solver, generator, results, DIGIT_CHECK)
     trainer = AlternatingTrainer(
         cfg,
         model,
@@ -173,33 +132,32 @@ def train(cfg: DictConfig):
     trainer.train()
 
     # evaluate the trained generator, and first its moving average (TRAIN.ema_decay)
-    evaluation.digit_results(
-        cfg, eval_solver, generator, metrics, accuracy, trainer.average, architecture="paper"
-    )
+    evaluate_generator(cfg, data, judge, generator, average=trainer.average)
 
 
 def evaluate(cfg: DictConfig):
     data = load_mnist(cfg.DATA.data_path)
 
-    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = build_models(cfg)
-    generator, architecture = published_weights.load_setting(
-        cfg, "mnist", "generator", generator, "EVAL.pretrained_gen_model_path"
-    )
-    # optional: the critic's scores of real and fake
-    critic, _ = published_weights.load_setting(
-        cfg, "mnist", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True
-    )
+    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys);
+    # the critic's weights are optional: its scores of real and generated digits
+    models = build_models(cfg)
+    generator, critic, architecture = published_weights.load_evaluated(cfg, "mnist", *models)
 
-    # set validator: the classifier's metrics (and the critic's scores) of EVAL.num_samples
-    classifier, accuracy = mnist_classifier(cfg, data)
-    references = digit_references(classifier, data, cfg.EVAL.num_samples)
-    metrics = final_metrics(cfg, data, classifier, references, critic)
+    # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says
+    evaluate_generator(cfg, data, digit_judge(cfg, data), generator, critic, None, architecture)
+
+
+def evaluate_generator(
+    cfg, data, judge, generator, critic=None, average=None, architecture="paper"
+):
+    """All metrics of EVAL.num_samples digits (with the moving average's first when it has
+    started), and the grid of the first 64."""
+    # set validator: the classifier's metrics, with real digits beside them (the Inception
+    # Score's ceiling, the distances' floor); with a critic, its scores of real and fakes
+    metrics = digit_metrics(cfg, data, judge, critic)
     noise = eval_noise(cfg)
-    real = data["test"][0][: len(noise), None] if critic is not None else None
-    validator = functions.validator(
-        {"noise": noise}, metrics, cfg.EVAL.batch_size, None if real is None else {"real": real}
-    )
+    real = {"real": data["test"][0][: len(noise), None]} if critic is not None else None
+    validator = functions.validator({"noise": noise}, metrics, cfg.EVAL.batch_size, real)
 
     # initialize solver
     solver = ppsci.solver.Solver(
@@ -211,18 +169,25 @@ def evaluate(cfg: DictConfig):
         eval_with_no_grad=True,
     )
 
-    # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says; and visualize the grid of
-    # the first 64 digits
-    evaluation.digit_results(cfg, solver, generator, metrics, accuracy, architecture=architecture)
+    # evaluate
+    evaluation.digit_results(
+        cfg, solver, generator, metrics, judge.accuracy, average, architecture=architecture
+    )
+
+
+def digit_metrics(cfg: DictConfig, data: dict, judge: tuple, critic=None) -> dict:
+    real = {split: data[split][0][:, None] for split in ("test", "train")}
+    metrics = {"digits": functions.DigitMetrics(judge.classifier, judge.references, real)}
+    if critic is not None:
+        metrics["critic"] = functions.CriticScores(critic, cfg.EVAL.batch_size)
+    return metrics
 
 
 def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = published_weights.load_setting(
-        cfg, "mnist", "generator", build_models(cfg)[0], "INFER.pretrained_model_path"
-    )
+    generator = published_weights.load_exported(cfg, "mnist", build_models(cfg)[0])
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
@@ -237,11 +202,10 @@ def inference_mode(cfg: DictConfig):
     data = load_mnist(cfg.DATA.data_path)
     predictor = inference.GeneratorPredictor(cfg)
     samples = predictor.predict({"noise": eval_noise(cfg)}, cfg.INFER.batch_size)
-    classifier, accuracy = mnist_classifier(cfg, data)
-    references = digit_references(classifier, data, cfg.EVAL.num_samples)
-    metrics = final_metrics(cfg, data, classifier, references)
+    judge = digit_judge(cfg, data)
+    metrics = digit_metrics(cfg, data, judge)
     metrics["digits"]({"fake": samples})
-    evaluation.digit_files(cfg, samples, metrics, accuracy)
+    evaluation.digit_files(cfg, samples, metrics, judge.accuracy)
 
 
 @command_line.entry  # what Hydra cannot read: one line; paths as a shell gives them
@@ -249,7 +213,6 @@ def inference_mode(cfg: DictConfig):
 @gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
-        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
         {"train": train, "eval": evaluate, "export": export, "infer": inference_mode}[cfg.mode](cfg)
 
 

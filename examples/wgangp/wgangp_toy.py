@@ -19,24 +19,14 @@ from omegaconf import DictConfig
 from paddle.static import InputSpec
 
 import functions
-from gankit import (
-    AlternatingTrainer,
-    StreamConstraint,
-    command_line,
-    cpu,
-    evaluation,
-    inference,
-    networks,
-    optimizer,
-    plots,
-    quiet,
-    startup,
-)
+from gankit import command_line, evaluation, inference, networks, plots, startup
 from gankit.datasets import ToyDistribution
 from gankit.metrics import generate, toy_metrics
+from gankit.ppsci_adapter import StreamConstraint
 from gankit.published import weights as published_weights
+from gankit.solvers import optimizer
+from gankit.trainer import AlternatingTrainer
 
-logger = ppsci.utils.logger
 TOY_CHECK = ("high_quality_fraction", "modes_covered", "modes_total")  # each epoch's metrics
 
 
@@ -76,45 +66,29 @@ def train(cfg: DictConfig):
     critic_optimizer = optimizer(cfg.TRAIN, "critic")(critic)
     generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
-    # set validator: each epoch the cheap metrics (no W1) of the points its plot shows; at
-    # the end all metrics of EVAL.num_samples points
-    plot_noise = functions.draw_noise(
-        cfg.TRAIN.metric_samples, noise_dim, np.random.default_rng(cfg.seed + 2)
-    )
+    # set validator: each epoch the cheap metrics (no W1) of the points its plot shows
+    plot_noise = functions.draw_noise(cfg.TRAIN.metric_samples, noise_dim, cfg.seed + 2)
     epoch_metric = functions.ToyMetrics(toy)
-    epoch_validator = functions.validator(
+    validator = functions.validator(
         {"noise": plot_noise}, {"toy": epoch_metric}, cfg.EVAL.batch_size
-    )
-    final_metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
-    final_validator = functions.validator(
-        {"noise": eval_noise(cfg)}, {"toy": final_metric}, cfg.EVAL.batch_size
     )
 
     # initialize solver: one per network, both running the generator (noise -> "fake"), one
-    # step a call (the critic's n_critic calls), and one to evaluate the trained generator
+    # step a call (the critic's n_critic calls)
     steps = dict(epochs=cfg.TRAIN.epochs, iters_per_epoch=1, seed=cfg.seed, device=cfg.device)
     critic_solver = ppsci.solver.Solver(
         model, {"critic": critic_constraint}, cfg.output_dir, critic_optimizer, **steps
     )
-    with quiet():  # ppsci would log the first Solver's set-up lines again
-        generator_solver = ppsci.solver.Solver(
-            model,
-            {"generator": generator_constraint},
-            cfg.output_dir,
-            generator_optimizer,
-            log_freq=cfg.log_freq,
-            validator=epoch_validator,
-            eval_with_no_grad=True,
-            **steps,
-        )
-        eval_solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            log_freq=cfg.log_freq,
-            device=cfg.device,
-            validator=final_validator,
-            eval_with_no_grad=True,
-        )
+    generator_solver = ppsci.solver.Solver(
+        model,
+        {"generator": generator_constraint},
+        cfg.output_dir,
+        generator_optimizer,
+        log_freq=cfg.log_freq,
+        validator=validator,
+        eval_with_no_grad=True,
+        **steps,
+    )
 
     # train model: per generator iteration, n_critic critic steps (LOSS.kind=wgan: each
     # followed by clipping the critic's weights) and one generator step; after each epoch
@@ -138,7 +112,7 @@ def train(cfg: DictConfig):
         critic_loss.meter,
         clip=cfg.LOSS.clip if cfg.LOSS.kind == "wgan" else None,
         check=evaluation.epoch_check(
-            generator_solver, generator, lambda: epoch_metric.results, TOY_CHECK
+            cfg, generator_solver, generator, lambda: epoch_metric.results, TOY_CHECK
         ),
         plot=plot,
         data_state=data_state,
@@ -146,24 +120,25 @@ def train(cfg: DictConfig):
     trainer.train()
 
     # evaluate the trained generator
-    title = f"{cfg.DATA.mode} after training"
-    evaluation.toy_results(cfg, eval_solver, final_metric, toy, critic, title, architecture="paper")
+    evaluate_generator(cfg, toy, generator, critic, f"{cfg.DATA.mode} after training", "paper")
 
 
 def evaluate(cfg: DictConfig):
     toy = ToyDistribution(cfg.DATA.mode)  # a wrong DATA.mode fails before loading
 
-    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys)
-    generator, critic = build_models(cfg)
-    generator, architecture = published_weights.load_setting(
-        cfg, "toy", "generator", generator, "EVAL.pretrained_gen_model_path"
-    )
-    # optional: draws the critic's contour map
-    critic, _ = published_weights.load_setting(
-        cfg, "toy", "critic", critic, "EVAL.pretrained_dis_model_path", optional=True
-    )
+    # set model: the paper's networks, or PaddleScience's published ones (by the file's keys);
+    # the critic's weights are optional: they draw its contour map
+    models = build_models(cfg)
+    generator, critic, architecture = published_weights.load_evaluated(cfg, "toy", *models)
 
-    # set validator: all metrics of EVAL.num_samples points
+    # evaluate
+    title = f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}"
+    evaluate_generator(cfg, toy, generator, critic, title, architecture)
+
+
+def evaluate_generator(cfg: DictConfig, toy, generator, critic, title: str, architecture: str):
+    """All metrics of EVAL.num_samples points, and their plot over the critic's contours."""
+    # set validator
     metric = functions.ToyMetrics(toy, np.random.default_rng(cfg.seed + 1))
     validator = functions.validator(
         {"noise": eval_noise(cfg)}, {"toy": metric}, cfg.EVAL.batch_size
@@ -179,8 +154,7 @@ def evaluate(cfg: DictConfig):
         eval_with_no_grad=True,
     )
 
-    # evaluate, and visualize the points over the critic's contour map when it is given
-    title = f"{cfg.DATA.mode}, {cfg.EVAL.pretrained_gen_model_path}"
+    # evaluate
     evaluation.toy_results(cfg, solver, metric, toy, critic, title, architecture=architecture)
 
 
@@ -188,9 +162,7 @@ def export(cfg: DictConfig):
     with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
 
     # set model
-    generator, _ = published_weights.load_setting(
-        cfg, "toy", "generator", build_models(cfg)[0], "INFER.pretrained_model_path"
-    )
+    generator = published_weights.load_exported(cfg, "toy", build_models(cfg)[0])
 
     # initialize solver
     solver = ppsci.solver.Solver(generator, output_dir=cfg.output_dir, device=cfg.device)
@@ -215,7 +187,6 @@ def inference_mode(cfg: DictConfig):
 @gankit.last_resort.guard  # an unexpected exception: one line, its traceback in the run dir
 def main(cfg: DictConfig):
     with startup.run_directory(cfg):  # logs where the files go; cleans up a failed start
-        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
         {"train": train, "eval": evaluate, "export": export, "infer": inference_mode}[cfg.mode](cfg)
 
 

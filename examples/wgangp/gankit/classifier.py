@@ -2,7 +2,7 @@
 Frechet distance and KID of digits."""
 
 from os import path as osp
-from typing import Dict
+from typing import Dict, NamedTuple
 
 import numpy as np
 import paddle
@@ -85,6 +85,21 @@ def digit_reference(classifier, images: np.ndarray, which: str = "training"):
     features, _ = classify(classifier, images[:, None])
     logger.info(f"Metric reference: classifier features of {len(images)} {which} digits")
     return (*feature_statistics(features), features)
+
+
+class Judge(NamedTuple):
+    """The digit metrics' classifier, its test accuracy, and the real digits' references."""
+
+    classifier: object
+    accuracy: float
+    references: dict
+
+
+def digit_judge(cfg, data: Dict[str, tuple]) -> Judge:
+    """The Judge of the digit metrics: mnist_classifier (trained once, or loaded), and the
+    digit_references of EVAL.num_samples digits."""
+    classifier, accuracy = mnist_classifier(cfg, data)
+    return Judge(classifier, accuracy, digit_references(classifier, data, cfg.EVAL.num_samples))
 
 
 def digit_references(classifier, data: dict, count: int) -> dict:

@@ -41,11 +41,10 @@ def held_out_cost(cfg, generator, validator, metric) -> Callable[[], Dict[str, f
     return measure
 
 
-def epoch_check(
-    solver, generator, results: Callable[[], dict], keys: Iterable[str], norm: str = "running"
-) -> Callable[[int], dict]:
+def epoch_check(cfg, solver, generator, results: Callable[[], dict], keys: Iterable[str]):
     """The trainer's `check`: `solver`'s validator after an epoch (the generator sampling as
     EVAL.sample_norm says), then the entries `keys` of its metric's `results()` it has."""
+    norm = cfg.EVAL.get("sample_norm", "running")
 
     def check(epoch: int) -> dict:
         with sampling(generator, norm):
@@ -137,8 +136,9 @@ def image_results(
     cfg, solver, generator, metrics: dict, inputs: dict, grid: dict, architecture: str, real=None
 ) -> dict:
     """The CIFAR-10 example's evaluation: the 10x10 grid of `grid`'s inputs, then IS/FID (and
-    the critic's scores) of the validator's samples; when no Inception network loads, no
-    samples are generated: samples.npz holds the grid's, the critic scores those."""
+    the critic's scores, `real` its real images and labels) of the validator's samples; when
+    no Inception network loads, no samples are generated: samples.npz holds the grid's, the
+    critic scores those."""
     # PaddleScience sampled its networks with running batch-norm averages
     norm = "running" if architecture == "paddlescience" else cfg.EVAL.sample_norm
     grid_fakes = generate(generator, grid, 100, norm)
@@ -157,7 +157,7 @@ def image_results(
         if critic is not None:
             critic(
                 {"fake": grid_fakes, **{k: v for k, v in grid.items() if k == "labels"}},
-                {"real": real[0][: len(grid_fakes)], "real_labels": real[1][: len(grid_fakes)]},
+                {k: v[: len(grid_fakes)] for k, v in real.items()},
             )
     results = {**results, "architecture": architecture, "sample_norm": norm}
     if critic is not None:

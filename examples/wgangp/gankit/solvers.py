@@ -1,5 +1,5 @@
 """What the scripts build their Solvers from: optimizers at the run's learning rates, the
-loader of an array data set, and ppsci's set-up lines silenced for the second Solver."""
+loader of an array data set; ppsci's set-up lines once a run, however many Solvers log them."""
 
 import contextlib
 import logging
@@ -74,3 +74,29 @@ def quiet():
         yield
     finally:
         log.setLevel(level)
+
+
+# what every ppsci Solver logs as it is built, the same for each
+SET_UP_LINES = ("Using paddlepaddle ", "Set to_static=", "VisualDL is enabled", "TensorboardX is")
+
+
+class _OnceEach(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(SET_UP_LINES):
+            return True
+        first = message not in self.seen
+        self.seen.add(message)
+        return first
+
+
+def set_up_lines_once() -> None:
+    """ppsci's set-up lines (SET_UP_LINES) logged by the first Solver only: a script builds one
+    per network and more to evaluate."""
+    log = logging.getLogger("ppsci")
+    if not any(isinstance(f, _OnceEach) for f in log.filters):
+        log.addFilter(_OnceEach())

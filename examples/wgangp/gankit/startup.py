@@ -16,7 +16,7 @@ from omegaconf import open_dict, read_write
 from ppsci.utils import callbacks as ppsci_callbacks
 from ppsci.utils import logger
 
-from . import command_line, datasets, download, parallel, schema, signals
+from . import command_line, cpu, datasets, download, parallel, schema, signals, solvers
 from .errors import UsageError
 from .files import shell_word
 from .last_resort import guard
@@ -220,11 +220,13 @@ def _remove_failed_start(run_dir: str, mode: str) -> None:
 
 @contextlib.contextmanager
 def run_directory(cfg):
-    """Say where the run's files go, first and last; a run that stops on a bad setting or
-    file, or by a signal, before writing any result leaves no directory behind."""
+    """Say where the run's files go, first and last, and which CPU math runs; a run that
+    stops on a bad setting or file, or by a signal, before writing any result leaves no
+    directory behind."""
     run_dir = osp.abspath(cfg.output_dir)
     try:  # a signal while the first line is written is a stop in start-up too
         logger.info(f"Run directory: {shell_word(run_dir)}")
+        logger.info(f"CPU math: {cpu.use_fast_cpu_math()}")
         yield run_dir
     except SystemExit:
         if parallel.is_main_process():
@@ -273,6 +275,7 @@ class InitCallback(ppsci_callbacks.InitCallback):
     @guard
     def on_job_start(self, config, **kwargs) -> None:
         super().on_job_start(config, **kwargs)
+        solvers.set_up_lines_once()  # a script builds several Solvers
         if not parallel.is_main_process():
             parallel.log_to_own_file(config)
         download.configure(config.download_timeout)
