@@ -115,8 +115,9 @@ def train(cfg: DictConfig):
     # after each epoch the validator's check (when Inception's network loaded) and the grid
     check = None
     if epoch_metric and epoch_metric.available:
-        results = lambda: epoch_metric.results  # noqa: E731
-        check = evaluation.epoch_check(cfg, generator_solver, generator, results, IMAGE_CHECK)
+        check = evaluation.epoch_check(
+            cfg, generator_solver, generator, lambda: epoch_metric.results, IMAGE_CHECK
+        )
 
     def plot(epoch):
         grid = generate(generator, functions.grid_inputs(cfg), 100, cfg.EVAL.sample_norm)
@@ -184,8 +185,6 @@ def evaluate_generator(cfg, generator, metrics: dict, count: int, architecture="
 
 
 def export(cfg: DictConfig):
-    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
-
     # set model
     generator = published_weights.load_exported(cfg, "cifar10", build_models(cfg)[0])
 
@@ -197,7 +196,7 @@ def export(cfg: DictConfig):
     input_spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     if cfg.MODEL.conditional:
         input_spec["labels"] = InputSpec([None], "int64", name="labels")
-    solver.export([input_spec], cfg.INFER.export_path, with_onnx=with_onnx)
+    solver.export([input_spec], cfg.INFER.export_path, with_onnx=cfg.INFER.onnx)
 
 
 def inference_mode(cfg: DictConfig):

@@ -178,8 +178,6 @@ def evaluate_generator(cfg, generator, metrics: dict, count: int, classes: int, 
 
 
 def export(cfg: DictConfig):
-    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
-
     # set model: the network the weights record
     channels, classes = own_data_run.recorded_network(cfg, "INFER.pretrained_model_path")
     generator, _ = build_models(cfg, channels, classes)
@@ -194,7 +192,7 @@ def export(cfg: DictConfig):
     input_spec = {"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}
     if cfg.MODEL.conditional:
         input_spec["labels"] = InputSpec([None], "int64", name="labels")
-    solver.export([input_spec], cfg.INFER.export_path, with_onnx=with_onnx)
+    solver.export([input_spec], cfg.INFER.export_path, with_onnx=cfg.INFER.onnx)
 
 
 def inference_mode(cfg: DictConfig):

@@ -115,8 +115,9 @@ def train(cfg: DictConfig):
         grid = generate(generator, {"noise": grid_noise}, len(grid_noise), cfg.EVAL.sample_norm)
         plots.save_image_grid(grid, osp.join(cfg.output_dir, "plots", f"epoch_{epoch:04d}.png"), 8)
 
-    results = lambda: epoch_metric.results["generated"]  # noqa: E731
-    check = evaluation.epoch_check(cfg, generator_solver, generator, results, DIGIT_CHECK)
+    check = evaluation.epoch_check(
+        cfg, generator_solver, generator, lambda: epoch_metric.results["generated"], DIGIT_CHECK
+    )
     trainer = AlternatingTrainer(
         cfg,
         model,
@@ -184,8 +185,6 @@ def digit_metrics(cfg: DictConfig, data: dict, judge: tuple, critic=None) -> dic
 
 
 def export(cfg: DictConfig):
-    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
-
     # set model
     generator = published_weights.load_exported(cfg, "mnist", build_models(cfg)[0])
 
@@ -195,7 +194,7 @@ def export(cfg: DictConfig):
 
     # export model
     input_spec = [{"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}]
-    solver.export(input_spec, cfg.INFER.export_path, with_onnx=with_onnx)
+    solver.export(input_spec, cfg.INFER.export_path, with_onnx=cfg.INFER.onnx)
 
 
 def inference_mode(cfg: DictConfig):

@@ -159,8 +159,6 @@ def evaluate_generator(cfg: DictConfig, toy, generator, critic, title: str, arch
 
 
 def export(cfg: DictConfig):
-    with_onnx = inference.with_onnx(cfg)  # a missing package stops before any work
-
     # set model
     generator = published_weights.load_exported(cfg, "toy", build_models(cfg)[0])
 
@@ -170,7 +168,7 @@ def export(cfg: DictConfig):
 
     # export model
     input_spec = [{"noise": InputSpec([None, cfg.MODEL.noise_dim], "float32", name="noise")}]
-    solver.export(input_spec, cfg.INFER.export_path, with_onnx=with_onnx)
+    solver.export(input_spec, cfg.INFER.export_path, with_onnx=cfg.INFER.onnx)
 
 
 def inference_mode(cfg: DictConfig):

@@ -12,10 +12,11 @@ from .errors import UsageError
 from .provenance import example_of
 
 
-def with_onnx(cfg) -> bool:
-    """INFER.onnx: Solver.export also writes <export_path>.onnx (needs paddle2onnx)."""
-    if not cfg.INFER.get("onnx", False):
-        return False
+def check_onnx(cfg) -> None:
+    """mode=export with INFER.onnx (Solver.export also writes <export_path>.onnx) needs
+    paddle2onnx: at start-up, a missing package stops the run before any work."""
+    if cfg.get("mode") != "export" or not cfg.get("INFER", {}).get("onnx", False):
+        return
     # paddle2onnx folds constants with polygraphy and turns on its automatic installs: a
     # missing onnx_graphsurgeon is pip-installed into the user's environment, and its newest
     # release pulls NumPy 2, which breaks ppsci. Ask for both packages up front instead.
@@ -30,7 +31,6 @@ def with_onnx(cfg) -> bool:
             "paddle2onnx==2.1.0 onnx_graphsurgeon==0.5.8 'numpy<2' (or export "
             "without INFER.onnx)."
         )
-    return True
 
 
 class GeneratorPredictor(GeneralPredictor):

@@ -16,7 +16,7 @@ from omegaconf import open_dict, read_write
 from ppsci.utils import callbacks as ppsci_callbacks
 from ppsci.utils import logger
 
-from . import command_line, cpu, datasets, download, parallel, schema, signals, solvers
+from . import command_line, cpu, datasets, download, inference, parallel, schema, signals, solvers
 from .errors import UsageError
 from .files import shell_word
 from .last_resort import guard
@@ -265,6 +265,7 @@ class InitCallback(ppsci_callbacks.InitCallback):
         if dist.get_world_size() > 1:
             join_processes(config)
         check_config(config)
+        inference.check_onnx(config)  # the packages mode=export INFER.onnx=true needs
         command_line.check_added(config)
         with read_write(config), open_dict(config):
             resolve_generator_alias(config)
