@@ -68,9 +68,7 @@ def train(cfg: DictConfig):
     generator_optimizer = optimizer(cfg.TRAIN, "generator")(generator)
 
     # set validator: each epoch the classifier's IS and Frechet distance of
-    # TRAIN.metric_samples digits. Every process trains the classifier: gloo, CPU data
-    # parallelism's backend, drops a process that waits 30 s, as the others would while
-    # rank 0 alone trained it
+    # TRAIN.metric_samples digits
     judge = digit_judge(cfg, data)
     epoch_metric = functions.DigitMetrics(judge.classifier, judge.references)
     epoch_noise = functions.draw_noise(cfg.TRAIN.metric_samples, cfg.MODEL.noise_dim, cfg.seed + 3)

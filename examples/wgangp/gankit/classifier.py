@@ -97,7 +97,9 @@ class Judge(NamedTuple):
 
 def digit_judge(cfg, data: Dict[str, tuple]) -> Judge:
     """The Judge of the digit metrics: mnist_classifier (trained once, or loaded), and the
-    digit_references of EVAL.num_samples digits."""
+    digit_references of EVAL.num_samples digits. Under the launcher every process trains the
+    classifier: gloo, CPU data parallelism's backend, drops a process that waits 30 s, as
+    the others would while rank 0 alone trained it."""
     classifier, accuracy = mnist_classifier(cfg, data)
     return Judge(classifier, accuracy, digit_references(classifier, data, cfg.EVAL.num_samples))
 
