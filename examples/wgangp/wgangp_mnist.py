@@ -142,8 +142,10 @@ def evaluate(cfg: DictConfig):
     models = build_models(cfg)
     generator, critic, architecture = published_weights.load_evaluated(cfg, "mnist", *models)
 
-    # evaluate: with MODEL.batch_norm, as EVAL.sample_norm says
-    evaluate_generator(cfg, data, digit_judge(cfg, data), generator, critic, None, architecture)
+    # evaluate with the metrics' classifier (trained once, or loaded); with MODEL.batch_norm
+    # the generator samples as EVAL.sample_norm says
+    judge = digit_judge(cfg, data)
+    evaluate_generator(cfg, data, judge, generator, critic, architecture=architecture)
 
 
 def evaluate_generator(
