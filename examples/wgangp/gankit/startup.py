@@ -77,10 +77,10 @@ def _check_toy_samples(cfg) -> None:
         )
 
 
-def check_config(cfg) -> None:
+def check_config(cfg):
     """Check the settings before anything runs: ppsci's switches these examples do not
     implement, every setting's type, choices and range (schema.py), and what depends on
-    the machine and the processes."""
+    the machine and the processes; returns the settings as the schema read them."""
     kinds = tuple(cfg.get("PAPER") or ())  # the LOSS.kinds whose settings the config lists
     kind = _setting(cfg, "LOSS.kind")
     if kinds and kind not in kinds:  # before anything reads TRAIN, whose values it selects
@@ -91,7 +91,7 @@ def check_config(cfg) -> None:
         value = _setting(cfg, key)
         if value is not None and value not in accepted:
             raise UsageError(f"{key}={value}: {reason}.")
-    schema.check(cfg)
+    settings = schema.check(cfg)
     if _setting(cfg, "TRAIN.optimizer") == "adam":
         for key in ("TRAIN.beta1", "TRAIN.beta2"):
             if _setting(cfg, key) is None:
@@ -134,6 +134,7 @@ def check_config(cfg) -> None:
             "device=gpu, but this PaddlePaddle build has no CUDA: install paddlepaddle-gpu "
             "(see README) or use device=cpu."
         )
+    return settings
 
 
 def resolve_generator_alias(cfg) -> None:
@@ -264,12 +265,12 @@ class InitCallback(ppsci_callbacks.InitCallback):
         signals.install()  # first: under the launcher, a stop for another's error (launch_status)
         if dist.get_world_size() > 1:
             join_processes(config)
-        check_config(config)
+        settings = check_config(config)
         inference.check_onnx(config)  # the packages mode=export INFER.onnx=true needs
         command_line.check_added(config)
         with read_write(config), open_dict(config):
             resolve_generator_alias(config)
-            schema.as_read(config, schema.check(config))  # TRAIN.learning_rate=1: a float
+            schema.as_read(config, settings)  # TRAIN.learning_rate=1: a float
         if parallel.is_main_process():
             claim_run_dir(str(config.hydra.run.dir))  # before Hydra creates and writes to it
 
