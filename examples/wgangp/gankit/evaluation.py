@@ -17,21 +17,19 @@ from . import parallel, plots
 from .files import save_json, save_npz
 from .metrics import generate, numbers, to_uint8
 from .networks import batch_statistics, sampling
-from .solvers import quiet
 
 
 def held_out_cost(cfg, generator, validator, metric) -> Callable[[], Dict[str, float]]:
     """The critic's cost on held-out data (the paper's dev_cost) as the trainer's `held_out`:
     a Solver evaluating `validator`, whose `metric` holds the cost; the generator samples as in
     training, its batch norms with each batch's statistics."""
-    with quiet():  # ppsci would log the first Solver's set-up lines again
-        solver = ppsci.solver.Solver(
-            generator,
-            output_dir=cfg.output_dir,
-            device=cfg.device,
-            eval_with_no_grad=True,
-            validator=validator,
-        )
+    solver = ppsci.solver.Solver(  # its set-up lines: once a run (solvers.set_up_lines_once)
+        generator,
+        output_dir=cfg.output_dir,
+        device=cfg.device,
+        eval_with_no_grad=True,
+        validator=validator,
+    )
 
     def measure() -> Dict[str, float]:
         with batch_statistics(generator):
