@@ -63,14 +63,12 @@ def stop(trainer, done_in_epoch: int, iteration: int, signum: int) -> None:
     """A checkpoint of exactly where the run stands, one line, exit status 128 + signum."""
     parallel.average_statistics(trainer.model.generator, trainer.model.critic)
     trainer.files.save_stop(trainer.history, stop_state(trainer, done_in_epoch))
-    line = (
+    _stop_with(
         f"Stopped by {signals.NAMES[signum]} after generator iteration {iteration} of "
         f"{trainer.progress.total}, with a checkpoint of where it stands; the run continues "
-        f"with {trainer.files.continue_with()}"
+        f"with {trainer.files.continue_with()}",
+        signum,
     )
-    parallel.log_every_rank(line)
-    signals.tell_launcher_console(line)
-    raise SystemExit(signals.CODES[signum])
 
 
 def stop_after_epoch(epoch: int, continue_with: str) -> None:
@@ -79,9 +77,14 @@ def stop_after_epoch(epoch: int, continue_with: str) -> None:
     signum = parallel.max_over_processes(signals.requested() or 0)
     if signum:
         line = f"Stopped by {signals.NAMES[signum]} after epoch {epoch}; the run continues with "
-        parallel.log_every_rank(line + continue_with)
-        signals.tell_launcher_console(line + continue_with)
-        raise SystemExit(signals.CODES[signum])
+        _stop_with(line + continue_with, signum)
+
+
+def _stop_with(line: str, signum: int) -> None:
+    """The stop's line in every process's log and on the launcher's console; exit 128 + signum."""
+    parallel.log_every_rank(line)
+    signals.tell_launcher_console(line)
+    raise SystemExit(signals.CODES[signum])
 
 
 def stop_state(trainer, done_in_epoch: int) -> dict:
