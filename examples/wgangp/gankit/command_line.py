@@ -18,7 +18,7 @@ import sys
 from typing import List, Optional
 
 from . import signals
-from .errors import UsageError
+from .errors import UsageError, first_line
 
 SECTIONS = ("DATA", "MODEL", "LOSS", "TRAIN", "EVAL", "INFER")  # schema.py checks them
 
@@ -71,8 +71,7 @@ def hydra_error(error: Exception) -> str:
     if key and "not in struct" in str(cause):
         given = next((a for a in sys.argv[1:] if a.split("=")[0].lstrip("+~") == key), key)
         return f"{given}: no such setting{did_you_mean(key, cause.parent_node)}; {HELP}."
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return f"{first.rstrip('.')}; {HELP}."
+    return f"{first_line(error).rstrip('.')}; {HELP}."
 
 
 HELP = f"python {os.path.basename(sys.argv[0]) or 'the script'} --help lists the settings"

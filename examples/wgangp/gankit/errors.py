@@ -16,6 +16,11 @@ class UsageError(SystemExit):
         launch_status.note_failure(code)
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of `error`'s message (its type's name when it has none)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class DownloadError(ValueError):
     """A download that failed (download.py; answers.py: a page, not the file); the message is
     one line naming the URL and what to do, `reason` the few words of what went wrong (for a

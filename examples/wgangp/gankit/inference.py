@@ -8,7 +8,7 @@ import numpy as np
 from deploy.python_infer import GeneralPredictor
 from ppsci.utils import logger
 
-from .errors import UsageError
+from .errors import UsageError, first_line
 from .provenance import example_of
 
 
@@ -53,10 +53,9 @@ class GeneratorPredictor(GeneralPredictor):
         try:
             super().__init__(cfg)
         except Exception as e:  # noqa: B902 (the engine's errors have no common type)
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise UsageError(
                 f"INFER.export_path={cfg.INFER.export_path}: the exported model cannot be "
-                f"read ({first}); export it again with mode=export."
+                f"read ({first_line(e)[:200]}); export it again with mode=export."
             ) from None
         self.samples = samples_of(cfg)
 
@@ -91,10 +90,9 @@ class GeneratorPredictor(GeneralPredictor):
             made = next(iter(GeneralPredictor.predict(self, probe, 1).values()))
         except (ValueError, RuntimeError) as e:  # the engine's checks, as it words them
             if "dimension" not in str(e) and "shape" not in str(e):
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
                 raise UsageError(
                     f"{self.model_path} does not take this example's inputs "
-                    f"({', '.join(input_dict)}): {first}; it was exported from another "
+                    f"({', '.join(input_dict)}): {first_line(e)[:200]}; it was exported from another "
                     "example, or with other settings (MODEL.conditional)."
                 ) from None
             raise UsageError(
