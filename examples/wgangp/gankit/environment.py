@@ -12,6 +12,7 @@ run stops with one line naming the variables (exit 2); so does a current folder 
 """
 
 import os
+import signal
 import sys
 import tempfile
 
@@ -101,12 +102,18 @@ def check() -> None:
 
 def import_paddle() -> None:
     """Import Paddle now, then put the scripts' signal handler in place of the one Paddle
-    installs (a SIGTERM in the seconds of start-up printed Paddle's C++ stack)."""
+    installs (a SIGTERM in the seconds of start-up printed Paddle's C++ stack). A Ctrl-C
+    during the import is noted and acted on after it: raised inside, it could land in an
+    import that catches everything and be lost (seen once under load: the run went on)."""
+    interrupted = []
+    signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     import paddle  # noqa: F401
 
     from . import signals
 
     signals.install()
+    if interrupted:
+        raise KeyboardInterrupt  # one line and status 130 (last_resort)
 
 
 last_resort.install()  # an unexpected exception: one line, its traceback saved in a file
